@@ -1,0 +1,115 @@
+"""Piccolo tables. States are plain strings: the flow definition file is their single source."""
+
+from __future__ import annotations
+
+from piccolo.columns import (
+    JSON,
+    ForeignKey,
+    Integer,
+    Serial,
+    Text,
+    Timestamptz,
+    Varchar,
+)
+from piccolo.columns.defaults.timestamptz import TimestamptzNow
+from piccolo.table import Table
+
+
+class Organisation(Table, tablename="organisation"):
+    id = Serial(primary_key=True)
+    name = Varchar(length=200, unique=True)
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class Account(Table, tablename="account"):
+    """A person in one organisation; role is "admin" or "staff"."""
+
+    id = Serial(primary_key=True)
+    organisation = ForeignKey(Organisation, null=False)
+    role = Varchar(length=20, default="staff", choices=None)
+    salutation = Varchar(length=20, default="")
+    first_name = Varchar(length=100, default="")
+    last_name = Varchar(length=100, default="")
+    email = Varchar(length=254)
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class FlowInstance(Table, tablename="flow_instance"):
+    """One running flow, e.g. one invitation; `version` guards against lost updates."""
+
+    id = Serial(primary_key=True)
+    organisation = ForeignKey(Organisation, null=False)
+    account = ForeignKey(Account, null=True)
+    flow_name = Varchar(length=100)
+    flow_version = Integer()
+    state = Varchar(length=50)
+    version = Integer(default=0)
+    context = JSON(default={})
+    created_at = Timestamptz(default=TimestamptzNow())
+    updated_at = Timestamptz(default=TimestamptzNow())
+
+
+class TransitionHistory(Table, tablename="transition_history"):
+    """Append-only record of every transition; never updated, never reconstructed."""
+
+    id = Serial(primary_key=True)
+    instance = ForeignKey(FlowInstance, null=False)
+    organisation = ForeignKey(Organisation, null=False)
+    event = Varchar(length=50)
+    from_state = Varchar(length=50)
+    to_state = Varchar(length=50)
+    actor = Varchar(length=200, default="system")
+    client_ip = Varchar(length=64, default="")
+    details = JSON(default={})
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class Timer(Table, tablename="timer"):
+    """A pending event of an instance; status: pending, fired or cancelled."""
+
+    id = Serial(primary_key=True)
+    instance = ForeignKey(FlowInstance, null=False)
+    event = Varchar(length=50)
+    due_at = Timestamptz()
+    status = Varchar(length=20, default="pending")
+    fired_at = Timestamptz(null=True, default=None)
+
+
+class Outbox(Table, tablename="outbox"):
+    """Mail to send, written in the same transaction as the state change that caused it."""
+
+    id = Serial(primary_key=True)
+    organisation = ForeignKey(Organisation, null=True)
+    instance = ForeignKey(FlowInstance, null=True)
+    kind = Varchar(length=50)
+    recipient = Varchar(length=254)
+    payload = JSON(default={})
+    status = Varchar(length=20, default="pending")  # pending, sent, failed
+    attempts = Integer(default=0)
+    next_attempt_at = Timestamptz(default=TimestamptzNow())
+    last_error = Text(default="")
+    created_at = Timestamptz(default=TimestamptzNow())
+    sent_at = Timestamptz(null=True, default=None)
+
+
+class FlowDefinitionSnapshot(Table, tablename="flow_definition"):
+    """The text of every flow version an instance ever started on, so old instances
+    keep running on their version after the file changes."""
+
+    id = Serial(primary_key=True)
+    flow_name = Varchar(length=100)
+    flow_version = Integer()
+    sha256 = Varchar(length=64)
+    text = Text()
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+ALL_TABLES: list[type[Table]] = [
+    Organisation,
+    Account,
+    FlowInstance,
+    TransitionHistory,
+    Timer,
+    Outbox,
+    FlowDefinitionSnapshot,
+]

@@ -1,0 +1,1 @@
+"""Partnerportal: onboarding workflow engine for partner portals."""

@@ -1,0 +1,103 @@
+"""One small settings object, read from PARTNERPORTAL_* environment variables."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+PREFIX = "PARTNERPORTAL_"
+DEFAULT_DATABASE_URL = "sqlite:///var/partnerportal.sqlite"
+
+
+class SettingsError(RuntimeError):
+    """A setting is missing or malformed; the message says which and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    environment: str = "development"  # "development" or "production"
+    database_url: str = DEFAULT_DATABASE_URL
+    secret_key: str = ""
+    base_url: str = "http://127.0.0.1:8000"
+    portal_name: str = "Partnerportal"
+    smtp_host: str = ""  # empty: mails go to the development mailbox
+    smtp_port: int = 25
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_security: str = "none"  # none, starttls or tls
+    mail_from: str = "Partnerportal <noreply@partnerportal.invalid>"
+    flows_dir: str = ""  # empty: the flows shipped in workflows/flows
+    scheduler_enabled: bool = True
+    sweep_interval_seconds: float = 5.0
+    sweep_batch_size: int = 500
+    # True once the secret was generated at start-up rather than configured.
+    secret_generated: bool = field(default=False, compare=False)
+
+    @property
+    def is_development(self) -> bool:
+        return self.environment == "development"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> "Settings":
+        environ = dict(os.environ if environ is None else environ)
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            if f.name == "secret_generated":
+                continue
+            raw = environ.get(PREFIX + f.name.upper())
+            if raw is not None:
+                values[f.name] = _convert(f.name, raw, f.type)
+        values.update(overrides)
+        settings = cls(**values)
+        return settings.checked()
+
+    def checked(self) -> "Settings":
+        if self.environment not in ("development", "production"):
+            raise SettingsError(
+                f"{PREFIX}ENVIRONMENT must be 'development' or 'production', not {self.environment!r}."
+            )
+        if self.smtp_security not in ("none", "starttls", "tls"):
+            raise SettingsError(f"{PREFIX}SMTP_SECURITY must be none, starttls or tls.")
+        if self.secret_key:
+            if len(self.secret_key) < 32:
+                raise SettingsError(f"{PREFIX}SECRET_KEY must be at least 32 characters long.")
+            return self
+        if not self.is_development:
+            raise SettingsError(
+                f"{PREFIX}SECRET_KEY is not set. Production needs a fixed secret of at least "
+                f"32 characters, e.g. the output of: python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+            )
+        print(
+            f"Development mode: no {PREFIX}SECRET_KEY set, generated a random one for this run "
+            "(sessions and links end when the process stops).",
+            file=sys.stderr,
+        )
+        return _replace(self, secret_key=secrets.token_urlsafe(48), secret_generated=True)
+
+    def sqlite_path(self) -> Path | None:
+        if self.database_url.startswith("sqlite:///"):
+            return Path(self.database_url.removeprefix("sqlite:///"))
+        return None
+
+
+def _replace(settings: Settings, **changes) -> Settings:
+    from dataclasses import replace
+
+    return replace(settings, **changes)
+
+
+def _convert(name: str, raw: str, type_name: object) -> object:
+    kind = str(type_name)
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind == "bool":
+            return raw.strip().lower() in ("1", "true", "yes", "on")
+    except ValueError:
+        raise SettingsError(f"{PREFIX}{name.upper()} must be a number, not {raw!r}.") from None
+    return raw

@@ -1,0 +1,1 @@
+"""Flow definitions as data, and the engine that loads, validates and runs them."""

@@ -1,0 +1,66 @@
+"""Named actions a flow file may use. An action only records an effect; the store
+writes it in the transition's transaction (outbox rows, context changes)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+# Mails the flow may ask for; each has a template (mail subject and body) in web/mail.
+MAIL_KINDS = frozenset(
+    {
+        "invitation",
+        "reminder",
+        "registration_status",  # "Status Ihrer Registrierung: Aktivierung Ihres Zugangs"
+        "registration_summary",  # "Ihre Registrierung"
+        "device_bound",
+        "invitation_expired",
+    }
+)
+
+
+@dataclass
+class Effects:
+    """What running one event produced, besides the state change."""
+
+    context: dict[str, Any]
+    data: dict[str, Any] = field(default_factory=dict)
+    mails: list[str] = field(default_factory=list)
+
+
+def send_mail(effects: Effects, kind: str) -> None:
+    effects.mails.append(kind)
+
+
+def set_flag(effects: Effects, name: str) -> None:
+    effects.context[name] = True
+
+
+def clear_flag(effects: Effects, name: str) -> None:
+    effects.context.pop(name, None)
+
+
+def _check_mail_kind(arg: object) -> str | None:
+    if arg not in MAIL_KINDS:
+        return f"unknown mail {arg!r}; known: {', '.join(sorted(MAIL_KINDS))}"
+    return None
+
+
+def _check_flag(arg: object) -> str | None:
+    if not isinstance(arg, str) or not arg.isidentifier():
+        return f"flag name must be a word such as device_bound, not {arg!r}"
+    return None
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    run: Callable[[Effects, Any], None]
+    check_argument: Callable[[object], str | None]
+
+
+ACTIONS: dict[str, ActionSpec] = {
+    "send_mail": ActionSpec(send_mail, _check_mail_kind),
+    "set_flag": ActionSpec(set_flag, _check_flag),
+    "clear_flag": ActionSpec(clear_flag, _check_flag),
+}

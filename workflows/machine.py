@@ -1,0 +1,66 @@
+"""Build one python-statemachine class per flow definition version.
+
+We build a `StateMachine` (not a `StateChart` via statemachine.io): a disallowed event
+or a failed guard raises TransitionNotAllowed, and an exception in an action
+propagates, so a failing action rolls the whole transition back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from statemachine import State, StateMachine
+
+from workflows.actions import ACTIONS, Effects
+from workflows.definition import Action, FlowDefinition
+from workflows.guards import GUARDS
+
+
+class _Base(StateMachine):
+    def after_transition(self, effects: Effects, transition: Any) -> None:
+        # Recorded so the engine knows which transition ran (guards may pick one of several).
+        effects.data["__transition__"] = transition
+
+
+def _action_method(actions: tuple[Action, ...]):
+    def run(self, effects: Effects) -> None:
+        for action in actions:
+            ACTIONS[action.name].run(effects, action.argument)
+
+    return run
+
+
+def _guard_method(name: str):
+    guard = GUARDS[name]
+
+    def check(self, effects: Effects) -> bool:
+        return guard(effects.context, effects.data)
+
+    return check
+
+
+def build_machine_class(definition: FlowDefinition) -> type[StateMachine]:
+    states = {
+        s.name: State(name=s.label, value=s.name, initial=s.initial, final=s.final)
+        for s in definition.states.values()
+    }
+    attrs: dict[str, Any] = dict(states)
+    for s in definition.states.values():
+        if s.on_enter:
+            attrs[f"on_enter_{s.name}"] = _action_method(s.on_enter)
+    for name in GUARDS:
+        attrs[f"guard_{name}"] = _guard_method(name)
+    events: dict[str, Any] = {}
+    for index, t in enumerate(definition.transitions):
+        kwargs: dict[str, Any] = {"internal": t.internal}
+        if t.guard:
+            kwargs["cond"] = f"guard_{t.guard}"
+        if t.actions:
+            attrs[f"_actions_{index}"] = _action_method(t.actions)
+            kwargs["on"] = f"_actions_{index}"
+        for source in t.sources:
+            transition = states[source].to(states[t.target], **kwargs)
+            events[t.event] = transition if t.event not in events else events[t.event] | transition
+    attrs.update(events)
+    class_name = "".join(part.title() for part in definition.name.split("_")) + f"V{definition.version}"
+    return type(class_name, (_Base,), attrs)

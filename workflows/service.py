@@ -1,0 +1,95 @@
+"""Run events on persisted instances: load, one event, save once (one transaction)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from db import instances
+from db.engine import ConflictError, Database
+from db.instances import Change, InstanceRecord
+from partnerportal.clock import SystemClock
+from workflows.engine import EventNotAllowed, Flow, Outcome
+from workflows.registry import FlowRegistry
+
+__all__ = ["FlowService", "InstanceNotFound", "TransitionConflict", "EventNotAllowed"]
+
+
+class InstanceNotFound(LookupError):
+    pass
+
+
+class TransitionConflict(Exception):
+    """Another request changed the instance first; nothing of this event was written."""
+
+    def __init__(self, instance_id: int, event: str):
+        self.instance_id, self.event = instance_id, event
+        super().__init__(
+            f"Instance {instance_id} was changed by someone else while {event!r} was running; "
+            "nothing was written. Reload and try again."
+        )
+
+
+class FlowService:
+    def __init__(self, db: Database, registry: FlowRegistry, clock=None):
+        self.db = db
+        self.registry = registry
+        self.clock = clock or SystemClock()
+
+    def flow_of(self, record: InstanceRecord) -> Flow:
+        return self.registry.get(record.flow_name, record.flow_version)
+
+    async def start(
+        self,
+        flow_name: str,
+        organisation_id: int,
+        account_id: int | None = None,
+        event: str = "invite",
+        actor: str = "system",
+        client_ip: str = "",
+        data: dict[str, Any] | None = None,
+        recipient: str = "",
+    ) -> tuple[InstanceRecord, Outcome]:
+        """Create an instance of the current version and run its first event, in one transaction."""
+        flow = self.registry.current(flow_name)
+        now = self.clock.now()
+        initial, _ = flow.start(now)
+        record = InstanceRecord(
+            id=0,
+            organisation_id=organisation_id,
+            account_id=account_id,
+            flow_name=flow.name,
+            flow_version=flow.version,
+            state=initial,
+            version=0,
+            context={},
+            recipient=recipient,
+        )
+        outcome = flow.run(initial, event, now, data=data)
+        await self.db.write(instances.start_steps(Change(record, outcome, actor, client_ip), now))
+        return record, outcome
+
+    async def send(
+        self,
+        instance_id: int,
+        event: str,
+        actor: str = "system",
+        client_ip: str = "",
+        data: dict[str, Any] | None = None,
+        organisation_id: int | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> tuple[InstanceRecord, Outcome]:
+        record = await instances.load(self.db, instance_id, organisation_id)
+        if record is None:
+            raise InstanceNotFound(instance_id)
+        now = self.clock.now()
+        outcome = self.flow_of(record).run(record.state, event, now, context=record.context, data=data)
+        change = Change(record, outcome, actor, client_ip, details or {})
+        try:
+            await self.db.write(instances.change_steps([change], now))
+        except ConflictError:
+            raise TransitionConflict(instance_id, event) from None
+        record.state, record.version, record.context = outcome.target, record.version + 1, outcome.context
+        return record, outcome
+
+    def allowed_events(self, record: InstanceRecord) -> list[str]:
+        return self.flow_of(record).events_in(record.state)
