@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -70,11 +69,6 @@ class Settings:
                 f"{PREFIX}SECRET_KEY is not set. Production needs a fixed secret of at least "
                 f"32 characters, e.g. the output of: python -c 'import secrets; print(secrets.token_urlsafe(48))'"
             )
-        print(
-            f"Development mode: no {PREFIX}SECRET_KEY set, generated a random one for this run "
-            "(sessions and links end when the process stops).",
-            file=sys.stderr,
-        )
         return _replace(self, secret_key=secrets.token_urlsafe(48), secret_generated=True)
 
     def sqlite_path(self) -> Path | None:

@@ -39,6 +39,10 @@ def _guard_method(name: str):
     return check
 
 
+def _identifier(action: Action) -> str:
+    return "".join(c if c.isalnum() else "_" for c in f"{action.name}_{action.argument}")
+
+
 def build_machine_class(definition: FlowDefinition) -> type[StateMachine]:
     states = {
         s.name: State(name=s.label, value=s.name, initial=s.initial, final=s.final)
@@ -51,13 +55,15 @@ def build_machine_class(definition: FlowDefinition) -> type[StateMachine]:
     for name in GUARDS:
         attrs[f"guard_{name}"] = _guard_method(name)
     events: dict[str, Any] = {}
-    for index, t in enumerate(definition.transitions):
+    for t in definition.transitions:
         kwargs: dict[str, Any] = {"internal": t.internal}
         if t.guard:
             kwargs["cond"] = f"guard_{t.guard}"
         if t.actions:
-            attrs[f"_actions_{index}"] = _action_method(t.actions)
-            kwargs["on"] = f"_actions_{index}"
+            # A readable name, so diagrams show e.g. "send_mail_invitation".
+            method_name = "__".join(_identifier(a) for a in t.actions)
+            attrs[method_name] = _action_method(t.actions)
+            kwargs["on"] = method_name
         for source in t.sources:
             transition = states[source].to(states[t.target], **kwargs)
             events[t.event] = transition if t.event not in events else events[t.event] | transition

@@ -1,0 +1,1 @@
+"""Background work: plain async functions over the database, and the scheduler wiring."""

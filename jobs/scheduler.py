@@ -1,0 +1,41 @@
+"""APScheduler wiring. Every process may run one: the jobs claim work atomically in
+the database, so two schedulers never do the same work twice."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timezone
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from jobs.timers import fire_due_timers
+from workflows.service import FlowService
+
+log = logging.getLogger(__name__)
+
+
+async def sweep_timers(service: FlowService, batch_size: int) -> None:
+    try:
+        result = await fire_due_timers(service, batch_size)
+    except Exception:  # keep the scheduler alive while e.g. the database restarts
+        log.exception("Timer sweep failed; it will run again at the next interval")
+        return
+    if result.fired or result.cancelled:
+        log.info("Timers: %s fired, %s cancelled, %s lost to other processes", result.fired, result.cancelled, result.conflicts)
+
+
+def create_scheduler(service: FlowService, interval_seconds: float, batch_size: int) -> AsyncIOScheduler:
+    scheduler = AsyncIOScheduler(
+        timezone=timezone.utc,
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
+    )
+    scheduler.add_job(
+        sweep_timers,
+        "interval",
+        seconds=interval_seconds,
+        args=[service, batch_size],
+        id="sweep_timers",
+        # Run at once on start: timers that fell due during downtime fire now.
+        next_run_time=service.clock.now(),
+    )
+    return scheduler

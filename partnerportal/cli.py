@@ -1,0 +1,225 @@
+"""The `partnerportal` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from partnerportal.settings import Settings, SettingsError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return 2
+    try:
+        return args.run(args) or 0
+    except SettingsError as exc:
+        print(f"Configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="partnerportal", description="Partnerportal onboarding workflow engine")
+    commands = parser.add_subparsers(title="commands")
+
+    serve = commands.add_parser("serve", help="start the web app with its scheduler")
+    _host_port(serve)
+    serve.set_defaults(run=_serve)
+
+    demo = commands.add_parser("demo", help="prepare the embedded demo (SQLite, demo organisation) and serve it")
+    _host_port(demo)
+    demo.add_argument("--no-serve", action="store_true", help="prepare only, do not start the server")
+    demo.set_defaults(run=_demo)
+
+    worker = commands.add_parser("worker", help="run only the scheduler (timers), no web server")
+    worker.set_defaults(run=_worker)
+
+    db = commands.add_parser("db", help="database commands").add_subparsers(title="db commands")
+    upgrade = db.add_parser("upgrade", help="apply pending migrations")
+    upgrade.set_defaults(run=_db_upgrade)
+
+    flows = commands.add_parser("flows", help="flow definition commands").add_subparsers(title="flows commands")
+    flows_list = flows.add_parser("list", help="list the flows and their versions")
+    flows_list.set_defaults(run=_flows_list)
+    check = flows.add_parser("check", help="validate flow files (exit 0 when valid, 1 otherwise)")
+    check.add_argument("files", nargs="*", type=Path, help="flow files (default: the configured flows)")
+    check.set_defaults(run=_flows_check)
+    diagram = flows.add_parser("diagram", help="print a flow as a diagram")
+    diagram.add_argument("name")
+    diagram.add_argument("--format", choices=["svg", "mermaid"], default="mermaid")
+    diagram.add_argument("--output", type=Path, help="write to this file instead of standard output")
+    diagram.set_defaults(run=_flows_diagram)
+    migrate = flows.add_parser("migrate", help="move running instances to another version of a flow")
+    migrate.add_argument("name")
+    migrate.add_argument("--from-version", type=int, required=True)
+    migrate.add_argument("--to-version", type=int, help="default: the version in the flow file")
+    migrate.add_argument("--map", action="append", default=[], metavar="OLD=NEW", help="state mapping (repeatable)")
+    migrate.set_defaults(run=_flows_migrate)
+    return parser
+
+
+def _host_port(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+
+
+def _run_with_database(settings: Settings, work: Callable[..., Awaitable[int]]) -> int:
+    from db.engine import Database
+
+    async def runner() -> int:
+        database = Database(settings.database_url)
+        await database.start()
+        try:
+            return await work(database)
+        finally:
+            await database.close()
+
+    return asyncio.run(runner())
+
+
+# -- serving ----------------------------------------------------------------
+
+
+def _serve(args, settings: Settings | None = None) -> int:
+    import uvicorn
+
+    from db.migrate import UnmigratedDatabase, ensure_migrated
+    from web.app import create_app
+
+    settings = settings or Settings.from_env()
+    try:
+        _run_with_database(settings, lambda db: _ok(ensure_migrated(db)))
+    except UnmigratedDatabase as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    print(f"Partnerportal on http://{args.host}:{args.port}/", flush=True)
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+async def _ok(awaitable: Awaitable) -> int:
+    await awaitable
+    return 0
+
+
+def _demo(args) -> int:
+    from partnerportal.demo import prepare_demo
+
+    settings = Settings.from_env()
+    lines = _run_with_database(settings, lambda db: prepare_demo(db, settings))
+    for line in lines:
+        print(line)
+    if args.no_serve:
+        return 0
+    return _serve(args, settings)
+
+
+def _worker(args) -> int:
+    from partnerportal.worker import run_worker
+
+    return asyncio.run(run_worker(Settings.from_env()))
+
+
+def _db_upgrade(args) -> int:
+    from db.migrate import upgrade
+
+    settings = Settings.from_env()
+
+    async def work(db) -> int:
+        applied = await upgrade(db)
+        print(f"Applied {len(applied)} migration(s)." if applied else "The database is up to date.")
+        return 0
+
+    return _run_with_database(settings, work)
+
+
+# -- flows --------------------------------------------------------------------
+
+
+def _registry(settings: Settings):
+    from workflows.registry import FlowRegistry
+
+    return FlowRegistry.from_directory(settings.flows_dir or None)
+
+
+def _flows_list(args) -> int:
+    registry = _registry(Settings.from_env())
+    for name in registry.names():
+        definition = registry.current(name).definition
+        print(f"{name}\tversion {definition.version}\t{definition.title}\t{definition.source}")
+    return 0
+
+
+def _flows_check(args) -> int:
+    from workflows.definition import FlowDefinitionError, load_file
+    from workflows.registry import SHIPPED_FLOWS_DIR
+
+    files = args.files
+    if not files:
+        settings = Settings.from_env()
+        directory = Path(settings.flows_dir) if settings.flows_dir else SHIPPED_FLOWS_DIR
+        files = sorted(directory.glob("*.yaml"))
+    failed = 0
+    for path in files:
+        try:
+            definition = load_file(path)
+        except FlowDefinitionError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            failed += 1
+        else:
+            print(f"ok: {path}: flow {definition.name} version {definition.version}, "
+                  f"{len(definition.states)} states, {len(definition.transitions)} transitions")
+    return 1 if failed or not files else 0
+
+
+def _flows_diagram(args) -> int:
+    from workflows import diagram
+
+    flow = _registry(Settings.from_env()).current(args.name)
+    try:
+        text = diagram.svg(flow) if args.format == "svg" else diagram.mermaid(flow)
+    except diagram.GraphvizMissing as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    if args.output:
+        args.output.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _flows_migrate(args) -> int:
+    from db import flow_snapshots
+    from db.flow_migration import migrate_instances
+    from partnerportal.clock import SystemClock
+    from workflows.registry import UnknownFlow
+    from workflows.versioning import MigrationRefused, parse_mapping, plan_state_mapping
+
+    settings = Settings.from_env()
+    registry = _registry(settings)
+
+    async def work(db) -> int:
+        await flow_snapshots.sync(db, registry)
+        try:
+            to_version = args.to_version or registry.current(args.name).version
+            old = registry.get(args.name, args.from_version).definition
+            new = registry.get(args.name, to_version).definition
+            mapping = plan_state_mapping(old, new, parse_mapping(args.map))
+        except (UnknownFlow, MigrationRefused) as exc:
+            print(f"Refused: {exc}", file=sys.stderr)
+            return 1
+        moved = await migrate_instances(db, old, new, mapping, SystemClock().now(), actor="cli:flows-migrate")
+        print(f"Moved {moved} instance(s) of {args.name} from version {old.version} to {new.version}.")
+        return 0
+
+    return _run_with_database(settings, work)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""The app factory: `create_app(settings)` builds everything from one settings object."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from litestar import Litestar
+from litestar.config.csrf import CSRFConfig
+from litestar.datastructures import State
+from litestar.plugins.htmx import HTMXPlugin
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
+
+from db import flow_snapshots
+from db.engine import Database
+from db.migrate import ensure_migrated
+from jobs.scheduler import create_scheduler
+from partnerportal.clock import SystemClock
+from partnerportal.settings import Settings
+from web.controllers.health import health
+from web.controllers.home import home
+from web.errors import EXCEPTION_HANDLERS
+from web.security import add_security_headers
+from web.texts import text
+from workflows.registry import FlowRegistry
+from workflows.service import FlowService
+
+log = logging.getLogger(__name__)
+WEB_DIR = Path(__file__).parent
+
+
+def create_app(settings: Settings | None = None, clock=None) -> Litestar:
+    settings = settings or Settings.from_env()
+    if settings.secret_generated:
+        log.warning(
+            "Development mode: no PARTNERPORTAL_SECRET_KEY set; generated a random one for this process "
+            "(sessions and signed links end when it stops)."
+        )
+    clock = clock or SystemClock()
+    db = Database(settings.database_url)
+    registry = FlowRegistry.from_directory(settings.flows_dir or None)
+    service = FlowService(db, registry, clock)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        await db.start()
+        try:
+            await ensure_migrated(db)
+            await flow_snapshots.sync(db, registry)
+            if settings.scheduler_enabled:
+                app.state.scheduler = create_scheduler(
+                    service, settings.sweep_interval_seconds, settings.sweep_batch_size
+                )
+                app.state.scheduler.start()
+            yield
+        finally:
+            if app.state.scheduler is not None:
+                app.state.scheduler.shutdown(wait=False)
+            await db.close()
+
+    def configure_templates(engine: JinjaTemplateEngine) -> None:
+        engine.engine.globals.update(
+            t=text,
+            portal_name=settings.portal_name,
+            dev_mailbox_enabled=False,
+            dev_mailbox_url="",
+        )
+
+    return Litestar(
+        route_handlers=[
+            home,
+            health,
+            create_static_files_router(path="/static", directories=[WEB_DIR / "static"], name="static"),
+        ],
+        lifespan=[lifespan],
+        state=State({"settings": settings, "db": db, "registry": registry, "service": service, "clock": clock, "scheduler": None}),
+        template_config=TemplateConfig(
+            directory=WEB_DIR / "templates",
+            engine=JinjaTemplateEngine,
+            engine_callback=configure_templates,
+        ),
+        csrf_config=CSRFConfig(
+            secret=settings.secret_key,
+            cookie_secure=not settings.is_development,
+            cookie_samesite="lax",
+            cookie_httponly=False,  # the token is read from the page, not the cookie; harmless either way
+        ),
+        plugins=[HTMXPlugin()],
+        before_send=[add_security_headers],
+        exception_handlers=EXCEPTION_HANDLERS,
+        debug=False,
+    )

@@ -1,0 +1,26 @@
+"""Health for load balancers and operators: database and scheduler state."""
+
+from __future__ import annotations
+
+from litestar import Request, Response, get
+from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
+
+from db.tables import Organisation
+from web.errors import DATABASE_DOWN
+
+
+@get("/health", name="health")
+async def health(request: Request) -> Response:
+    state = request.app.state
+    try:
+        await state.db.fetch(Organisation.select(Organisation.id).limit(1))
+        database = "ok"
+    except DATABASE_DOWN:
+        database = "unavailable"
+    scheduler = state.scheduler
+    scheduler_state = "disabled" if scheduler is None else ("running" if scheduler.running else "stopped")
+    healthy = database == "ok" and scheduler_state != "stopped"
+    return Response(
+        {"status": "ok" if healthy else "degraded", "database": database, "scheduler": scheduler_state},
+        status_code=HTTP_200_OK if healthy else HTTP_503_SERVICE_UNAVAILABLE,
+    )

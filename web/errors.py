@@ -1,0 +1,72 @@
+"""German error pages; never a stack trace (LOG-3). A database outage is a 503 (REL-6)."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+
+import asyncpg
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, NotAuthorizedException, NotFoundException, PermissionDeniedException
+from litestar.response import Template
+from litestar.status_codes import (
+    HTTP_403_FORBIDDEN,
+    HTTP_404_NOT_FOUND,
+    HTTP_409_CONFLICT,
+    HTTP_500_INTERNAL_SERVER_ERROR,
+    HTTP_503_SERVICE_UNAVAILABLE,
+)
+
+from db.engine import DatabaseUnavailable
+from web.texts import text
+from workflows.service import TransitionConflict
+
+log = logging.getLogger(__name__)
+
+DATABASE_DOWN = (DatabaseUnavailable, OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, sqlite3.OperationalError)
+
+
+def _page(request: Request, status: int, message_key: str) -> Response:
+    if request.url.path.startswith("/api/") or "text/html" not in request.headers.get("accept", "text/html"):
+        return Response({"status": status, "detail": text(message_key)}, status_code=status, media_type=MediaType.JSON)
+    return Template("error.html", context={"message": text(message_key)}, status_code=status)
+
+
+def http_error(request: Request, exc: HTTPException) -> Response:
+    status = exc.status_code
+    if status == HTTP_403_FORBIDDEN and "csrf" in str(exc.detail).lower():
+        return _page(request, status, "error.csrf")
+    key = {404: "error.not_found", 403: "error.forbidden", 401: "error.forbidden", 405: "error.method"}.get(status)
+    if key is None:
+        key = "error.internal" if status >= 500 else "error.bad_request"
+    return _page(request, status, key)
+
+
+def database_down(request: Request, exc: Exception) -> Response:
+    log.warning("Database unavailable: %s", type(exc).__name__)
+    response = _page(request, HTTP_503_SERVICE_UNAVAILABLE, "error.unavailable")
+    response.headers["Retry-After"] = "30"
+    return response
+
+
+def conflict(request: Request, exc: TransitionConflict) -> Response:
+    return _page(request, HTTP_409_CONFLICT, "error.conflict")
+
+
+def internal_error(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, DATABASE_DOWN):
+        return database_down(request, exc)
+    log.exception("Unhandled error on %s %s", request.method, request.url.path)
+    return _page(request, HTTP_500_INTERNAL_SERVER_ERROR, "error.internal")
+
+
+EXCEPTION_HANDLERS = {
+    HTTPException: http_error,
+    NotFoundException: http_error,
+    NotAuthorizedException: http_error,
+    PermissionDeniedException: http_error,
+    TransitionConflict: conflict,
+    DatabaseUnavailable: database_down,
+    HTTP_404_NOT_FOUND: http_error,
+    Exception: internal_error,
+}
