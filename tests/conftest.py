@@ -1,0 +1,87 @@
+"""Shared fixtures. The database engine comes from PARTNERPORTAL_DATABASE_URL
+(empty: a SQLite file in a temporary folder); see tests/support/environment.py."""
+
+from __future__ import annotations
+
+import pytest
+
+from db.engine import Database
+from partnerportal.clock import FrozenClock
+from partnerportal.settings import Settings
+from tests.support import database as test_db
+from tests.support.environment import DATABASE_URL, ENGINE
+from tests.support.factories import Factory
+from workflows.registry import FlowRegistry
+from workflows.service import FlowService
+
+TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
+
+
+def pytest_collection_modifyitems(config, items):
+    # Engine-specific tests (query plans) run in the pass of their engine only.
+    other = "postgres" if ENGINE == "sqlite" else "sqlite_only"
+    selected = [i for i in items if other not in i.keywords]
+    deselected = [i for i in items if other in i.keywords]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = selected
+
+
+def pytest_report_header(config):
+    return f"partnerportal test database engine: {ENGINE}"
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory) -> str:
+    if ENGINE == "postgres":
+        url = test_db.run(test_db.create_postgres_database(DATABASE_URL))
+    else:
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite'}"
+    test_db.run(test_db.migrate(url))
+    yield url
+    if ENGINE == "postgres":
+        test_db.run(test_db.drop_postgres_database(DATABASE_URL, url))
+
+
+@pytest.fixture
+async def db(database_url) -> Database:
+    database = Database(database_url)
+    await database.start(pool_size=4)
+    await test_db.empty_all_tables(database)
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock()
+
+
+@pytest.fixture
+def registry() -> FlowRegistry:
+    return FlowRegistry.from_directory()
+
+
+@pytest.fixture
+async def service(db, registry, clock) -> FlowService:
+    from db import flow_snapshots
+
+    await flow_snapshots.sync(db, registry)
+    return FlowService(db, registry, clock)
+
+
+@pytest.fixture
+def factory(db, service) -> Factory:
+    return Factory(db, service)
+
+
+@pytest.fixture
+def settings(database_url) -> Settings:
+    return Settings(
+        database_url=database_url,
+        secret_key=TEST_SECRET,
+        scheduler_enabled=False,
+        base_url="http://test",
+    )
