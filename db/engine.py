@@ -136,6 +136,16 @@ class Database:
                 rows = await connection.fetch(sql, *args)
             return [dict(row) for row in rows]
 
+    async def explain(self, query: Query) -> str:
+        """The query plan as text (EXPLAIN QUERY PLAN on SQLite, EXPLAIN on PostgreSQL)."""
+        (sql, args), = self._compile(query)
+        if self.is_sqlite:
+            rows = await self._in_thread(self._sqlite_fetch, [(f"EXPLAIN QUERY PLAN {sql}", args)])
+            return "\n".join(str(row["detail"]) for row in rows)
+        async with self._pg_connection() as connection:
+            rows = await connection.fetch(f"EXPLAIN {sql}", *args)
+        return "\n".join(row[0] for row in rows)
+
     async def fetch_one(self, query: Query) -> dict[str, Any] | None:
         rows = await self.fetch(query)
         return rows[0] if rows else None
