@@ -69,13 +69,22 @@ def _next_step(pending: list[Step | Deferred], results: Results) -> Step:
     return item
 
 
+class _PostgresEngine(PostgresEngine):
+    """Piccolo's engine connects synchronously in its constructor to read the server
+    version; that blocks the event loop and hangs for a minute when the database is
+    down. We connect when the app starts instead (Database.start)."""
+
+    async def check_version(self) -> None:
+        return None
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
         path.parent.mkdir(parents=True, exist_ok=True)
         return SQLiteEngine(path=str(path), timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
     if url.startswith(("postgresql://", "postgres://")):
-        return PostgresEngine(config={"dsn": url})
+        return _PostgresEngine(config={"dsn": url}, extensions=())
     raise ValueError(
         f"Unsupported database URL {url!r}: use sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/NAME"
     )

@@ -1,0 +1,18 @@
+"""Run the app in the test's own event loop (see STACK.md: TestClient uses another loop)."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+import httpx
+
+from web.app import create_app
+
+
+@asynccontextmanager
+async def running_app(settings, clock=None):
+    app = create_app(settings, clock)
+    async with app.lifespan():
+        transport = httpx.ASGITransport(app=app, client=("192.0.2.10", 4711))
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield app, client
