@@ -112,6 +112,8 @@ def environment() -> dict[str, str]:
         "cpu": cpu,
         "python": platform.python_version(),
         "sqlite": sqlite3.sqlite_version,
+        # Other work on the machine skews every number: the 1-minute load average says how busy it was.
+        "loadavg": f"{os.getloadavg()[0]:.2f}",
     }
 
 

@@ -1,0 +1,167 @@
+"""Timer sweep: fire D due timers among P pending ones, through jobs.timers.fire_due_timers.
+
+The seeded database (bench/seed.py) holds P pending timers, three per `invited` instance;
+D of them are due at T0 on distinct instances, half `remind_inactive` (internal transition:
+history row + reminder mail) and half `expire` (-> expired: history row + mail, and the
+instance's two other timers cancelled). The sweep claims, runs and writes them in
+set-based batches of --batch.
+
+Afterwards the database is checked: D timers fired, D new history rows, D new outbox rows.
+Then the empty poll is timed: `db.fetch(jobs.timers.due_timers_query(now, batch))` when
+nothing is due (the query every scheduler tick runs), and a whole `fire_due_timers` call
+that finds nothing.
+
+    python -m bench.timers                                 # 10 000 due of 1 000 000 pending
+    python -m bench.timers --pending 100000 --due 1000     # quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+
+from bench.common import (
+    DEFAULT_PG_URL,
+    DEFAULT_WORKDIR,
+    T0,
+    flow_service,
+    fmt_count,
+    latency_summary,
+    pg_drop_database,
+    pg_server_version,
+    print_environment,
+    print_table,
+    sqlite_path,
+    verdict,
+)
+from bench.seed import TIMERS_PER_INSTANCE, seed_pg, seed_sqlite
+
+TARGET_S = {"sqlite": 1.0, "postgres": 0.4}
+POLL_TARGET_MS = 1.0
+
+
+async def _counts(db) -> dict[str, int]:
+    from db.tables import Outbox, Timer, TransitionHistory
+
+    return {
+        "history": (await db.fetch_one(TransitionHistory.count()))["count"],
+        "outbox": (await db.fetch_one(Outbox.count()))["count"],
+        "pending": (await db.fetch_one(Timer.count().where(Timer.status == "pending")))["count"],
+        "fired": (await db.fetch_one(Timer.count().where(Timer.status == "fired")))["count"],
+    }
+
+
+async def run_sweep(url: str, engine: str, due: int, batch: int, polls: int) -> dict:
+    from jobs.timers import due_timers_query, fire_due_timers
+
+    async with flow_service(url, pool_size=2) as service:
+        db = service.db
+        before = await _counts(db)
+        start = time.perf_counter()
+        result = await fire_due_timers(service, batch)
+        seconds = time.perf_counter() - start
+        after = await _counts(db)
+
+        problems = []
+        if result.fired != due or result.cancelled or result.conflicts:
+            problems.append(f"sweep returned {result}, expected {due} fired")
+        for key in ("history", "outbox", "fired"):
+            if after[key] - before[key] != due:
+                problems.append(f"{after[key] - before[key]} new {key} rows, expected {due}")
+        if problems:
+            raise AssertionError("; ".join(problems))
+
+        now = service.clock.now()
+        poll_latencies = []
+        for _ in range(polls):
+            t = time.perf_counter()
+            rows = await db.fetch(due_timers_query(now, batch))
+            poll_latencies.append(time.perf_counter() - t)
+            if rows:
+                raise AssertionError(f"{len(rows)} timers still due after the sweep")
+        sweep_latencies = []
+        for _ in range(max(1, polls // 4)):
+            t = time.perf_counter()
+            await fire_due_timers(service, batch)
+            sweep_latencies.append(time.perf_counter() - t)
+    return {
+        "engine": engine,
+        "pending": before["pending"],
+        "seconds": seconds,
+        "fired": result.fired,
+        "expired": before["pending"] - after["pending"] - result.fired,
+        "poll": latency_summary(poll_latencies),
+        "empty_sweep": latency_summary(sweep_latencies),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", choices=["sqlite", "postgres", "all"], default="all")
+    parser.add_argument("--pending", type=int, default=1_000_000, help="pending timers before the sweep")
+    parser.add_argument("--due", type=int, default=10_000)
+    parser.add_argument("--batch", type=int, default=1_000, help="batch_size of fire_due_timers")
+    parser.add_argument("--polls", type=int, default=2_000, help="empty polls to time")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch databases")
+    parser.add_argument("--workdir", default=str(DEFAULT_WORKDIR))
+    parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
+    args = parser.parse_args()
+
+    instances = -(-args.pending // TIMERS_PER_INSTANCE)
+    engines = ["sqlite", "postgres"] if args.only == "all" else [args.only]
+    extra = {}
+    if "postgres" in engines:
+        extra["postgresql"] = asyncio.run(pg_server_version(args.pg_url))
+    print_environment(extra)
+
+    results = []
+    for engine in engines:
+        name = f"bench_timers_{fmt_count(args.pending).lower()}"
+        if engine == "sqlite":
+            path = sqlite_path(args.workdir, name)
+            seconds = seed_sqlite(path, instances, args.due)
+            url = f"sqlite:///{path}"
+        else:
+            url, seconds = asyncio.run(seed_pg(args.pg_url, name, instances, args.due))
+        print(f"{engine}: seeded {instances:,} instances / {instances * TIMERS_PER_INSTANCE:,} timers in {seconds:.1f} s",
+              flush=True)
+        results.append(asyncio.run(run_sweep(url, engine, args.due, args.batch, args.polls)))
+        if engine == "postgres" and not args.keep:
+            asyncio.run(pg_drop_database(args.pg_url, name))
+
+    print_table(
+        f"Firing {args.due:,} due timers (batches of {args.batch:,}), with history + outbox rows",
+        ["engine", "pending", "fired", "also cancelled", "seconds", "timers/s", "target", "verdict"],
+        [
+            [
+                r["engine"],
+                r["pending"],
+                r["fired"],
+                r["expired"],
+                r["seconds"],
+                r["fired"] / r["seconds"],
+                f"<= {TARGET_S[r['engine']]} s",
+                verdict(r["seconds"], TARGET_S[r["engine"]], False),
+            ]
+            for r in results
+        ],
+    )
+    print_table(
+        "Empty poll (nothing due)",
+        ["engine", "what", "p50 ms", "p99 ms", "max ms", "target (p50)", "verdict"],
+        [
+            row
+            for r in results
+            for row in (
+                [r["engine"], "db.fetch(due_timers_query(now, batch))", r["poll"]["p50_ms"], r["poll"]["p99_ms"],
+                 r["poll"]["max_ms"], f"<= {POLL_TARGET_MS} ms", verdict(r["poll"]["p50_ms"], POLL_TARGET_MS, False)],
+                [r["engine"], "fire_due_timers() finding nothing", r["empty_sweep"]["p50_ms"],
+                 r["empty_sweep"]["p99_ms"], r["empty_sweep"]["max_ms"], "", ""],
+            )
+        ],
+    )
+
+
+if __name__ == "__main__":
+    main()

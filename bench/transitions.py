@@ -1,0 +1,358 @@
+"""Full transition path through the engine, against the raw ceiling of the same statements.
+
+Engine path = `FlowService.send(instance_id, "resend")` on a random seeded instance:
+load the row (with the recipient's e-mail), restore the python-statemachine machine,
+run the event, and write in one transaction: the version-checked state UPDATE, one
+history row, the cancellation of the instance's pending timers, three new timers and
+one outbox row (`resend` on an `invited` instance touches every part and can be
+repeated forever).
+
+Raw ceilings run the same six statements with nothing around them:
+  * sqlite-raw: stdlib sqlite3, WAL, synchronous=NORMAL, the whole transaction (the
+    SELECT included) in one hop to one dedicated thread; `sqlite-raw-sync` runs it on
+    the calling thread, no hop (the ceiling of the ceiling).
+  * pg-raw: asyncpg, a pool of N connections, N concurrent workers, one transaction each.
+
+    python -m bench.transitions                       # everything, defaults below
+    python -m bench.transitions --only sqlite --sqlite-instances 10000 --seconds 3
+    python -m bench.transitions --only postgres --pg-instances 10000 --concurrency 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import sqlite3
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from bench.common import (
+    DEFAULT_PG_URL,
+    DEFAULT_WORKDIR,
+    T0,
+    flow_service,
+    fmt_count,
+    latency_summary,
+    pg_drop_database,
+    pg_server_version,
+    print_environment,
+    print_table,
+    sqlite_path,
+    verdict,
+)
+from bench.seed import seed_pg, seed_sqlite
+from db import engine as _db_engine  # noqa: F401  (registers Piccolo's sqlite3 adapters, as the app does)
+
+EVENT = "resend"
+SQLITE_TARGETS = {10_000: 1_500.0, 1_000_000: 1_250.0}  # transitions/s; and p99 <= 2 ms
+SQLITE_P99_TARGET_MS = 2.0
+PG_SHARE_TARGET = 0.60  # of raw asyncpg at the same concurrency
+
+
+@dataclass
+class Result:
+    name: str
+    engine: str
+    instances: int
+    concurrency: int
+    transitions: int
+    seconds: float
+    latencies: list[float] = field(repr=False, default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return self.transitions / self.seconds if self.seconds else float("nan")
+
+
+def _picker(instances: int, worker: int, workers: int, seed: int = 7):
+    """Random instance ids; worker w only gets ids = w (mod workers), so concurrent
+    workers never race on one row (a race would be a TransitionConflict, not a transition)."""
+    rng = random.Random(seed * 1000 + worker)
+    slots = (instances - worker - 1) // workers + 1  # ids w+1, w+1+workers, ...
+
+    def pick() -> int:
+        return worker + 1 + rng.randrange(slots) * workers
+
+    return pick
+
+
+async def _drive(name, engine, instances, workers, seconds, warmup, one) -> Result:
+    """Run `one(instance_id)` in `workers` concurrent loops for `seconds` after `warmup` seconds."""
+    latencies: list[float] = []
+    done = 0
+    measuring = False
+    stop_at = 0.0
+
+    async def loop(worker: int) -> None:
+        nonlocal done
+        pick = _picker(instances, worker, workers)
+        while True:
+            now = time.perf_counter()
+            if now >= stop_at:
+                return
+            start = now
+            await one(pick())
+            if measuring:
+                latencies.append(time.perf_counter() - start)
+                done += 1
+
+    stop_at = time.perf_counter() + warmup
+    await asyncio.gather(*(loop(w) for w in range(workers)))
+    measuring = True
+    begin = time.perf_counter()
+    stop_at = begin + seconds
+    await asyncio.gather(*(loop(w) for w in range(workers)))
+    elapsed = time.perf_counter() - begin
+    return Result(name, engine, instances, workers, done, elapsed, latencies)
+
+
+# -- the engine -----------------------------------------------------------------
+
+
+async def engine_run(url: str, engine: str, instances: int, workers: int, seconds: float, warmup: float) -> Result:
+    async with flow_service(url, pool_size=max(workers, 1)) as service:
+        before = await _count_history(service.db)
+
+        async def one(instance_id: int) -> None:
+            await service.send(instance_id, EVENT, actor="admin:1", client_ip="192.0.2.1")
+
+        result = await _drive(f"engine ({engine})", engine, instances, workers, seconds, warmup, one)
+        after = await _count_history(service.db)
+    if after - before < result.transitions:
+        raise AssertionError(f"only {after - before} history rows for {result.transitions} transitions")
+    return result
+
+
+async def _count_history(db) -> int:
+    from db.tables import TransitionHistory
+
+    row = await db.fetch_one(TransitionHistory.count())
+    return int(row["count"])
+
+
+# -- raw statements ---------------------------------------------------------------
+
+# The statements the engine sends for `resend` (see db/instances.py), written by hand.
+_SELECT = (
+    'SELECT fi.id, fi.organisation, fi.account, fi.flow_name, fi.flow_version, fi.state, fi.version, fi.context, '
+    'fi.created_at, fi.updated_at, a.email AS recipient FROM flow_instance fi '
+    "LEFT JOIN account a ON fi.account = a.id WHERE fi.id = {0}"
+)
+_UPDATE = (
+    'UPDATE flow_instance SET state = {0}, context = {1}, version = version + 1, updated_at = {2} '
+    "WHERE (id = {3} AND version = {4}) RETURNING id"
+)
+_HISTORY = (
+    "INSERT INTO transition_history (instance, organisation, event, from_state, to_state, actor, client_ip, "
+    "details, created_at) VALUES ({0}, {1}, {2}, {3}, {4}, {5}, {6}, {7}, {8}) RETURNING id"
+)
+_CANCEL = (
+    "UPDATE timer SET status = {0} WHERE status = {1} AND instance IN ({2}) AND event IN ({3}, {4}, {5}, {6})"
+)
+_TIMERS = (
+    "INSERT INTO timer (instance, event, due_at, status, fired_at) VALUES "
+    "({0}, {1}, {2}, {3}, NULL), ({4}, {5}, {6}, {7}, NULL), ({8}, {9}, {10}, {11}, NULL) RETURNING id"
+)
+_OUTBOX = (
+    "INSERT INTO outbox (organisation, instance, kind, recipient, payload, status, attempts, next_attempt_at, "
+    "last_error, created_at, sent_at) VALUES ({0}, {1}, {2}, {3}, {4}, {5}, {6}, {7}, {8}, {9}, NULL) RETURNING id"
+)
+_CANCELLED_EVENTS = ("expire", "remind_device", "remind_expiring", "remind_inactive")
+_NEW_TIMERS = (("expire", timedelta(hours=720)), ("remind_inactive", timedelta(hours=72)), ("remind_expiring", timedelta(hours=672)))
+
+
+def _placeholders(sql: str, style: str) -> str:
+    count = sql.count("{")
+    marks = ["?"] * count if style == "qmark" else [f"${i + 1}" for i in range(count)]
+    return sql.format(*marks)
+
+
+def _raw_args(row, now) -> list[tuple]:
+    """Arguments of the five writes, from the loaded row, as the engine computes them."""
+    iid, org, version, recipient = row[0], row[1], row[6], row[10]
+    details = json.dumps({"flow_version": row[4], "mails": ["invitation"]})
+    timers: list = []
+    for event, after in _NEW_TIMERS:
+        timers += [iid, event, now + after, "pending"]
+    payload = json.dumps({"flow_version": row[4], "state": "invited"})
+    return [
+        ("invited", "{}", now, iid, version),
+        (iid, org, EVENT, "invited", "invited", "admin:1", "192.0.2.1", details, now),
+        ("cancelled", "pending", iid, *_CANCELLED_EVENTS),
+        tuple(timers),
+        (org, iid, "invitation", recipient, payload, "pending", 0, now, "", now),
+    ]
+
+
+class RawSqlite:
+    """The whole transaction in one function, run on one dedicated thread."""
+
+    def __init__(self, path):
+        self.connection = sqlite3.connect(
+            path, detect_types=sqlite3.PARSE_DECLTYPES, isolation_level=None, check_same_thread=False
+        )
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=10000", "foreign_keys=1"):
+            self.connection.execute(f"PRAGMA {pragma}")
+        self.select = _placeholders(_SELECT, "qmark")
+        self.writes = [_placeholders(s, "qmark") for s in (_UPDATE, _HISTORY, _CANCEL, _TIMERS, _OUTBOX)]
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="raw-sqlite")
+
+    def transaction(self, instance_id: int) -> None:
+        c = self.connection
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            row = c.execute(self.select, (instance_id,)).fetchone()
+            args = _raw_args(row, T0)
+            if len(c.execute(self.writes[0], args[0]).fetchall()) != 1:
+                raise RuntimeError("lost update")
+            for sql, values in zip(self.writes[1:], args[1:]):
+                c.execute(sql, values).fetchall()
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+        c.execute("COMMIT")
+
+    async def in_thread(self, instance_id: int) -> None:
+        await asyncio.get_running_loop().run_in_executor(self.executor, self.transaction, instance_id)
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self.connection.close()
+
+
+async def raw_sqlite_run(path, instances: int, seconds: float, warmup: float, hop: bool) -> Result:
+    raw = RawSqlite(path)
+    try:
+        if hop:
+            return await _drive("raw sqlite3, 1 thread hop", "sqlite", instances, 1, seconds, warmup, raw.in_thread)
+
+        async def sync(instance_id: int) -> None:
+            raw.transaction(instance_id)
+
+        return await _drive("raw sqlite3, no hop (sync)", "sqlite", instances, 1, seconds, warmup, sync)
+    finally:
+        raw.close()
+
+
+async def raw_pg_run(url: str, instances: int, workers: int, seconds: float, warmup: float) -> Result:
+    import asyncpg
+
+    select = _placeholders(_SELECT, "numeric")
+    writes = [_placeholders(s, "numeric") for s in (_UPDATE, _HISTORY, _CANCEL, _TIMERS, _OUTBOX)]
+    pool = await asyncpg.create_pool(url, min_size=workers, max_size=workers)
+    try:
+
+        async def one(instance_id: int) -> None:
+            async with pool.acquire() as c, c.transaction():
+                row = await c.fetchrow(select, instance_id)
+                args = _raw_args(list(row.values()), T0)
+                if len(await c.fetch(writes[0], *args[0])) != 1:
+                    raise RuntimeError("lost update")
+                for sql, values in zip(writes[1:], args[1:]):
+                    await c.fetch(sql, *values)
+
+        return await _drive(f"raw asyncpg, {workers} connections", "postgres", instances, workers, seconds, warmup, one)
+    finally:
+        await pool.close()
+
+
+# -- main -------------------------------------------------------------------------
+
+
+def _row(result: Result, target: str, met: str, extra: str = "") -> list[object]:
+    lat = latency_summary(result.latencies)
+    return [
+        result.name,
+        fmt_count(result.instances),
+        result.concurrency,
+        result.transitions,
+        result.rate,
+        lat["p50_ms"],
+        lat["p99_ms"],
+        extra,
+        target,
+        met,
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", choices=["sqlite", "postgres", "all"], default="all")
+    parser.add_argument("--sqlite-instances", default="10000,1000000", help="comma-separated sizes")
+    parser.add_argument("--pg-instances", default="10000", help="comma-separated sizes")
+    parser.add_argument("--concurrency", type=int, default=8, help="PostgreSQL workers = pool size")
+    parser.add_argument("--seconds", type=float, default=5.0, help="measured time per row of the table")
+    parser.add_argument("--warmup", type=float, default=1.0)
+    parser.add_argument("--reuse", action="store_true", help="reuse an already seeded SQLite file of that size")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch databases")
+    parser.add_argument("--workdir", default=str(DEFAULT_WORKDIR))
+    parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
+    args = parser.parse_args()
+
+    extra = {}
+    if args.only in ("postgres", "all"):
+        extra["postgresql"] = asyncio.run(pg_server_version(args.pg_url))
+    print_environment(extra)
+    rows: list[list[object]] = []
+
+    if args.only in ("sqlite", "all"):
+        for instances in [int(x) for x in args.sqlite_instances.split(",") if x]:
+            path = sqlite_path(args.workdir, f"bench_transitions_{fmt_count(instances)}")
+            if not (args.reuse and _seeded(path, instances)):
+                seconds = seed_sqlite(path, instances)
+                print(f"seeded {fmt_count(instances)} instances in {seconds:.1f} s", flush=True)
+            raw_hop = asyncio.run(raw_sqlite_run(path, instances, args.seconds, args.warmup, hop=True))
+            raw_sync = asyncio.run(raw_sqlite_run(path, instances, args.seconds, args.warmup, hop=False))
+            eng = asyncio.run(engine_run(f"sqlite:///{path}", "sqlite", instances, 1, args.seconds, args.warmup))
+            target = SQLITE_TARGETS.get(instances)
+            lat = latency_summary(eng.latencies)
+            if target:
+                ok = eng.rate >= target and lat["p99_ms"] <= SQLITE_P99_TARGET_MS
+                rows.append(_row(eng, f">= {target:,.0f}/s, p99 <= 2 ms", "met" if ok else "MISSED",
+                                 f"{eng.rate / raw_hop.rate:.0%} of raw hop"))
+            else:
+                rows.append(_row(eng, "", "", f"{eng.rate / raw_hop.rate:.0%} of raw hop"))
+            rows.append(_row(raw_hop, "ceiling", ""))
+            rows.append(_row(raw_sync, "reference", ""))
+            print_table("Transitions so far", HEADERS, rows)
+
+    if args.only in ("postgres", "all"):
+        for instances in [int(x) for x in args.pg_instances.split(",") if x]:
+            database = f"bench_transitions_{fmt_count(instances).lower()}"
+            url, seconds = asyncio.run(seed_pg(args.pg_url, database, instances))
+            print(f"seeded {fmt_count(instances)} instances in {seconds:.1f} s", flush=True)
+            raw = asyncio.run(raw_pg_run(url, instances, args.concurrency, args.seconds, args.warmup))
+            eng = asyncio.run(engine_run(url, "postgres", instances, args.concurrency, args.seconds, args.warmup))
+            share = eng.rate / raw.rate
+            rows.append(_row(eng, f">= {PG_SHARE_TARGET:.0%} of raw", verdict(share, PG_SHARE_TARGET, True),
+                             f"{share:.0%} of raw"))
+            rows.append(_row(raw, "ceiling", ""))
+            if not args.keep:
+                asyncio.run(pg_drop_database(args.pg_url, database))
+            print_table("Transitions so far", HEADERS, rows)
+
+    print_table(f"Transitions ({EVENT!r}: load, machine, state + history + timers + outbox)", HEADERS, rows)
+
+
+HEADERS = ["path", "instances", "conc.", "transitions", "per s", "p50 ms", "p99 ms", "share", "target", "verdict"]
+
+
+def _seeded(path, instances: int) -> bool:
+    if not path.exists():
+        return False
+    try:
+        connection = sqlite3.connect(path)
+        try:
+            return connection.execute("SELECT max(id) FROM flow_instance").fetchone()[0] == instances
+        finally:
+            connection.close()
+    except sqlite3.Error:
+        return False
+
+
+if __name__ == "__main__":
+    main()
