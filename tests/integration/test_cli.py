@@ -1,0 +1,324 @@
+"""The `partnerportal` command, run as the installed console script in a subprocess.
+
+These tests always use a SQLite file in a temporary folder, whatever engine the rest of
+the suite runs on (PARTNERPORTAL_DATABASE_URL): they test the command line (arguments,
+output, exit codes, messages), not the engine, and each needs a database of its own in
+a known state (fresh, unmigrated, migrated twice).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.support.environment import require_graphviz
+from workflows.definition import load_file
+from workflows.registry import SHIPPED_FLOWS_DIR
+
+PARTNERPORTAL = Path(sys.executable).parent / "partnerportal"
+SHIPPED = SHIPPED_FLOWS_DIR / "onboarding.yaml"
+TIMEOUT = 120  # seconds; a command that hangs (e.g. starts serving by mistake) fails
+
+
+def clean_env(**settings: str) -> dict[str, str]:
+    """The environment without any PARTNERPORTAL_* setting of the caller, plus these."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PARTNERPORTAL_")}
+    env.update({f"PARTNERPORTAL_{k.upper()}": v for k, v in settings.items()})
+    return env
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+def run(*args: str, cwd: Path, **settings: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(PARTNERPORTAL), *args],
+        cwd=cwd,
+        env=clean_env(**settings),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+@pytest.fixture
+def cli(tmp_path) -> Callable[..., subprocess.CompletedProcess]:
+    """Run the CLI in tmp_path against tmp_path/cli.sqlite unless told otherwise."""
+
+    def call(*args: str, **settings: str) -> subprocess.CompletedProcess:
+        settings.setdefault("database_url", sqlite_url(tmp_path / "cli.sqlite"))
+        return run(*args, cwd=tmp_path, **settings)
+
+    return call
+
+
+# -- flows check ----------------------------------------------------------------
+
+
+def test_flows_check_accepts_the_shipped_flow(cli):
+    definition = load_file(SHIPPED)
+    result = cli("flows", "check")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert f"ok: {SHIPPED}: flow onboarding version {definition.version}" in result.stdout
+
+
+def _shipped() -> dict:
+    return yaml.safe_load(SHIPPED.read_text(encoding="utf-8"))
+
+
+def _transition_with(data: dict, key: str) -> int:
+    return next(i for i, t in enumerate(data["transitions"]) if key in t)
+
+
+def _unknown_target(d):
+    d["transitions"][0]["to"] = "nirgendwo"
+    return "transitions[0].to", "unknown state 'nirgendwo'"
+
+
+def _unknown_guard(d):
+    i = _transition_with(d, "guard")
+    d["transitions"][i]["guard"] = "vollmond"
+    return f"transitions[{i}].guard", "unknown guard 'vollmond'"
+
+
+def _unknown_action(d):
+    d["transitions"][0]["actions"] = [{"rakete_starten": "jetzt"}]
+    return "transitions[0].actions[0].rakete_starten", "unknown action"
+
+
+def _timer_on_unknown_event(d):
+    d["timers"][0]["event"] = "explode"
+    return "timers[0].event", "unknown event 'explode'"
+
+
+def _unreachable_state(d):
+    d["states"]["limbo"] = {"label": "Schwebezustand"}
+    return "states.limbo", "unreachable"
+
+
+def _no_initial(d):
+    for state in d["states"].values():
+        state.pop("initial", None)
+    return "states", "no initial state"
+
+
+def _no_final(d):
+    for state in d["states"].values():
+        state.pop("final", None)
+    return "states", "no final state"
+
+
+def _missing_label(d):
+    del d["states"]["invited"]["label"]
+    return "states.invited.label", "is missing"
+
+
+@pytest.mark.parametrize(
+    "breakage",
+    [
+        _unknown_target,
+        _unknown_guard,
+        _unknown_action,
+        _timer_on_unknown_event,
+        _unreachable_state,
+        _no_initial,
+        _no_final,
+        _missing_label,
+    ],
+    ids=lambda f: f.__name__.strip("_"),
+)
+def test_flows_check_names_file_and_key_of_a_broken_copy(cli, tmp_path, breakage):
+    data = _shipped()
+    key, message = breakage(data)
+    broken = tmp_path / "kaputt.yaml"
+    broken.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+
+    result = cli("flows", "check", str(broken))
+
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert f"error: {broken}: {key}: " in result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_flows_check_fails_if_any_of_several_files_is_broken(cli, tmp_path):
+    data = _shipped()
+    _missing_label(data)
+    broken = tmp_path / "kaputt.yaml"
+    broken.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+
+    result = cli("flows", "check", str(SHIPPED), str(broken))
+
+    assert result.returncode == 1
+    assert f"ok: {SHIPPED}" in result.stdout
+    assert f"error: {broken}: states.invited.label" in result.stderr
+
+
+def test_flows_check_reads_the_configured_flows_dir(cli, tmp_path):
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    data = _shipped()
+    _unknown_target(data)
+    (flows / "onboarding.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+
+    result = cli("flows", "check", flows_dir=str(flows))
+
+    assert result.returncode == 1
+    assert f"{flows / 'onboarding.yaml'}: transitions[0].to" in result.stderr
+
+
+# -- flows list and diagram ------------------------------------------------------
+
+
+def test_flows_list_shows_name_version_title_and_file(cli):
+    definition = load_file(SHIPPED)
+    result = cli("flows", "list")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        f"onboarding\tversion {definition.version}\t{definition.title}\t{SHIPPED}"
+    ]
+
+
+def test_flows_diagram_mermaid_shows_the_german_state_labels(cli):
+    definition = load_file(SHIPPED)
+    result = cli("flows", "diagram", "onboarding", "--format", "mermaid")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("stateDiagram-v2")
+    for state in definition.states.values():
+        assert f'state "{state.label}" as {state.name}' in result.stdout
+    assert f"[*] --> {definition.initial_state}" in result.stdout
+    # Mermaid is the default format.
+    assert cli("flows", "diagram", "onboarding").stdout == result.stdout
+
+
+def test_flows_diagram_svg(cli, tmp_path):
+    require_graphviz()
+    definition = load_file(SHIPPED)
+    result = cli("flows", "diagram", "onboarding", "--format", "svg")
+    assert result.returncode == 0, result.stderr
+    assert "<svg" in result.stdout and result.stdout.rstrip().endswith("</svg>")
+    for state in definition.states.values():
+        assert state.label in result.stdout
+
+    target = tmp_path / "onboarding.svg"
+    written = cli("flows", "diagram", "onboarding", "--format", "svg", "--output", str(target))
+    assert written.returncode == 0, written.stderr
+    assert written.stdout == ""
+    svg = target.read_text(encoding="utf-8")
+    # Not byte-equal to the first run: python-statemachine names some nodes by object id.
+    assert "<svg" in svg and all(state.label in svg for state in definition.states.values())
+
+
+def test_flows_diagram_svg_without_graphviz_says_what_to_install(tmp_path):
+    # An empty PATH hides `dot`; the console script finds its Python by its shebang.
+    result = subprocess.run(
+        [sys.executable, str(PARTNERPORTAL), "flows", "diagram", "onboarding", "--format", "svg"],
+        cwd=tmp_path,
+        env={**clean_env(), "PATH": ""},
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    assert result.returncode == 1
+    assert "graphviz" in result.stderr.lower()
+    assert "Traceback" not in result.stderr
+
+
+# -- database commands -------------------------------------------------------------
+
+
+def test_db_upgrade_migrates_a_fresh_sqlite_file_once(cli, tmp_path):
+    first = cli("db", "upgrade")
+    assert first.returncode == 0, first.stderr
+    assert re.fullmatch(r"Applied [1-9]\d* migration\(s\)\.\n", first.stdout)
+    assert (tmp_path / "cli.sqlite").exists()
+
+    second = cli("db", "upgrade")
+    assert second.returncode == 0, second.stderr
+    assert second.stdout == "The database is up to date.\n"
+
+
+def test_serve_refuses_an_unmigrated_database(cli, tmp_path):
+    result = cli("serve", "--port", "9")  # never bound: it must stop before serving
+    assert result.returncode == 1
+    assert "not up to date" in result.stderr
+    assert "partnerportal db upgrade" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "Partnerportal on" not in result.stdout
+
+
+def _count(db_file: Path, sql: str, *args) -> int:
+    with sqlite3.connect(db_file) as connection:
+        return connection.execute(sql, args).fetchone()[0]
+
+
+def test_demo_without_serving_is_idempotent(cli, tmp_path):
+    from partnerportal.demo import DEMO_ADMIN, DEMO_ORGANISATION
+
+    db_file = tmp_path / "cli.sqlite"
+    first = cli("demo", "--no-serve")
+    assert first.returncode == 0, first.stderr
+    assert f"Demo organisation: {DEMO_ORGANISATION}" in first.stdout
+    assert DEMO_ADMIN["email"] in first.stdout
+
+    def snapshot() -> tuple[int, ...]:
+        return tuple(
+            _count(db_file, f"SELECT COUNT(*) FROM {table}")
+            for table in ("organisation", "account", "flow_instance", "transition_history", "timer", "outbox")
+        )
+
+    before = snapshot()
+    assert before[:3] == (1, 1, 1)
+    assert _count(db_file, "SELECT COUNT(*) FROM organisation WHERE name = ?", DEMO_ORGANISATION) == 1
+    assert _count(db_file, "SELECT COUNT(*) FROM account WHERE email = ? AND role = 'admin'", DEMO_ADMIN["email"]) == 1
+
+    second = cli("demo", "--no-serve")
+    assert second.returncode == 0, second.stderr
+    assert second.stdout == first.stdout
+    assert snapshot() == before
+
+    # The demo leaves a migrated database that `db upgrade` has nothing to add to.
+    assert cli("db", "upgrade").stdout == "The database is up to date.\n"
+
+
+# -- settings --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["serve", "--port", "9"], ["worker"], ["demo", "--no-serve"], ["db", "upgrade"]],
+    ids=" ".join,
+)
+def test_production_without_secret_key_stops_with_a_clear_message(cli, tmp_path, command):
+    result = cli(*command, environment="production")
+    assert result.returncode != 0
+    assert "Configuration error: PARTNERPORTAL_SECRET_KEY is not set" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "cli.sqlite").exists()  # stopped before touching the database
+
+
+def test_production_rejects_a_short_secret_and_accepts_a_long_one(cli):
+    short = cli("db", "upgrade", environment="production", secret_key="kurz")
+    assert short.returncode != 0
+    assert "PARTNERPORTAL_SECRET_KEY must be at least 32 characters" in short.stderr
+
+    ok = cli("db", "upgrade", environment="production", secret_key="x" * 48)
+    assert ok.returncode == 0, ok.stderr
+
+
+def test_malformed_setting_names_the_variable(cli):
+    result = cli("flows", "list", sweep_batch_size="viele")
+    assert result.returncode == 2
+    assert "PARTNERPORTAL_SWEEP_BATCH_SIZE must be a number" in result.stderr
