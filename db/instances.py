@@ -11,7 +11,7 @@ from typing import Any
 from piccolo.columns.combination import WhereRaw
 
 from db.engine import Database, Deferred, Step
-from db.tables import FlowInstance, Outbox, Timer, TransitionHistory
+from db.tables import Account, FlowInstance, InvitationLink, Outbox, Timer, TransitionHistory, WebSession
 from workflows.engine import Outcome
 
 
@@ -137,6 +137,45 @@ def effect_steps(changes: list[Change], now: datetime) -> list[Step]:
     mails = [_outbox_row(c, kind, now) for c in changes for kind in c.outcome.mails]
     if mails:
         steps.append(Step(Outbox.insert(*mails)))
+    steps.extend(_record_steps(changes, now))
+    return steps
+
+
+def _record_steps(changes: list[Change], now: datetime) -> list[Step]:
+    """Statements for the named record effects of workflows/actions.py."""
+
+    def instances_with(effect: str) -> list[int]:
+        return [c.record.id for c in changes if effect in c.outcome.records]
+
+    def accounts_with(effect: str) -> list[int]:
+        return [c.record.account_id for c in changes if effect in c.outcome.records and c.record.account_id]
+
+    steps = []
+    if ids := instances_with("end_links"):
+        steps.append(
+            Step(InvitationLink.update({InvitationLink.ended_at: now}).where(
+                InvitationLink.instance.is_in(ids) & InvitationLink.ended_at.is_null()
+            ))
+        )
+    if ids := accounts_with("end_sessions"):
+        steps.append(
+            Step(WebSession.update({WebSession.ended_at: now}).where(
+                WebSession.account.is_in(ids) & WebSession.ended_at.is_null()
+            ))
+        )
+    for account_id in accounts_with("anonymise_person"):
+        steps.append(
+            Step(Account.update({
+                Account.salutation: "", Account.first_name: "", Account.last_name: "",
+                # Keeps the unique (organisation, email) index satisfied; no real address.
+                Account.email: f"geloescht-{account_id}@anonym.invalid",
+            }).where(Account.id == account_id))
+        )
+    if ids := instances_with("anonymise_person"):
+        steps.append(Step(Outbox.update({Outbox.recipient: "", Outbox.status: "cancelled"}).where(
+            Outbox.instance.is_in(ids) & (Outbox.status == "pending")
+        )))
+        steps.append(Step(Outbox.update({Outbox.recipient: ""}).where(Outbox.instance.is_in(ids))))
     return steps
 
 

@@ -104,6 +104,47 @@ class FlowDefinitionSnapshot(Table, tablename="flow_definition"):
     created_at = Timestamptz(default=TimestamptzNow())
 
 
+class WebSession(Table, tablename="web_session"):
+    """A server-side login or registration session; the cookie holds a random token,
+    the table only its SHA-256. Ending a session is immediate for every process."""
+
+    id = Serial(primary_key=True)
+    token_hash = Varchar(length=64, unique=True)
+    kind = Varchar(length=20, default="login")  # login or registration
+    account = ForeignKey(Account, null=False)
+    organisation = ForeignKey(Organisation, null=False)
+    instance = ForeignKey(FlowInstance, null=True)
+    created_at = Timestamptz(default=TimestamptzNow())
+    last_seen_at = Timestamptz(default=TimestamptzNow())
+    expires_at = Timestamptz()  # absolute limit
+    ended_at = Timestamptz(null=True, default=None)
+
+
+class InvitationLink(Table, tablename="invitation_link"):
+    """A link sent by mail; only the SHA-256 of its random token is stored (INV-1)."""
+
+    id = Serial(primary_key=True)
+    instance = ForeignKey(FlowInstance, null=False)
+    token_hash = Varchar(length=64, unique=True)
+    purpose = Varchar(length=30, default="invitation")
+    created_at = Timestamptz(default=TimestamptzNow())
+    expires_at = Timestamptz()
+    ended_at = Timestamptz(null=True, default=None)
+
+
+class DevMail(Table, tablename="dev_mail"):
+    """Development mailbox: mails that would have gone over SMTP (no SMTP configured)."""
+
+    id = Serial(primary_key=True)
+    outbox = ForeignKey(Outbox, null=True)
+    recipient = Varchar(length=254)
+    subject = Varchar(length=300)
+    text = Text()
+    html = Text()
+    message_id = Varchar(length=200)
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
 ALL_TABLES: list[type[Table]] = [
     Organisation,
     Account,
@@ -112,4 +153,7 @@ ALL_TABLES: list[type[Table]] = [
     Timer,
     Outbox,
     FlowDefinitionSnapshot,
+    WebSession,
+    InvitationLink,
+    DevMail,
 ]

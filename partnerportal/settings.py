@@ -28,6 +28,9 @@ class Settings:
     smtp_password: str = ""
     smtp_security: str = "none"  # none, starttls or tls
     mail_from: str = "Partnerportal <noreply@partnerportal.invalid>"
+    session_idle_minutes: int = 30
+    session_absolute_hours: int = 12
+    invites_per_admin_per_hour: int = 50
     flows_dir: str = ""  # empty: the flows shipped in workflows/flows
     scheduler_enabled: bool = True
     sweep_interval_seconds: float = 5.0

@@ -20,6 +20,10 @@ MAIL_KINDS = frozenset(
 )
 
 
+# Effects the store knows how to persist, besides mails and context changes.
+RECORD_EFFECTS = frozenset({"end_links", "end_sessions", "anonymise_person"})
+
+
 @dataclass
 class Effects:
     """What running one event produced, besides the state change."""
@@ -27,6 +31,7 @@ class Effects:
     context: dict[str, Any]
     data: dict[str, Any] = field(default_factory=dict)
     mails: list[str] = field(default_factory=list)
+    records: set[str] = field(default_factory=set)
 
 
 def send_mail(effects: Effects, kind: str) -> None:
@@ -41,6 +46,21 @@ def clear_flag(effects: Effects, name: str) -> None:
     effects.context.pop(name, None)
 
 
+def end_links(effects: Effects, argument: None) -> None:
+    """Every link sent so far stops working (resend, revoke, expiry, completion)."""
+    effects.records.add("end_links")
+
+
+def end_sessions(effects: Effects, argument: None) -> None:
+    """Every session of the person ends at once (lock, delete)."""
+    effects.records.add("end_sessions")
+
+
+def anonymise_person(effects: Effects, argument: None) -> None:
+    """Personal data is removed; the history keeps only ids (GDPR)."""
+    effects.records.update({"anonymise_person", "end_links", "end_sessions"})
+
+
 def _check_mail_kind(arg: object) -> str | None:
     if arg not in MAIL_KINDS:
         return f"unknown mail {arg!r}; known: {', '.join(sorted(MAIL_KINDS))}"
@@ -53,6 +73,10 @@ def _check_flag(arg: object) -> str | None:
     return None
 
 
+def _no_argument(arg: object) -> str | None:
+    return None if arg is None else "takes no argument: write it as a plain list item"
+
+
 @dataclass(frozen=True)
 class ActionSpec:
     run: Callable[[Effects, Any], None]
@@ -63,4 +87,7 @@ ACTIONS: dict[str, ActionSpec] = {
     "send_mail": ActionSpec(send_mail, _check_mail_kind),
     "set_flag": ActionSpec(set_flag, _check_flag),
     "clear_flag": ActionSpec(clear_flag, _check_flag),
+    "end_links": ActionSpec(end_links, _no_argument),
+    "end_sessions": ActionSpec(end_sessions, _no_argument),
+    "anonymise_person": ActionSpec(anonymise_person, _no_argument),
 }

@@ -18,7 +18,9 @@ from workflows.guards import GUARDS
 BADGE_STYLES = frozenset({"neutral", "info", "progress", "success", "warning", "danger", "muted"})
 TOP_LEVEL_KEYS = {"flow", "version", "title", "states", "transitions", "timers"}
 STATE_KEYS = {"label", "badge", "initial", "final", "description", "on_enter"}
-TRANSITION_KEYS = {"event", "from", "to", "guard", "actions", "internal", "label"}
+TRANSITION_KEYS = {"event", "from", "to", "guard", "actions", "internal", "label", "trigger", "confirm"}
+# Who may send an event: the admin table offers only "admin" events as row actions.
+TRIGGERS = frozenset({"admin", "invitee", "system"})
 TIMER_KEYS = {"event", "after", "start_in", "active_in"}
 # Names that would shadow python-statemachine's own attributes.
 RESERVED_NAMES = {"send", "model", "configuration", "states", "events", "allowed_events", "activate_initial_state"}
@@ -59,6 +61,8 @@ class TransitionDef:
     actions: tuple[Action, ...] = ()
     internal: bool = False
     label: str = ""
+    trigger: str = "system"
+    confirm: str = ""
 
 
 @dataclass(frozen=True)
@@ -201,8 +205,10 @@ class _Validator:
         actions = []
         for i, item in enumerate(raw):
             item_key = f"{key}[{i}]"
+            if isinstance(item, str):
+                item = {item: None}
             if not isinstance(item, dict) or len(item) != 1:
-                raise self.fail(item_key, "must be one 'name: argument' pair such as send_mail: invitation")
+                raise self.fail(item_key, "must be a name or one 'name: argument' pair such as send_mail: invitation")
             (action_name, argument), = item.items()
             spec = ACTIONS.get(action_name)
             if spec is None:
@@ -241,6 +247,9 @@ class _Validator:
             guard = spec.get("guard")
             if guard is not None and guard not in GUARDS:
                 raise self.fail(f"{key}.guard", f"unknown guard {guard!r}; known: {', '.join(sorted(GUARDS))}")
+            trigger = spec.get("trigger", "system")
+            if trigger not in TRIGGERS:
+                raise self.fail(f"{key}.trigger", f"must be one of {', '.join(sorted(TRIGGERS))}")
             internal = spec.get("internal") is True
             if internal and any(s != target for s in sources):
                 raise self.fail(f"{key}.internal", "only a transition from a state to itself can be internal")
@@ -253,6 +262,8 @@ class _Validator:
                     actions=self.actions(spec.get("actions") or [], f"{key}.actions"),
                     internal=internal,
                     label=str(spec.get("label") or ""),
+                    trigger=trigger,
+                    confirm=str(spec.get("confirm") or ""),
                 )
             )
         return tuple(result)

@@ -14,7 +14,7 @@ from typing import Any
 from statemachine.exceptions import TransitionNotAllowed
 
 from workflows.actions import Effects
-from workflows.definition import FlowDefinition
+from workflows.definition import FlowDefinition, TransitionDef
 from workflows.machine import build_machine_class
 
 
@@ -34,6 +34,7 @@ class Outcome:
     internal: bool
     context: dict[str, Any]
     mails: list[str]
+    records: set[str] = field(default_factory=set)
     timers_to_cancel: set[str] = field(default_factory=set)
     timers_to_start: list[tuple[str, datetime]] = field(default_factory=list)
 
@@ -81,6 +82,20 @@ class Flow:
         """Events the definition offers in a state (guards are checked when sent)."""
         return list(self._events_by_state.get(state, []))
 
+    def transitions_for(self, state: str, trigger: str) -> list[TransitionDef]:
+        """The moves a trigger ("admin", "invitee") may make in a state, one per event."""
+        seen: dict[str, TransitionDef] = {}
+        for t in self.definition.transitions:
+            if state in t.sources and t.trigger == trigger and t.event not in seen:
+                seen[t.event] = t
+        return list(seen.values())
+
+    def label(self, state: str) -> str:
+        return self.definition.states[state].label
+
+    def badge(self, state: str) -> str:
+        return self.definition.states[state].badge
+
     def start(self, now: datetime, context: dict[str, Any] | None = None) -> tuple[str, list[tuple[str, datetime]]]:
         """The initial state and the timers that start in it."""
         initial = self.definition.initial_state
@@ -117,6 +132,7 @@ class Flow:
             internal=internal,
             context=effects.context,
             mails=effects.mails,
+            records=effects.records,
         )
         if not internal:
             self._plan_timers(outcome, now)

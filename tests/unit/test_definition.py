@@ -41,7 +41,7 @@ def _no_initial(d):
 
 
 def _no_final(d):
-    del d["states"]["revoked"]["final"]
+    del d["states"]["deleted"]["final"]
 
 
 def _unknown_target(d):
@@ -81,7 +81,11 @@ def _typo_key(d):
 
 
 def _leave_final(d):
-    d["transitions"].append({"event": "revive", "from": "revoked", "to": "invited"})
+    d["transitions"].insert(0, {"event": "revive", "from": "deleted", "to": "invited"})
+
+
+def _bad_trigger(d):
+    d["transitions"][0]["trigger"] = "anyone"
 
 
 @pytest.mark.parametrize(
@@ -99,7 +103,8 @@ def _leave_final(d):
         (_timer_bad_duration, "timers[0].after", "not a duration"),
         (_unreachable_state, "states.limbo", "unreachable"),
         (_typo_key, "transitions[0].too", "unknown key"),
-        (_leave_final, "transitions[15].from", "final"),
+        (_leave_final, "transitions[0].from", "final"),
+        (_bad_trigger, "transitions[0].trigger", "must be one of admin, invitee, system"),
     ],
 )
 def test_broken_definitions_are_rejected_with_file_and_key(change, key, words):

@@ -65,7 +65,7 @@ def test_internal_reminder_changes_no_timer(flow):
 
 
 def test_final_state_cancels_every_timer(flow):
-    outcome = flow.run("invited", "revoke", NOW)
+    outcome = flow.run("invited", "delete", NOW)
     assert outcome.timers_to_cancel == {t.event for t in flow.definition.timers}
     assert outcome.timers_to_start == []
 
@@ -95,15 +95,30 @@ def test_an_exception_in_an_action_propagates(monkeypatch):
 
 
 def test_reused_machine_survives_final_states_and_errors(flow):
-    assert flow.run("invited", "revoke", NOW).target == "revoked"
+    assert flow.run("invited", "delete", NOW).target == "deleted"
     with pytest.raises(EventNotAllowed):
-        flow.run("revoked", "resend", NOW)
+        flow.run("deleted", "resend", NOW)
     assert flow.run("expired", "resend", NOW).target == "invited"
 
 
 def test_events_in_a_state_come_from_the_definition(flow):
-    assert flow.events_in("invited") == ["resend", "complete_profile", "expire", "revoke", "remind_inactive", "remind_expiring"]
-    assert flow.events_in("revoked") == []
+    assert flow.events_in("invited") == [
+        "resend", "complete_profile", "expire", "revoke", "delete", "remind_inactive", "remind_expiring"
+    ]
+    assert flow.events_in("deleted") == []
+
+
+def test_admin_moves_come_from_the_definitions_triggers(flow):
+    assert [t.event for t in flow.transitions_for("invited", "admin")] == ["resend", "revoke", "delete"]
+    assert [t.event for t in flow.transitions_for("locked", "admin")] == ["unlock", "delete"]
+    assert flow.transitions_for("deleted", "admin") == []
+    revoke = flow.transitions_for("invited", "admin")[1]
+    assert revoke.confirm and revoke.label == "Einladung widerrufen"
+
+
+def test_record_effects_are_collected(flow):
+    assert flow.run("invited", "resend", NOW).records == {"end_links"}
+    assert flow.run("active", "delete", NOW).records == {"anonymise_person", "end_links", "end_sessions"}
 
 
 def test_a_shorter_expiry_in_the_file_changes_the_timer():
