@@ -12,7 +12,6 @@ from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
-from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from db import flow_snapshots
@@ -21,8 +20,7 @@ from db.migrate import ensure_migrated
 from jobs.scheduler import create_scheduler
 from partnerportal.clock import SystemClock
 from partnerportal.settings import Settings
-from web.controllers.health import health
-from web.controllers.home import home
+from web.routes import ROUTES
 from web.errors import EXCEPTION_HANDLERS
 from web.security import add_security_headers
 from web.texts import text
@@ -71,11 +69,7 @@ def create_app(settings: Settings | None = None, clock=None) -> Litestar:
         )
 
     return Litestar(
-        route_handlers=[
-            home,
-            health,
-            create_static_files_router(path="/static", directories=[WEB_DIR / "static"], name="static"),
-        ],
+        route_handlers=ROUTES,
         lifespan=[lifespan],
         state=State({"settings": settings, "db": db, "registry": registry, "service": service, "clock": clock, "scheduler": None}),
         template_config=TemplateConfig(

@@ -1,0 +1,80 @@
+"""Invitation links: a random token (256 bits from `secrets`) goes into the mail;
+the database keeps only its SHA-256 (INV-1). Validity is decided here, against the
+database, on every use (INV-2): not ended, not past its expiry, instance still open."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from db.engine import Database, Step
+from db.tables import InvitationLink, Timer
+
+# States in which a registration link may be used.
+OPEN_STATES = ("invited", "in_progress")
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class ValidLink:
+    link_id: int
+    instance_id: int
+    organisation_id: int
+    account_id: int
+    state: str
+    expires_at: datetime
+
+
+def issue_step(instance_id: int, token: str, now: datetime, expires_at: datetime, purpose: str = "invitation") -> Step:
+    return Step(
+        InvitationLink.insert(
+            InvitationLink(
+                instance=instance_id, token_hash=token_hash(token), purpose=purpose,
+                created_at=now, expires_at=expires_at,
+            )
+        )
+    )
+
+
+async def invitation_expiry(db: Database, instance_id: int) -> datetime | None:
+    """When the invitation runs out: the due time of its pending `expire` timer."""
+    row = await db.fetch_one(
+        Timer.select(Timer.due_at)
+        .where((Timer.instance == instance_id) & (Timer.event == "expire") & (Timer.status == "pending"))
+        .order_by(Timer.due_at, ascending=False)
+        .limit(1)
+    )
+    return row["due_at"] if row else None
+
+
+async def find_valid(db: Database, token: str, now: datetime) -> ValidLink | None:
+    """The link for a token if it may be used now; None for unknown, ended, expired
+    or closed alike (callers show one neutral page for all, INV-8)."""
+    if not isinstance(token, str) or not 20 <= len(token) <= 100:
+        return None
+    row = await db.fetch_one(
+        InvitationLink.select(
+            InvitationLink.id, InvitationLink.instance, InvitationLink.expires_at,
+            InvitationLink.instance.organisation.as_alias("organisation"),
+            InvitationLink.instance.account.as_alias("account"),
+            InvitationLink.instance.state.as_alias("state"),
+        ).where((InvitationLink.token_hash == token_hash(token)) & InvitationLink.ended_at.is_null())
+    )
+    if row is None or row["expires_at"] <= now or row["state"] not in OPEN_STATES or not row["account"]:
+        return None
+    return ValidLink(
+        link_id=row["id"], instance_id=row["instance"], organisation_id=row["organisation"],
+        account_id=row["account"], state=row["state"], expires_at=row["expires_at"],
+    )
+
+
+__all__ = ["ValidLink", "find_valid", "issue_step", "invitation_expiry", "new_token", "token_hash"]

@@ -1,0 +1,18 @@
+"""Every route handler of the app, in one list (controllers stay small modules)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from litestar.static_files import create_static_files_router
+
+from web.controllers.health import health
+from web.controllers.home import home
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+ROUTES = [
+    home,
+    health,
+    create_static_files_router(path="/static", directories=[STATIC_DIR], name="static"),
+]
