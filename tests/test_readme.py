@@ -266,3 +266,27 @@ def test_each_documented_command_and_option_exists(usage, capsys):
     help_text = capsys.readouterr().out
     for option in re.findall(r"--[a-z][a-z-]*", usage):
         assert option in help_text, f"`partnerportal {' '.join(command)}` has no {option}"
+
+
+# -- flow file section -------------------------------------------------------------------
+
+
+def test_flow_file_section_names_every_key_guard_and_action():
+    from workflows import definition
+    from workflows.actions import ACTIONS
+    from workflows.guards import GUARDS
+
+    text = section("The flow file")
+    names = (
+        definition.TOP_LEVEL_KEYS
+        | definition.STATE_KEYS
+        | definition.TRANSITION_KEYS
+        | definition.TIMER_KEYS
+        | set(GUARDS)
+        | set(ACTIONS)
+        | set(getattr(definition, "TRIGGERS", ()))
+    )
+    missing = sorted(n for n in names if f"`{n}" not in text)
+    assert not missing, f"README.md's flow file section does not mention {missing}"
+    for command in ("partnerportal flows check", "partnerportal flows diagram onboarding", "partnerportal flows migrate"):
+        assert command in text
