@@ -160,7 +160,7 @@ def start_steps(change: Change, now: datetime) -> list[Step | Deferred]:
     insert = Step(insert.query, expect_rows=1)
 
     def effects(results) -> list[Step]:
-        record.id = results[0][0]["id"]
+        record.id = results[-1][0]["id"]  # the INSERT just before
         record.state, record.version, record.context = outcome.target, 1, outcome.context
         return effect_steps([change], now)
 
@@ -202,31 +202,49 @@ def _record_steps(changes: list[Change], now: datetime) -> list[Step]:
 
     steps = []
     if ids := instances_with("end_links"):
-        steps.append(
-            Step(InvitationLink.update({InvitationLink.ended_at: now}).where(
-                InvitationLink.instance.is_in(ids) & InvitationLink.ended_at.is_null()
-            ))
+        steps += _update_in(
+            InvitationLink,
+            'UPDATE "invitation_link" SET "ended_at" = {} WHERE ("invitation_link"."instance" IN ({ids}) '
+            'AND "invitation_link"."ended_at" IS NULL)',
+            [now],
+            ids,
         )
     if ids := accounts_with("end_sessions"):
-        steps.append(
-            Step(WebSession.update({WebSession.ended_at: now}).where(
-                WebSession.account.is_in(ids) & WebSession.ended_at.is_null()
-            ))
+        steps += _update_in(
+            WebSession,
+            'UPDATE "web_session" SET "ended_at" = {} WHERE ("web_session"."account" IN ({ids}) '
+            'AND "web_session"."ended_at" IS NULL)',
+            [now],
+            ids,
         )
     for account_id in accounts_with("anonymise_person"):
-        steps.append(
-            Step(Account.update({
-                Account.salutation: "", Account.first_name: "", Account.last_name: "",
-                # Keeps the unique (organisation, email) index satisfied; no real address.
-                Account.email: f"geloescht-{account_id}@anonym.invalid",
-            }).where(Account.id == account_id))
-        )
-    if ids := instances_with("anonymise_person"):
-        steps.append(Step(Outbox.update({Outbox.recipient: "", Outbox.status: "cancelled"}).where(
-            Outbox.instance.is_in(ids) & (Outbox.status == "pending")
+        # Keeps the unique (organisation, email) index satisfied; no real address.
+        steps.append(Step(Sql(
+            Account,
+            'UPDATE "account" SET "salutation" = {}, "first_name" = {}, "last_name" = {}, "email" = {} '
+            'WHERE "account"."id" = {}',
+            "", "", "", f"geloescht-{account_id}@anonym.invalid", account_id,
         )))
-        steps.append(Step(Outbox.update({Outbox.recipient: ""}).where(Outbox.instance.is_in(ids))))
+    if ids := instances_with("anonymise_person"):
+        steps += _update_in(
+            Outbox,
+            'UPDATE "outbox" SET "recipient" = {}, "status" = {} WHERE ("outbox"."instance" IN ({ids}) '
+            'AND "outbox"."status" = {})',
+            ["", "cancelled"],
+            ids,
+            ["pending"],
+        )
+        steps += _update_in(Outbox, 'UPDATE "outbox" SET "recipient" = {} WHERE "outbox"."instance" IN ({ids})', [""], ids)
     return steps
+
+
+def _update_in(table, template: str, before: list, ids: list[int], after: tuple | list = ()) -> list[Step]:
+    """One UPDATE per chunk of ids; `{ids}` in the template becomes the chunk's placeholders."""
+    per_statement = _MAX_PARAMETERS - len(before) - len(after)
+    return [
+        Step(Sql(table, template.replace("{ids}", _marks(len(chunk))), *before, *chunk, *after))
+        for chunk in (ids[start : start + per_statement] for start in range(0, len(ids), per_statement))
+    ]
 
 
 def _instance_updates(changes: list[Change], now: datetime) -> list[Step]:

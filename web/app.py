@@ -22,8 +22,10 @@ from partnerportal.clock import SystemClock
 from partnerportal.settings import Settings
 from web.routes import ROUTES
 from web.errors import EXCEPTION_HANDLERS
+from web.formatting import datetime_de
+from web.live import ChangeFeed
 from web.security import add_security_headers
-from web.texts import text
+from web.texts import MAIL_LABELS, text
 from workflows.registry import FlowRegistry
 from workflows.service import FlowService
 
@@ -42,6 +44,7 @@ def create_app(settings: Settings | None = None, clock=None) -> Litestar:
     db = Database(settings.database_url)
     registry = FlowRegistry.from_directory(settings.flows_dir or None)
     service = FlowService(db, registry, clock)
+    live_feed = ChangeFeed(db)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -56,13 +59,16 @@ def create_app(settings: Settings | None = None, clock=None) -> Litestar:
                 app.state.scheduler.start()
             yield
         finally:
+            await live_feed.stop()
             if app.state.scheduler is not None:
                 app.state.scheduler.shutdown(wait=False)
             await db.close()
 
     def configure_templates(engine: JinjaTemplateEngine) -> None:
+        engine.engine.filters["datetime_de"] = datetime_de
         engine.engine.globals.update(
             t=text,
+            mail_labels=MAIL_LABELS,
             portal_name=settings.portal_name,
             dev_mailbox_enabled=False,
             dev_mailbox_url="",
@@ -71,7 +77,8 @@ def create_app(settings: Settings | None = None, clock=None) -> Litestar:
     return Litestar(
         route_handlers=ROUTES,
         lifespan=[lifespan],
-        state=State({"settings": settings, "db": db, "registry": registry, "service": service, "clock": clock, "scheduler": None}),
+        state=State({"settings": settings, "db": db, "registry": registry, "service": service, "clock": clock, "scheduler": None,
+                     "live_feed": live_feed, "diagram_cache": {}}),
         template_config=TemplateConfig(
             directory=WEB_DIR / "templates",
             engine=JinjaTemplateEngine,

@@ -21,6 +21,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "error.title": "Es ist ein Fehler aufgetreten",
         "error.not_found": "Diese Seite gibt es nicht.",
         "error.forbidden": "Sie haben keinen Zugriff auf diese Seite.",
+        "error.login_required": "Bitte melden Sie sich an, um diese Seite zu sehen.",
         "error.csrf": "Ihre Sitzung ist abgelaufen oder das Formular ist veraltet. Bitte laden Sie die Seite neu und versuchen Sie es noch einmal.",
         "error.method": "Diese Aktion ist hier nicht möglich.",
         "error.bad_request": "Die Anfrage ist ungültig.",
@@ -29,7 +30,36 @@ TEXTS: dict[str, dict[str, str]] = {
         "error.internal": "Ein unerwarteter Fehler ist aufgetreten. Bitte versuchen Sie es später erneut.",
         "error.back_home": "Zur Startseite",
         "health.ok": "Betriebsbereit",
+        "mail.subject.invitation": "Ihre Einladung zu {portal}",
+        "mail.subject.reminder": "Erinnerung: Ihre Registrierung bei {portal}",
+        "mail.subject.registration_status": "Status Ihrer Registrierung: Aktivierung Ihres Zugangs",
+        "mail.subject.registration_summary": "Ihre Registrierung",
+        "mail.subject.device_bound": "Neues Gerät für Ihren Zugang zu {portal}",
+        "mail.subject.invitation_expired": "Ihre Einladung zu {portal} ist abgelaufen",
+        "mail.button.continue": "Registrierung fortsetzen",
+        "dev_mailbox.title": "Entwicklungs-Postfach",
+        "dev_mailbox.intro": "Solange kein Mailserver eingerichtet ist, landen die E-Mails des Portals hier statt beim Empfänger. Diese Seite gibt es nur in der Entwicklungsumgebung.",
+        "dev_mailbox.empty": "Es sind noch keine E-Mails eingegangen.",
+        "dev_mailbox.caption": "Eingegangene E-Mails, die neueste zuerst",
+        "dev_mailbox.recipient": "Empfänger",
+        "dev_mailbox.subject": "Betreff",
+        "dev_mailbox.received": "Eingegangen",
+        "dev_mailbox.message_id": "Message-ID",
+        "dev_mailbox.text_part": "Textfassung",
+        "dev_mailbox.html_part": "HTML-Fassung öffnen",
+        "dev_mailbox.back": "Zurück zum Entwicklungs-Postfach",
     },
+}
+
+
+# Names of the mails, as the admin's detail view lists them.
+MAIL_LABELS: dict[str, str] = {
+    "invitation": "Einladung",
+    "reminder": "Erinnerung",
+    "registration_status": "Status Ihrer Registrierung: Aktivierung Ihres Zugangs",
+    "registration_summary": "Ihre Registrierung",
+    "device_bound": "Gerät registriert",
+    "invitation_expired": "Einladung abgelaufen",
 }
 
 

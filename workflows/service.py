@@ -50,6 +50,21 @@ class FlowService:
         recipient: str = "",
     ) -> tuple[InstanceRecord, Outcome]:
         """Create an instance of the current version and run its first event, in one transaction."""
+        record, outcome = self.prepare_start(flow_name, organisation_id, account_id, event, data, recipient)
+        await self.db.write(instances.start_steps(Change(record, outcome, actor, client_ip), self.clock.now()))
+        return record, outcome
+
+    def prepare_start(
+        self,
+        flow_name: str,
+        organisation_id: int,
+        account_id: int | None,
+        event: str,
+        data: dict[str, Any] | None = None,
+        recipient: str = "",
+    ) -> tuple[InstanceRecord, Outcome]:
+        """The new instance and its first outcome, not yet written: callers that add
+        statements of their own persist it with `db.instances.start_steps`."""
         flow = self.registry.current(flow_name)
         now = self.clock.now()
         initial, _ = flow.start(now)
@@ -65,7 +80,6 @@ class FlowService:
             recipient=recipient,
         )
         outcome = flow.run(initial, event, now, data=data)
-        await self.db.write(instances.start_steps(Change(record, outcome, actor, client_ip), now))
         return record, outcome
 
     async def send(

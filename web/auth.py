@@ -1,0 +1,60 @@
+"""Who is asking: the session behind the request's cookie, loaded from the database."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from litestar import Request, Response
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+
+from db import sessions
+from db.sessions import SessionInfo
+
+SESSION_COOKIE = "pp_session"
+
+
+async def current_session(request: Request) -> SessionInfo | None:
+    cached = request.scope.get("state", {}).get("session_info", ...)
+    if cached is not ...:
+        return cached
+    token = request.cookies.get(SESSION_COOKIE)
+    info = None
+    if token:
+        settings = request.app.state.settings
+        info = await sessions.load(
+            request.app.state.db, token, request.app.state.clock.now(),
+            timedelta(minutes=settings.session_idle_minutes),
+        )
+    request.scope.setdefault("state", {})["session_info"] = info
+    return info
+
+
+async def require_login(request: Request) -> SessionInfo:
+    info = await current_session(request)
+    if info is None or info.kind != "login":
+        raise NotAuthorizedException("login required")
+    return info
+
+
+async def require_admin(request: Request) -> SessionInfo:
+    info = await require_login(request)
+    if not info.is_admin:
+        raise PermissionDeniedException("admins only")
+    return info
+
+
+def set_session_cookie(response: Response, token: str, request: Request) -> None:
+    settings = request.app.state.settings
+    response.set_cookie(
+        SESSION_COOKIE, token, httponly=True, samesite="lax", secure=not settings.is_development, path="/",
+        max_age=settings.session_absolute_hours * 3600,
+    )
+
+
+def actor_of(info: SessionInfo) -> str:
+    """How a person appears in the audit trail: an id, never a name or address."""
+    return f"account:{info.account_id}"
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else ""

@@ -1,0 +1,203 @@
+"""Nutzerverwaltung: an organisation admin's table of invitations, live status,
+"Nutzer anlegen", row actions offered by the flow, detail view."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+
+from litestar import Controller, Request, Response, get, post
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath, FromQuery
+from litestar.plugins.htmx import HTMXRequest
+from litestar.response import Redirect, ServerSentEvent, ServerSentEventMessage
+from litestar.status_codes import HTTP_409_CONFLICT, HTTP_422_UNPROCESSABLE_ENTITY, HTTP_429_TOO_MANY_REQUESTS
+
+from db import people
+from db.people import PersonRow
+from web.auth import actor_of, client_ip, require_admin
+from web.forms import PERSON_FIELDS, SALUTATIONS, FormResult, read_form, validate_person
+from web.rendering import fragment, page, render_block, wants_fragment
+from workflows.definition import TransitionDef
+from workflows.engine import EventNotAllowed
+from workflows.invitations import AlreadyInvited, InviteLimitReached, Person, invite
+from workflows.service import FlowService, InstanceNotFound
+
+TEMPLATE = "users.html"
+FORM_TEMPLATE = "users_new.html"
+
+
+@dataclass
+class RowView:
+    """A person's row as the table shows it: badge and actions come from the flow."""
+
+    person: PersonRow
+    label: str
+    badge: str
+    actions: list[TransitionDef]
+    description: str = ""
+
+
+def row_view(service: FlowService, person: PersonRow) -> RowView:
+    flow = service.registry.get(person.flow_name, person.flow_version)
+    state = flow.definition.states[person.state]
+    return RowView(person, state.label, state.badge, flow.transitions_for(person.state, "admin"), state.description)
+
+
+def state_choices(service: FlowService) -> list[tuple[str, str]]:
+    flow = service.registry.current("onboarding")
+    return [(s.name, s.label) for s in flow.definition.states.values() if not s.initial]
+
+
+class UsersController(Controller):
+    path = "/nutzerverwaltung"
+
+    @get("/", name="users")
+    async def table(
+        self, request: HTMXRequest, q: FromQuery[str] = "", status: FromQuery[str] = "",
+        sort: FromQuery[str] = "newest", cursor: FromQuery[str] = "",
+    ) -> Response:
+        admin = await require_admin(request)
+        service: FlowService = request.app.state.service
+        sort = sort if sort in people.SORTS else "newest"
+        status = status if status in dict(state_choices(service)) else ""
+        result = await people.list_page(
+            service.db, admin.organisation_id, state=status or None, search=q[:100], sort=sort, cursor=cursor or None
+        )
+        context = {
+            "rows": [row_view(service, p) for p in result.rows],
+            "next_cursor": result.next_cursor,
+            "filters": {"q": q[:100], "status": status, "sort": sort},
+            "cursor": cursor,
+            "states": state_choices(service),
+            "admin": admin,
+        }
+        if wants_fragment(request):
+            return fragment(request, TEMPLATE, "table", context)
+        return page(TEMPLATE, context)
+
+    @get("/neu", name="users_new")
+    async def new_form(self, request: HTMXRequest) -> Response:
+        await require_admin(request)
+        context = {"values": dict.fromkeys(PERSON_FIELDS, ""), "errors": {}, "salutations": SALUTATIONS}
+        if wants_fragment(request):
+            return fragment(request, FORM_TEMPLATE, "dialog", context)
+        return page(FORM_TEMPLATE, context)
+
+    @post("/", name="users_create")
+    async def create(self, request: HTMXRequest) -> Response:
+        admin = await require_admin(request)
+        service: FlowService = request.app.state.service
+        form = validate_person(await read_form(request, PERSON_FIELDS))
+        if not form.ok:
+            return self._form_again(request, form, HTTP_422_UNPROCESSABLE_ENTITY)
+        person = Person(**form.values)
+        try:
+            record = await invite(
+                service, admin.organisation_id, person, actor_of(admin), client_ip(request),
+                request.app.state.settings.invites_per_admin_per_hour,
+            )
+        except AlreadyInvited as exc:
+            form.errors["email"] = (
+                "Für diese E-Mail-Adresse gibt es bereits eine Einladung oder einen Zugang in Ihrer Organisation."
+            )
+            return self._form_again(request, form, HTTP_409_CONFLICT, existing=exc)
+        except InviteLimitReached as exc:
+            form.errors["_form"] = (
+                f"Sie haben in der letzten Stunde bereits {exc.limit} Personen eingeladen. "
+                "Bitte versuchen Sie es später noch einmal."
+            )
+            return self._form_again(request, form, HTTP_429_TOO_MANY_REQUESTS)
+        if not wants_fragment(request):
+            return Redirect(request.app.route_reverse("users"), status_code=303)
+        created = await people.one(service.db, admin.organisation_id, record.id)
+        return fragment(
+            request, TEMPLATE, "created", {"row": row_view(service, created)},
+            headers={"HX-Trigger": "person-invited"},
+        )
+
+    def _form_again(self, request: HTMXRequest, form: FormResult, status: int, existing: AlreadyInvited | None = None) -> Response:
+        context = {"values": form.values, "errors": form.errors, "salutations": SALUTATIONS, "existing": existing}
+        if wants_fragment(request):
+            return fragment(request, FORM_TEMPLATE, "form", context, status_code=status)
+        return page(FORM_TEMPLATE, context, status_code=status)
+
+    @get("/{instance_id:int}", name="user_detail")
+    async def detail(self, request: HTMXRequest, instance_id: FromPath[int]) -> Response:
+        admin = await require_admin(request)
+        service: FlowService = request.app.state.service
+        person = await people.one(service.db, admin.organisation_id, instance_id)
+        if person is None:
+            raise NotFoundException()
+        flow = service.registry.get(person.flow_name, person.flow_version)
+        event_labels = {t.event: t.label for t in flow.definition.transitions}
+        context = {
+            "row": row_view(service, person),
+            "timeline": await people.timeline(service.db, instance_id),
+            "mails": await people.mails(service.db, instance_id),
+            "event_labels": event_labels,
+            "state_labels": {s.name: s.label for s in flow.definition.states.values()},
+            "flow": flow.definition,
+        }
+        return page("user_detail.html", context)
+
+    @post("/{instance_id:int}/{event:str}", name="user_event")
+    async def run_event(self, request: HTMXRequest, instance_id: FromPath[int], event: FromPath[str]) -> Response:
+        admin = await require_admin(request)
+        service: FlowService = request.app.state.service
+        person = await people.one(service.db, admin.organisation_id, instance_id)
+        if person is None:
+            raise NotFoundException()
+        view = row_view(service, person)
+        transition = next((t for t in view.actions if t.event == event), None)
+        form = await read_form(request, ("confirmed",))
+        if transition is None or not form.ok:
+            return self._row_or_redirect(request, view, status_code=HTTP_409_CONFLICT)
+        if transition.confirm and form.values["confirmed"] != "1":
+            return page("users_confirm.html", {"row": view, "transition": transition})
+        try:
+            await service.send(
+                instance_id, event, actor=actor_of(admin), client_ip=client_ip(request),
+                organisation_id=admin.organisation_id,
+            )
+        except (EventNotAllowed, InstanceNotFound):
+            person = await people.one(service.db, admin.organisation_id, instance_id)
+            if person is None:
+                raise NotFoundException() from None
+            return self._row_or_redirect(request, row_view(service, person), status_code=HTTP_409_CONFLICT)
+        person = await people.one(service.db, admin.organisation_id, instance_id)
+        return self._row_or_redirect(request, row_view(service, person))
+
+    def _row_or_redirect(self, request: HTMXRequest, view: RowView, status_code: int = 200) -> Response:
+        if wants_fragment(request):
+            return fragment(request, TEMPLATE, "row", {"row": view}, status_code=status_code)
+        if status_code >= 400:
+            return page("users_conflict.html", {"row": view}, status_code=status_code)
+        return Redirect(request.app.route_reverse("users"), status_code=303)
+
+    @get("/live", name="users_live")
+    async def live(self, request: Request) -> ServerSentEvent:
+        admin = await require_admin(request)
+        service: FlowService = request.app.state.service
+        feed = request.app.state.live_feed
+        organisation_id = admin.organisation_id
+
+        async def events() -> AsyncGenerator[ServerSentEventMessage, None]:
+            queue = feed.subscribe(organisation_id)
+            try:
+                while True:
+                    try:
+                        instance_id = await asyncio.wait_for(queue.get(), timeout=15)
+                    except asyncio.TimeoutError:
+                        yield ServerSentEventMessage(comment="keep-alive")
+                        continue
+                    person = await people.one(service.db, organisation_id, instance_id)
+                    if person is None:
+                        continue
+                    html = render_block(request, TEMPLATE, "live_update", {"row": row_view(service, person), "oob": True})
+                    yield ServerSentEventMessage(data=html, event="row")
+            finally:
+                feed.unsubscribe(organisation_id, queue)
+
+        return ServerSentEvent(events(), headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})

@@ -1,0 +1,123 @@
+"""Form parsing and validation with German messages next to each field.
+
+Forms accept only the fields they expect, each exactly once (SES-8: a list where a
+string is expected is an error), and no control characters anywhere (they would
+end up in mail headers)."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+from litestar import Request
+
+CSRF_FIELD = "_csrf_token"
+SALUTATIONS = ("Frau", "Herr", "Divers", "keine Angabe")
+NAME_MAX = 100
+EMAIL_MAX = 254
+_NAME_PUNCTUATION = set(" -'’.")
+_LOCAL_PART = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+$")
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+
+@dataclass
+class FormResult:
+    values: dict[str, str]
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+async def read_form(request: Request, expected: tuple[str, ...]) -> FormResult:
+    """The expected fields as single strings; anything else becomes an error."""
+    form = await request.form()
+    values: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    for key in form.keys():
+        if key != CSRF_FIELD and key not in expected:
+            errors["_form"] = "Das Formular enthält unerwartete Felder. Bitte laden Sie die Seite neu."
+    for name in expected:
+        items = form.getall(name) if name in form else []
+        if len(items) > 1:
+            errors[name] = "Bitte geben Sie hier nur einen Wert an."
+        value = items[0] if items else ""
+        values[name] = value.strip() if isinstance(value, str) else ""
+        if not isinstance(value, str):
+            errors[name] = "Bitte geben Sie hier Text ein."
+    return FormResult(values, errors)
+
+
+def has_control_characters(value: str) -> bool:
+    return any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in value)
+
+
+NAME_LABELS = {"first_name": ("Vornamen", "Der Vorname"), "last_name": ("Nachnamen", "Der Nachname")}
+
+
+def check_name(value: str, field_name: str) -> str | None:
+    accusative, subject = NAME_LABELS[field_name]
+    if not value:
+        return f"Bitte geben Sie den {accusative} ein."
+    if has_control_characters(value):
+        return f"{subject} darf keine Zeilenumbrüche oder Steuerzeichen enthalten."
+    if len(value) > NAME_MAX:
+        return f"{subject} darf höchstens {NAME_MAX} Zeichen lang sein."
+    if not any(unicodedata.category(c).startswith("L") for c in value) or not all(
+        unicodedata.category(c)[0] in "LM" or c in _NAME_PUNCTUATION for c in value
+    ):
+        return f"{subject} darf nur Buchstaben, Leerzeichen, Bindestriche und Apostrophe enthalten."
+    return None
+
+
+def normalise_email(value: str) -> str:
+    """The address with its domain in ASCII (IDNA) and lower case; local part kept."""
+    local, _, domain = value.rpartition("@")
+    return f"{local}@{domain.encode('idna').decode('ascii').lower()}"
+
+
+def check_email(value: str) -> str | None:
+    if not value:
+        return "Bitte geben Sie die E-Mail-Adresse ein."
+    if has_control_characters(value) or any(c.isspace() for c in value):
+        return "Die E-Mail-Adresse darf keine Leer-, Steuerzeichen oder Zeilenumbrüche enthalten."
+    if len(value) > EMAIL_MAX:
+        return f"Die E-Mail-Adresse darf höchstens {EMAIL_MAX} Zeichen lang sein."
+    local, at, domain = value.rpartition("@")
+    if not at or not local or not domain:
+        return "Bitte geben Sie eine gültige E-Mail-Adresse ein, zum Beispiel b.tester@beispiel.de."
+    try:
+        ascii_domain = domain.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        return "Die Domain der E-Mail-Adresse ist ungültig."
+    labels = ascii_domain.split(".")
+    if (
+        len(local) > 64
+        or not _LOCAL_PART.match(local)
+        or local.startswith(".") or local.endswith(".") or ".." in local
+        or len(labels) < 2
+        or not all(_LABEL.match(label) for label in labels)
+        or labels[-1].isdigit()
+    ):
+        return "Bitte geben Sie eine gültige E-Mail-Adresse ein, zum Beispiel b.tester@beispiel.de."
+    return None
+
+
+PERSON_FIELDS = ("salutation", "first_name", "last_name", "email")
+
+
+def validate_person(result: FormResult) -> FormResult:
+    v = result.values
+    errors = result.errors
+    if "salutation" not in errors and v["salutation"] not in SALUTATIONS:
+        errors["salutation"] = "Bitte wählen Sie eine Anrede aus."
+    for name in ("first_name", "last_name"):
+        if name not in errors and (problem := check_name(v[name], name)):
+            errors[name] = problem
+    if "email" not in errors and (problem := check_email(v["email"])):
+        errors["email"] = problem
+    if not errors:
+        v["email"] = normalise_email(v["email"])
+    return result

@@ -1,0 +1,65 @@
+// Progressive enhancement only: every page works without this file.
+(function () {
+  "use strict";
+
+  // "Nutzer anlegen" arrives as a <dialog>: open it as an accessible modal.
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var dialog = event.target.querySelector && event.target.querySelector("dialog[data-open-modal]");
+    if (dialog && !dialog.open) {
+      dialog.showModal();
+      var first = dialog.querySelector("select, input");
+      if (first) { first.focus(); }
+      dialog.addEventListener("close", function () { dialog.remove(); });
+    }
+  });
+
+  // "Abbrechen" closes the dialog instead of following the link.
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest && event.target.closest("[data-close-dialog]");
+    var dialog = link && link.closest("dialog");
+    if (dialog) {
+      event.preventDefault();
+      dialog.close();
+    }
+  });
+
+  // After a successful invitation the server triggers this event: close the dialog.
+  document.body.addEventListener("person-invited", function () {
+    var dialog = document.querySelector("dialog[open]");
+    if (dialog) { dialog.close(); }
+    var opener = document.querySelector("[hx-target='#dialog-slot']");
+    if (opener) { opener.focus(); }
+  });
+
+  // A live update for a person not shown yet (invited elsewhere): add it on top
+  // of the default view; in filtered or later pages it appears on reload.
+  document.body.addEventListener("htmx:oobErrorNoTarget", function (event) {
+    var row = event.detail && event.detail.content;
+    var body = document.getElementById("people-rows");
+    var table = document.getElementById("people-table");
+    if (!row || !body || !table || row.tagName !== "TR") { return; }
+    if (table.getAttribute("data-poll-url").indexOf("status=&") === -1) { return; }
+    row.removeAttribute("hx-swap-oob");
+    body.insertBefore(row, body.firstChild);
+    htmx.process(row);
+  });
+
+  // Without Server-Sent Events (blocked by a proxy, or unsupported): poll instead.
+  var polling = false;
+  function startPolling() {
+    if (polling) { return; }
+    polling = true;
+    setInterval(function () {
+      var table = document.getElementById("people-table");
+      if (!table || document.querySelector("dialog[open]")) { return; }
+      htmx.ajax("GET", table.getAttribute("data-poll-url"), { target: "#people-table", swap: "outerHTML" });
+    }, 5000);
+  }
+  document.body.addEventListener("htmx:sseError", function (event) {
+    if (document.getElementById("people-table")) { startPolling(); }
+  });
+  document.addEventListener("DOMContentLoaded", function () {
+    var table = document.getElementById("people-table");
+    if (table && typeof EventSource === "undefined") { startPolling(); }
+  });
+})();
