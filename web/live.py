@@ -52,13 +52,14 @@ class ChangeFeed:
 
     async def _run(self) -> None:
         self._cursor = await people.latest_history_id(self.db)
-        self._seen.clear()
+        # What is already there is no news: only later rows are delivered.
+        self._seen = {r["id"] for r in await people.changed_since(self.db, max(0, self._cursor - LOOK_BACK))}
         while self._subscribers:
+            await asyncio.sleep(self.interval)
             try:
                 await self.poll()
             except Exception:  # e.g. the database restarts: keep the streams, try again
                 log.warning("Live feed poll failed; retrying", exc_info=True)
-            await asyncio.sleep(self.interval)
 
     async def poll(self) -> None:
         rows = await people.changed_since(self.db, max(0, self._cursor - LOOK_BACK))
