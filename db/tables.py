@@ -31,6 +31,7 @@ class Account(Table, tablename="account"):
     first_name = Varchar(length=100, default="")
     last_name = Varchar(length=100, default="")
     email = Varchar(length=254)
+    phone = Varchar(length=40, default="")
     created_at = Timestamptz(default=TimestamptzNow())
 
 
@@ -145,6 +146,72 @@ class DevMail(Table, tablename="dev_mail"):
     created_at = Timestamptz(default=TimestamptzNow())
 
 
+class Device(Table, tablename="device"):
+    """A registered two-factor app: its public key and the PIN's argon2id hash."""
+
+    id = Serial(primary_key=True)
+    public_id = Varchar(length=64, unique=True)
+    account = ForeignKey(Account, null=False)
+    organisation = ForeignKey(Organisation, null=False)
+    public_key = Text()  # JWK of an ECDSA P-256 key made in the app; the private key never leaves it
+    pin_hash = Varchar(length=200)
+    pin_failures = Integer(default=0)
+    created_at = Timestamptz(default=TimestamptzNow())
+    locked_at = Timestamptz(null=True, default=None)
+    revoked_at = Timestamptz(null=True, default=None)
+
+
+class ActivationCode(Table, tablename="activation_code"):
+    """An 8-digit code for binding a device, stored hashed, valid for minutes, one use."""
+
+    id = Serial(primary_key=True)
+    instance = ForeignKey(FlowInstance, null=False)
+    code_hash = Varchar(length=64)
+    attempts = Integer(default=0)
+    created_at = Timestamptz(default=TimestamptzNow())
+    expires_at = Timestamptz()
+    ended_at = Timestamptz(null=True, default=None)
+
+
+class AttemptCounter(Table, tablename="attempt_counter"):
+    """Counters that outlive single codes, e.g. wrong codes per registration (ACT-2)."""
+
+    id = Serial(primary_key=True)
+    scope = Varchar(length=100, unique=True)  # e.g. "registration:42"
+    count = Integer(default=0)
+    updated_at = Timestamptz(default=TimestamptzNow())
+
+
+class LoginChallenge(Table, tablename="login_challenge"):
+    """A login waiting for approval in the app; the browser that started it holds a
+    random token whose hash is stored here, so only it can finish the login."""
+
+    id = Serial(primary_key=True)
+    public_id = Varchar(length=64, unique=True)
+    account = ForeignKey(Account, null=True)  # null for unknown usernames: never approvable
+    browser_token_hash = Varchar(length=64)
+    number = Varchar(length=2)
+    nonce = Varchar(length=64)
+    status = Varchar(length=20, default="pending")  # pending, approved, denied, used
+    created_at = Timestamptz(default=TimestamptzNow())
+    expires_at = Timestamptz()
+    client_ip = Varchar(length=64, default="")
+
+
+class AuditEvent(Table, tablename="audit_event"):
+    """Append-only security events that are not flow transitions (LOG-1): logins,
+    code issues, PIN locks, device revocations. Never tokens, codes or PINs (LOG-2)."""
+
+    id = Serial(primary_key=True)
+    created_at = Timestamptz(default=TimestamptzNow())
+    event = Varchar(length=50)
+    actor = Varchar(length=200, default="system")
+    organisation = ForeignKey(Organisation, null=True)
+    instance = ForeignKey(FlowInstance, null=True)
+    client_ip = Varchar(length=64, default="")
+    details = JSON(default={})
+
+
 ALL_TABLES: list[type[Table]] = [
     Organisation,
     Account,
@@ -156,4 +223,9 @@ ALL_TABLES: list[type[Table]] = [
     WebSession,
     InvitationLink,
     DevMail,
+    Device,
+    ActivationCode,
+    AttemptCounter,
+    LoginChallenge,
+    AuditEvent,
 ]
