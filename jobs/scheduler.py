@@ -8,7 +8,10 @@ from datetime import timezone
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from jobs.outbox import dispatch_due_mail
 from jobs.timers import fire_due_timers
+from partnerportal.settings import Settings
+from partnerportal.signing import Signer
 from workflows.service import FlowService
 
 log = logging.getLogger(__name__)
@@ -24,7 +27,26 @@ async def sweep_timers(service: FlowService, batch_size: int) -> None:
         log.info("Timers: %s fired, %s cancelled, %s lost to other processes", result.fired, result.cancelled, result.conflicts)
 
 
-def create_scheduler(service: FlowService, interval_seconds: float, batch_size: int) -> AsyncIOScheduler:
+async def send_mail(service: FlowService, settings: Settings, signer: Signer) -> None:
+    try:
+        result = await dispatch_due_mail(service.db, settings, service.clock, service.registry, signer)
+    except Exception:  # as above: the claims' lease brings unfinished mails back
+        log.exception("Mail dispatch failed; it will run again at the next interval")
+        return
+    if result.handled:
+        log.info(
+            "Mail: %s sent, %s to retry, %s failed, %s cancelled", result.sent, result.retried, result.failed, result.cancelled
+        )
+
+
+def create_scheduler(
+    service: FlowService,
+    interval_seconds: float,
+    batch_size: int,
+    settings: Settings | None = None,
+    signer: Signer | None = None,
+) -> AsyncIOScheduler:
+    """The timer sweep; with `settings`, also the outbox dispatcher (SMTP or development mailbox)."""
     scheduler = AsyncIOScheduler(
         timezone=timezone.utc,
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
@@ -38,4 +60,13 @@ def create_scheduler(service: FlowService, interval_seconds: float, batch_size: 
         # Run at once on start: timers that fell due during downtime fire now.
         next_run_time=service.clock.now(),
     )
+    if settings is not None:
+        scheduler.add_job(
+            send_mail,
+            "interval",
+            seconds=interval_seconds,
+            args=[service, settings, signer or Signer(settings.secret_key)],
+            id="send_mail",
+            next_run_time=service.clock.now(),
+        )
     return scheduler

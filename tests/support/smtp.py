@@ -1,0 +1,103 @@
+"""A real SMTP server for tests (aiosmtpd in its own thread) that keeps what it
+receives and can be told to answer with a temporary (4xx) or permanent (5xx) error."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import re
+import socket
+import threading
+from email.message import EmailMessage
+
+from aiosmtpd.controller import Controller
+
+LINK = re.compile(r"https?://[^\s<>\"]+/einladung/[^\s<>\"]+")
+
+
+def free_port() -> int:
+    # aiosmtpd cannot bind port 0 (its start-up check connects to the configured port).
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class _Handler:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.messages: list[EmailMessage] = []
+        self.envelopes: list[tuple[str, list[str]]] = []
+        self.reply: str | None = None
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        with self.lock:
+            if self.reply:
+                return self.reply
+            message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
+            self.messages.append(message)
+            self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+        return "250 OK"
+
+
+class SmtpServer:
+    """`port` is fixed at construction, so a test can point the app at a server that
+    is not running yet (connection refused) and start it later."""
+
+    def __init__(self, port: int | None = None):
+        self.port = port or free_port()
+        self.host = "127.0.0.1"
+        self._handler = _Handler()
+        self._controller: Controller | None = None
+
+    async def start(self) -> None:
+        self._controller = Controller(self._handler, hostname=self.host, port=self.port, ready_timeout=10)
+        # start() blocks until the server thread answers; keep the test's loop free meanwhile.
+        await asyncio.to_thread(self._controller.start)
+
+    async def stop(self) -> None:
+        if self._controller is not None:
+            await asyncio.to_thread(self._controller.stop)
+            self._controller = None
+
+    async def __aenter__(self) -> "SmtpServer":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.stop()
+
+    def answer(self, reply: str | None) -> None:
+        """Answer every DATA with this reply (e.g. "451 4.3.0 Bitte später erneut"); None: accept."""
+        with self._handler.lock:
+            self._handler.reply = reply
+
+    @property
+    def messages(self) -> list[EmailMessage]:
+        with self._handler.lock:
+            return list(self._handler.messages)
+
+    @property
+    def envelopes(self) -> list[tuple[str, list[str]]]:
+        with self._handler.lock:
+            return list(self._handler.envelopes)
+
+    def settings_for(self, settings):
+        from dataclasses import replace
+
+        return replace(settings, smtp_host=self.host, smtp_port=self.port, smtp_security="none")
+
+
+def parts(message: EmailMessage) -> tuple[str, str]:
+    """The text and HTML alternatives of a mail."""
+    return (
+        message.get_body(preferencelist=("plain",)).get_content(),
+        message.get_body(preferencelist=("html",)).get_content(),
+    )
+
+
+def link_in(message: EmailMessage) -> str:
+    text, _ = parts(message)
+    links = LINK.findall(text)
+    assert len(set(links)) == 1, f"expected one invitation link, found {links}"
+    return links[0]

@@ -1,0 +1,91 @@
+"""German mails from templates: one text and one HTML template per kind in
+templates/mail/, subjects in web/texts.py. Rendering needs no request, so the
+outbox job can use it outside the web app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from web.texts import text
+from workflows.actions import MAIL_KINDS
+
+TEMPLATE_DIR = Path(__file__).parent / "templates" / "mail"
+
+# Mails whose purpose is to bring the person back to the registration: they carry a
+# fresh invitation link ("Registrierung fortsetzen").
+LINK_KINDS = frozenset({"invitation", "reminder", "registration_status", "registration_summary"})
+
+try:
+    _LOCAL_TIME = ZoneInfo("Europe/Berlin")
+except ZoneInfoNotFoundError:  # a system without time zone data: say plainly that it is UTC
+    _LOCAL_TIME = None
+
+_environment = Environment(
+    loader=FileSystemLoader(TEMPLATE_DIR),
+    # HTML parts are escaped; text parts are plain text and must not be.
+    autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+)
+
+
+@dataclass(frozen=True)
+class MailValues:
+    """What a mail may say. `link` is set only for LINK_KINDS."""
+
+    portal_name: str
+    organisation_name: str = ""
+    link: str | None = None
+    validity_hours: int | None = None
+    expires_at: datetime | None = None
+    event_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class RenderedMail:
+    subject: str
+    text: str
+    html: str
+
+
+def subject(kind: str, portal_name: str) -> str:
+    return text(f"mail.subject.{kind}").format(portal=portal_name)
+
+
+def render_mail(kind: str, values: MailValues) -> RenderedMail:
+    if kind not in MAIL_KINDS:
+        raise ValueError(f"unknown mail kind {kind!r}")
+    mail_subject = subject(kind, values.portal_name)
+    context = {
+        "subject": mail_subject,
+        "portal_name": values.portal_name,
+        "organisation_name": values.organisation_name,
+        "link": values.link,
+        "validity_hours": values.validity_hours,
+        "expires_at": local_time(values.expires_at),
+        "event_at": local_time(values.event_at),
+        "button_label": text("mail.button.continue"),
+    }
+    return RenderedMail(
+        subject=mail_subject,
+        text=_environment.get_template(f"{kind}.txt").render(context),
+        html=_environment.get_template(f"{kind}.html").render(context),
+    )
+
+
+def local_time(value: datetime | None) -> str:
+    """'05.02.2026, 10:00 Uhr' in German time (or explicitly UTC without time zone data)."""
+    if value is None:
+        return ""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    if _LOCAL_TIME is None:
+        return value.astimezone(timezone.utc).strftime("%d.%m.%Y, %H:%M Uhr (UTC)")
+    return value.astimezone(_LOCAL_TIME).strftime("%d.%m.%Y, %H:%M Uhr")
