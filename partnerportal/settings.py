@@ -29,6 +29,7 @@ class Settings:
     smtp_security: str = "none"  # none, starttls or tls
     mail_from: str = "Partnerportal <noreply@partnerportal.invalid>"
     mail_max_attempts: int = 30  # temporary failures, retried with backoff up to an hour apart
+    mail_max_attempts: int = 30  # temporary failures, retried with backoff up to an hour apart
     session_idle_minutes: int = 30
     session_absolute_hours: int = 12
     invites_per_admin_per_hour: int = 50
@@ -69,6 +70,8 @@ class Settings:
             )
         if self.smtp_security not in ("none", "starttls", "tls"):
             raise SettingsError(f"{PREFIX}SMTP_SECURITY must be none, starttls or tls.")
+        if self.mail_max_attempts < 1:
+            raise SettingsError(f"{PREFIX}MAIL_MAX_ATTEMPTS must be at least 1.")
         if self.mail_max_attempts < 1:
             raise SettingsError(f"{PREFIX}MAIL_MAX_ATTEMPTS must be at least 1.")
         if self.secret_key:
