@@ -29,15 +29,9 @@ class Settings:
     smtp_security: str = "none"  # none, starttls or tls
     mail_from: str = "Partnerportal <noreply@partnerportal.invalid>"
     mail_max_attempts: int = 30  # temporary failures, retried with backoff up to an hour apart
-    mail_max_attempts: int = 30  # temporary failures, retried with backoff up to an hour apart
     session_idle_minutes: int = 30
     session_absolute_hours: int = 12
     invites_per_admin_per_hour: int = 50
-    activation_code_minutes: int = 10
-    activation_code_attempts: int = 5
-    registration_code_attempts: int = 10
-    pin_attempts: int = 5
-    login_request_seconds: int = 120
     flows_dir: str = ""  # empty: the flows shipped in workflows/flows
     scheduler_enabled: bool = True
     sweep_interval_seconds: float = 5.0
@@ -70,8 +64,6 @@ class Settings:
             )
         if self.smtp_security not in ("none", "starttls", "tls"):
             raise SettingsError(f"{PREFIX}SMTP_SECURITY must be none, starttls or tls.")
-        if self.mail_max_attempts < 1:
-            raise SettingsError(f"{PREFIX}MAIL_MAX_ATTEMPTS must be at least 1.")
         if self.mail_max_attempts < 1:
             raise SettingsError(f"{PREFIX}MAIL_MAX_ATTEMPTS must be at least 1.")
         if self.secret_key:
