@@ -101,3 +101,7 @@ async def end_all_for_account(db: Database, account_id: int, now: datetime) -> N
 
 
 __all__ = ["SessionInfo", "create", "load", "end_step", "end_all_for_account", "token_hash"]
+
+
+def touch_step(session_id: int, now: datetime) -> Step:
+    return Step(WebSession.update({WebSession.last_seen_at: now}).where(WebSession.id == session_id))

@@ -32,6 +32,11 @@ class Settings:
     session_idle_minutes: int = 30
     session_absolute_hours: int = 12
     invites_per_admin_per_hour: int = 50
+    activation_code_minutes: int = 10
+    activation_code_attempts: int = 5
+    registration_code_attempts: int = 10
+    pin_attempts: int = 5
+    login_request_seconds: int = 120
     flows_dir: str = ""  # empty: the flows shipped in workflows/flows
     scheduler_enabled: bool = True
     sweep_interval_seconds: float = 5.0

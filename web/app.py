@@ -19,6 +19,8 @@ from db.engine import Database
 from db.migrate import ensure_migrated
 from jobs.scheduler import create_scheduler
 from partnerportal.clock import SystemClock
+from partnerportal.crypto import PinHasher
+from partnerportal.signing import Signer
 from partnerportal.settings import Settings
 from web.routes import ROUTES
 from web.errors import EXCEPTION_HANDLERS
@@ -33,7 +35,7 @@ log = logging.getLogger(__name__)
 WEB_DIR = Path(__file__).parent
 
 
-def create_app(settings: Settings | None = None, clock=None) -> Litestar:
+def create_app(settings: Settings | None = None, clock=None, pin_hasher: PinHasher | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     if settings.secret_generated:
         log.warning(
@@ -69,6 +71,10 @@ def create_app(settings: Settings | None = None, clock=None) -> Litestar:
         engine.engine.globals.update(
             t=text,
             mail_labels=MAIL_LABELS,
+            # The session a handler already loaded for this request (see web/auth.py), or None.
+            session_of=lambda request: request.scope.get("state", {}).get("session_info") if request else None,
+            session_idle_seconds=settings.session_idle_minutes * 60,
+            base_url=settings.base_url,
             portal_name=settings.portal_name,
             dev_mailbox_enabled=False,
             dev_mailbox_url="",
@@ -78,7 +84,8 @@ def create_app(settings: Settings | None = None, clock=None) -> Litestar:
         route_handlers=ROUTES,
         lifespan=[lifespan],
         state=State({"settings": settings, "db": db, "registry": registry, "service": service, "clock": clock, "scheduler": None,
-                     "live_feed": live_feed, "diagram_cache": {}}),
+                     "live_feed": live_feed, "diagram_cache": {},
+                     "signer": Signer(settings.secret_key), "pin_hasher": pin_hasher or PinHasher()}),
         template_config=TemplateConfig(
             directory=WEB_DIR / "templates",
             engine=JinjaTemplateEngine,
@@ -89,6 +96,8 @@ def create_app(settings: Settings | None = None, clock=None) -> Litestar:
             cookie_secure=not settings.is_development,
             cookie_samesite="lax",
             cookie_httponly=False,  # the token is read from the page, not the cookie; harmless either way
+            # The app's API carries no cookies (it proves itself with code, signature and PIN).
+            exclude=["^/api/app/"],
         ),
         plugins=[HTMXPlugin()],
         before_send=[add_security_headers],

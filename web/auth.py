@@ -58,3 +58,23 @@ def actor_of(info: SessionInfo) -> str:
 
 def client_ip(request: Request) -> str:
     return request.client.host if request.client else ""
+
+
+async def start_session(
+    request: Request, response: Response, kind: str, account_id: int, organisation_id: int, instance_id: int | None = None
+) -> None:
+    """A fresh session id (SES-1): the old session, if any, ends in the same transaction."""
+    settings = request.app.state.settings
+    token = await sessions.create(
+        request.app.state.db, kind, account_id, organisation_id, request.app.state.clock.now(),
+        timedelta(hours=settings.session_absolute_hours), instance_id=instance_id,
+        end_token=request.cookies.get(SESSION_COOKIE),
+    )
+    set_session_cookie(response, token, request)
+
+
+async def end_session(request: Request, response: Response) -> None:
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        await request.app.state.db.write([sessions.end_step(token, request.app.state.clock.now())])
+    response.delete_cookie(SESSION_COOKIE, path="/")

@@ -6,9 +6,13 @@ from pathlib import Path
 
 from litestar.static_files import create_static_files_router
 
+from web.controllers.app_api import activate, answer, list_requests
 from web.controllers.flow import flow_svg, flow_view
 from web.controllers.health import health
 from web.controllers.home import home
+from web.controllers.invitation import invitation, start_registration
+from web.controllers.login import extend_session, login_ended, login_finish, login_page, login_start, login_wait, logout
+from web.controllers.registration import RegistrationController
 from web.controllers.users import UsersController
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -17,6 +21,19 @@ ROUTES = [
     home,
     health,
     UsersController,
+    invitation,
+    start_registration,
+    RegistrationController,
+    login_page,
+    login_start,
+    login_wait,
+    login_finish,
+    login_ended,
+    logout,
+    extend_session,
+    activate,
+    list_requests,
+    answer,
     flow_view,
     flow_svg,
     create_static_files_router(path="/static", directories=[STATIC_DIR], name="static"),

@@ -91,7 +91,9 @@ class FlowService:
         data: dict[str, Any] | None = None,
         organisation_id: int | None = None,
         details: dict[str, Any] | None = None,
+        extra_steps: list | None = None,
     ) -> tuple[InstanceRecord, Outcome]:
+        """`extra_steps` are written in the same transaction (e.g. the device a step binds)."""
         record = await instances.load(self.db, instance_id, organisation_id)
         if record is None:
             raise InstanceNotFound(instance_id)
@@ -99,7 +101,7 @@ class FlowService:
         outcome = self.flow_of(record).run(record.state, event, now, context=record.context, data=data)
         change = Change(record, outcome, actor, client_ip, details or {})
         try:
-            await self.db.write(instances.change_steps([change], now))
+            await self.db.write(instances.change_steps([change], now) + list(extra_steps or []))
         except ConflictError:
             raise TransitionConflict(instance_id, event) from None
         record.state, record.version, record.context = outcome.target, record.version + 1, outcome.context

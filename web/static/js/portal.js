@@ -62,4 +62,20 @@
     var table = document.getElementById("people-table");
     if (table && typeof EventSource === "undefined") { startPolling(); }
   });
+
+  // Session idle warning (WCAG 2.2.1): two minutes before the idle timeout a banner
+  // offers one click to extend; any request to the server also extends the session.
+  var warning = document.getElementById("session-warning");
+  if (warning) {
+    var idle = parseInt(warning.getAttribute("data-idle-seconds"), 10);
+    var warn = parseInt(warning.getAttribute("data-warn-seconds"), 10);
+    var timer = null;
+    var arm = function () {
+      warning.hidden = true;
+      if (timer) { clearTimeout(timer); }
+      timer = setTimeout(function () { warning.hidden = false; }, Math.max(idle - warn, 10) * 1000);
+    };
+    document.body.addEventListener("htmx:afterRequest", arm);
+    arm();
+  }
 })();

@@ -1,0 +1,132 @@
+"""Login with the second factor for everyone, admins included (PIN-3, TR3 O.Auth_4):
+the username starts a request that the person approves in the Zwei-Faktor-App."""
+
+from __future__ import annotations
+
+from litestar import Request, Response, get, post
+from litestar.params import FromPath
+from litestar.plugins.htmx import HTMXRequest
+from litestar.response import Redirect
+from litestar.status_codes import HTTP_409_CONFLICT, HTTP_422_UNPROCESSABLE_ENTITY
+
+from db import challenges
+from db.audit import audit_step
+from db.tables import Account, FlowInstance
+from web.auth import client_ip, current_session, end_session, start_session
+from web.forms import read_form
+from web.rendering import page, wants_fragment
+from workflows.twofactor import Limits, finish_login, start_login
+
+LOGIN_COOKIE = "pp_login"
+LOGIN_STATES = {"registered", "consented", "active"}
+
+
+@get("/anmelden", name="login")
+async def login_page(request: Request) -> Response:
+    return page("login.html", {"values": {"username": ""}, "errors": {}})
+
+
+@post("/anmelden", name="login_start")
+async def login_start(request: Request) -> Response:
+    form = await read_form(request, ("username",))
+    username = form.values["username"]
+    if not form.ok or not username:
+        errors = form.errors or {"username": "Bitte geben Sie Ihren Benutzernamen oder Ihre E-Mail-Adresse ein."}
+        return page("login.html", {"values": form.values, "errors": errors}, status_code=HTTP_422_UNPROCESSABLE_ENTITY)
+    settings = request.app.state.settings
+    data, browser_token = await start_login(request.app.state.service, username, client_ip(request), Limits.from_settings(settings))
+    response = Redirect(request.app.route_reverse("login_wait", public_id=data["public_id"]), status_code=303)
+    response.set_cookie(
+        LOGIN_COOKIE, browser_token, httponly=True, samesite="lax", secure=not settings.is_development,
+        path="/anmelden", max_age=settings.login_request_seconds + 60,
+    )
+    return response
+
+
+async def _own_challenge(request: Request, public_id: str) -> dict | None:
+    """The challenge, only for the browser that started it."""
+    token = request.cookies.get(LOGIN_COOKIE)
+    challenge = await challenges.by_public_id(request.app.state.db, public_id)
+    if challenge is None or not token or challenges.token_hash(token) != challenge["browser_token_hash"]:
+        return None
+    return challenge
+
+
+@get("/anmelden/warten/{public_id:str}", name="login_wait")
+async def login_wait(request: Request, public_id: FromPath[str]) -> Response:
+    challenge = await _own_challenge(request, public_id)
+    if challenge is None or challenge["expires_at"] <= request.app.state.clock.now():
+        return page("login_ended.html", {"reason": "expired"}, status_code=HTTP_409_CONFLICT)
+    return page("login_wait.html", {"challenge": challenge, "message": ""})
+
+
+@post("/anmelden/weiter/{public_id:str}", name="login_finish")
+async def login_finish(request: HTMXRequest, public_id: FromPath[str]) -> Response:
+    token = request.cookies.get(LOGIN_COOKIE) or ""
+    service = request.app.state.service
+    account_id = await finish_login(service, public_id, token) if token else None
+    if account_id is not None and await _may_log_in(request, account_id):
+        account = await request.app.state.db.fetch_one(Account.select(Account.organisation).where(Account.id == account_id))
+        target = request.app.route_reverse("home")
+        response = Response("", status_code=200, headers={"HX-Redirect": target}) if wants_fragment(request) else Redirect(target, status_code=303)
+        await start_session(request, response, "login", account_id, account["organisation"])
+        response.delete_cookie(LOGIN_COOKIE, path="/anmelden")
+        await request.app.state.db.write([audit_step(
+            "login", service.clock.now(), actor=f"account:{account_id}", organisation_id=account["organisation"],
+            client_ip=client_ip(request))])
+        return response
+    challenge = await _own_challenge(request, public_id)
+    now = service.clock.now()
+    if challenge is not None and challenge["status"] == "pending" and challenge["expires_at"] > now:
+        if wants_fragment(request):
+            return Response("", status_code=204)
+        return page("login_wait.html", {"challenge": challenge, "message": "Die Anmeldung ist noch nicht bestätigt."})
+    reason = "denied" if challenge is not None and challenge["status"] == "denied" else "expired"
+    if account_id is not None:
+        reason = "locked"
+    if wants_fragment(request):
+        return Response("", status_code=200, headers={"HX-Redirect": request.app.route_reverse("login_ended", reason=reason)})
+    return page("login_ended.html", {"reason": reason}, status_code=HTTP_409_CONFLICT)
+
+
+@get("/anmelden/beendet/{reason:str}", name="login_ended")
+async def login_ended(request: Request, reason: FromPath[str]) -> Response:
+    reason = reason if reason in ("denied", "expired", "locked") else "expired"
+    return page("login_ended.html", {"reason": reason}, status_code=HTTP_409_CONFLICT)
+
+
+async def _may_log_in(request: Request, account_id: int) -> bool:
+    """Locked, revoked or deleted people cannot log in, even with an approved request."""
+    row = await request.app.state.db.fetch_one(
+        FlowInstance.select(FlowInstance.state).where(FlowInstance.account == account_id)
+        .order_by(FlowInstance.id, ascending=False).limit(1)
+    )
+    return row is not None and row["state"] in LOGIN_STATES
+
+
+@post("/abmelden", name="logout")
+async def logout(request: Request) -> Response:
+    info = await current_session(request)
+    response = Redirect(request.app.route_reverse("home"), status_code=303)
+    await end_session(request, response)
+    if info is not None:
+        await request.app.state.db.write([audit_step(
+            "logout", request.app.state.clock.now(), actor=f"account:{info.account_id}",
+            organisation_id=info.organisation_id, client_ip=client_ip(request))])
+    return response
+
+
+@post("/sitzung/verlaengern", name="session_extend")
+async def extend_session(request: HTMXRequest) -> Response:
+    """One click keeps the session (WCAG 2.2.1); loading the session already renews it."""
+    info = await current_session(request)
+    if info is None:
+        return Redirect(request.app.route_reverse("login"), status_code=303)
+    from db.sessions import touch_step
+
+    await request.app.state.db.write([touch_step(info.id, request.app.state.clock.now())])
+    if wants_fragment(request):
+        return Response("", status_code=204)
+    return Redirect(request.app.route_reverse("home"), status_code=303)
+
+
