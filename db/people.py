@@ -169,3 +169,13 @@ async def changed_since(db: Database, after_history_id: int, limit: int = 500) -
 async def latest_history_id(db: Database) -> int:
     row = await db.fetch_one(TransitionHistory.select(TransitionHistory.id).order_by(TransitionHistory.id, ascending=False).limit(1))
     return row["id"] if row else 0
+
+
+async def latest_instance_of(db: Database, account_id: int) -> dict | None:
+    """A person's newest flow instance (an account may have been invited more than once)."""
+    return await db.fetch_one(
+        FlowInstance.select(FlowInstance.id, FlowInstance.state)
+        .where(FlowInstance.account == account_id)
+        .order_by(FlowInstance.id, ascending=False)
+        .limit(1)
+    )

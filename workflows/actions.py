@@ -21,7 +21,7 @@ MAIL_KINDS = frozenset(
 
 
 # Effects the store knows how to persist, besides mails and context changes.
-RECORD_EFFECTS = frozenset({"end_links", "end_sessions", "anonymise_person"})
+RECORD_EFFECTS = frozenset({"end_links", "end_sessions", "anonymise_person", "reset_attempts"})
 
 
 @dataclass
@@ -61,6 +61,11 @@ def anonymise_person(effects: Effects, argument: None) -> None:
     effects.records.update({"anonymise_person", "end_links", "end_sessions"})
 
 
+def reset_attempts(effects: Effects, argument: None) -> None:
+    """The registration's wrong-code counter starts again (an admin's unlock)."""
+    effects.records.add("reset_attempts")
+
+
 def _check_mail_kind(arg: object) -> str | None:
     if arg not in MAIL_KINDS:
         return f"unknown mail {arg!r}; known: {', '.join(sorted(MAIL_KINDS))}"
@@ -90,4 +95,5 @@ ACTIONS: dict[str, ActionSpec] = {
     "end_links": ActionSpec(end_links, _no_argument),
     "end_sessions": ActionSpec(end_sessions, _no_argument),
     "anonymise_person": ActionSpec(anonymise_person, _no_argument),
+    "reset_attempts": ActionSpec(reset_attempts, _no_argument),
 }

@@ -15,6 +15,8 @@ from partnerportal.crypto import PinHasher, code_hash, normalise_code, parse_pub
 from workflows.engine import EventNotAllowed
 from workflows.service import FlowService, TransitionConflict
 
+# Who may log in: registration complete, not locked, revoked or deleted.
+LOGIN_STATES = frozenset({"registered", "consented", "active"})
 WRONG_CODE = "Benutzername oder Aktivierungscode ist nicht korrekt, oder der Code ist abgelaufen."
 LOCKED_REGISTRATION = (
     "Zu viele Fehlversuche: Die Registrierung ist gesperrt. Bitte wenden Sie sich an die Person, "
@@ -155,8 +157,13 @@ async def start_login(service: FlowService, username: object, client_ip: str, li
     db, now = service.db, service.clock.now()
     account_id = None
     if isinstance(username, str) and 0 < len(username) <= 254:
-        candidates = await devices.accounts_with_device(db, username)
-        account_id = candidates[0]["id"] if candidates else None
+        from db.people import latest_instance_of
+
+        for candidate in await devices.accounts_with_device(db, username):
+            instance = await latest_instance_of(db, candidate["id"])
+            if instance is not None and instance["state"] in LOGIN_STATES:
+                account_id = candidate["id"]
+                break
     data, browser_token, step = challenges.new_challenge(account_id, now, limits.login_valid, client_ip)
     await db.write([step])
     return data, browser_token
@@ -211,6 +218,7 @@ async def answer_request(
         ])
         if rows[0]:
             await db.write([audit_step("pin_lock", now, actor="system:attempt-limit", organisation_id=device.organisation_id, client_ip=client_ip, details={"device": device.id})])
+            await _lock_person_after_pin_lock(service, device.account_id, client_ip)
             raise TwoFactorError("Falscher PIN-Code. Das Gerät ist jetzt gesperrt; bitte wenden Sie sich an Ihren Admin.", field="pin", status=423)
         left = limits.pin_attempts - failures - 1
         raise TwoFactorError(f"Falscher PIN-Code. Noch {left} Versuche.", field="pin", status=401, attempts_left=left)
@@ -224,6 +232,19 @@ async def answer_request(
     except ConflictError:
         raise TwoFactorError("Diese Anmeldung ist abgelaufen oder bereits beantwortet.", status=409) from None
     return status
+
+
+async def _lock_person_after_pin_lock(service: FlowService, account_id: int, client_ip: str) -> None:
+    """Shows the admin "Gesperrt"; their unlock leads to a new device registration."""
+    from db.people import latest_instance_of
+
+    instance = await latest_instance_of(service.db, account_id)
+    if instance is None:
+        return
+    try:
+        await service.send(instance["id"], "lock_device", actor="system:attempt-limit", client_ip=client_ip)
+    except (EventNotAllowed, TransitionConflict):
+        pass
 
 
 async def finish_login(service: FlowService, challenge_public_id: str, browser_token: str) -> int | None:

@@ -6,12 +6,13 @@ from contextlib import asynccontextmanager
 
 import httpx
 
+from partnerportal.crypto import fast_pin_hasher
 from web.app import create_app
 
 
 @asynccontextmanager
-async def running_app(settings, clock=None):
-    app = create_app(settings, clock)
+async def running_app(settings, clock=None, pin_hasher=None):
+    app = create_app(settings, clock, pin_hasher=pin_hasher or fast_pin_hasher())
     async with app.lifespan():
         transport = httpx.ASGITransport(app=app, client=("192.0.2.10", 4711))
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:

@@ -11,14 +11,14 @@ from litestar.status_codes import HTTP_409_CONFLICT, HTTP_422_UNPROCESSABLE_ENTI
 
 from db import challenges
 from db.audit import audit_step
-from db.tables import Account, FlowInstance
+from db.people import latest_instance_of
+from db.tables import Account
 from web.auth import client_ip, current_session, end_session, start_session
 from web.forms import read_form
 from web.rendering import page, wants_fragment
-from workflows.twofactor import Limits, finish_login, start_login
+from workflows.twofactor import LOGIN_STATES, Limits, finish_login, start_login
 
 LOGIN_COOKIE = "pp_login"
-LOGIN_STATES = {"registered", "consented", "active"}
 
 
 @get("/anmelden", name="login")
@@ -97,10 +97,7 @@ async def login_ended(request: Request, reason: FromPath[str]) -> Response:
 
 async def _may_log_in(request: Request, account_id: int) -> bool:
     """Locked, revoked or deleted people cannot log in, even with an approved request."""
-    row = await request.app.state.db.fetch_one(
-        FlowInstance.select(FlowInstance.state).where(FlowInstance.account == account_id)
-        .order_by(FlowInstance.id, ascending=False).limit(1)
-    )
+    row = await latest_instance_of(request.app.state.db, account_id)
     return row is not None and row["state"] in LOGIN_STATES
 
 
