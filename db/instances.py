@@ -11,7 +11,7 @@ from typing import Any
 from piccolo.utils.encoding import dump_json
 
 from db.engine import Database, Deferred, Sql, Step
-from db.tables import Account, AttemptCounter, FlowInstance, InvitationLink, Outbox, Timer, TransitionHistory, WebSession
+from db.tables import Account, AttemptCounter, Device, FlowInstance, InvitationLink, Outbox, Timer, TransitionHistory, WebSession
 from workflows.engine import Outcome
 
 
@@ -217,6 +217,10 @@ def _record_steps(changes: list[Change], now: datetime) -> list[Step]:
             [now],
             ids,
         )
+    if ids := accounts_with("revoke_devices"):
+        steps.append(Step(Device.update({Device.revoked_at: now}).where(
+            Device.account.is_in(ids) & Device.revoked_at.is_null()
+        )))
     if ids := instances_with("reset_attempts"):
         steps.append(Step(AttemptCounter.update({AttemptCounter.count: 0, AttemptCounter.updated_at: now}).where(
             AttemptCounter.scope.is_in([f"registration:{i}" for i in ids])

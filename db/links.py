@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from db.engine import Database, Step
 from db.tables import InvitationLink, Timer
@@ -54,6 +54,12 @@ async def invitation_expiry(db: Database, instance_id: int) -> datetime | None:
         .limit(1)
     )
     return row["due_at"] if row else None
+
+
+async def link_expiry(db: Database, instance_id: int, now: datetime, validity: timedelta) -> datetime:
+    """Until when a link sent now may be used: the invitation's expiry while it runs;
+    after a device reset (no expiry running) the flow's validity from now."""
+    return await invitation_expiry(db, instance_id) or now + validity
 
 
 async def find_valid(db: Database, token: str, now: datetime) -> ValidLink | None:

@@ -206,8 +206,11 @@ async def _prepare(dispatcher: Dispatcher, row: dict, now: datetime) -> tuple[Re
         return "Keine Einladung zu dieser E-Mail."
     if await _superseded(dispatcher.db, row):
         return "Durch eine neuere Einladung ersetzt."
-    expires_at = await links.invitation_expiry(dispatcher.db, instance["id"])
-    if expires_at is None or expires_at <= now:
+    if instance["state"] not in links.OPEN_STATES:
+        return "Die Einladung ist nicht mehr offen."
+    validity = timedelta(hours=values.validity_hours or 720)
+    expires_at = await links.link_expiry(dispatcher.db, instance["id"], now, validity)
+    if expires_at <= now:
         return "Die Einladung ist nicht mehr offen."
     token = links.new_token()
     link = f"{settings.base_url.rstrip('/')}/einladung/{dispatcher.signer.sign('invitation-link', token)}"

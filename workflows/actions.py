@@ -21,7 +21,7 @@ MAIL_KINDS = frozenset(
 
 
 # Effects the store knows how to persist, besides mails and context changes.
-RECORD_EFFECTS = frozenset({"end_links", "end_sessions", "anonymise_person", "reset_attempts"})
+RECORD_EFFECTS = frozenset({"end_links", "end_sessions", "anonymise_person", "reset_attempts", "revoke_devices"})
 
 
 @dataclass
@@ -61,6 +61,11 @@ def anonymise_person(effects: Effects, argument: None) -> None:
     effects.records.update({"anonymise_person", "end_links", "end_sessions"})
 
 
+def revoke_devices(effects: Effects, argument: None) -> None:
+    """The person's registered apps stop working at once (lost device, PIN-5)."""
+    effects.records.update({"revoke_devices", "end_sessions"})
+
+
 def reset_attempts(effects: Effects, argument: None) -> None:
     """The registration's wrong-code counter starts again (an admin's unlock)."""
     effects.records.add("reset_attempts")
@@ -96,4 +101,5 @@ ACTIONS: dict[str, ActionSpec] = {
     "end_sessions": ActionSpec(end_sessions, _no_argument),
     "anonymise_person": ActionSpec(anonymise_person, _no_argument),
     "reset_attempts": ActionSpec(reset_attempts, _no_argument),
+    "revoke_devices": ActionSpec(revoke_devices, _no_argument),
 }

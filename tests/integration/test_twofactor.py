@@ -116,9 +116,10 @@ async def test_five_wrong_tries_per_code_and_ten_per_registration_then_locked(se
         assert (await app.activate("b.tester@abc.de", code)).status_code in (422, 423)
         await service.send(record.id, "unlock", actor="account:1")
         assert await state_of(db, record.id) == "in_progress"
-        # The lock ended the registration session; the mail's link opens a new one.
-        # Unlocking reset the registration's counter: a new code works.
-        await person.redeem(person.link)
+        # The lock ended the registration session and the unlock sent a new link
+        # (the old one is dead); the counter starts again, so a new code works.
+        assert (await person.get(person.link)).status_code == 404
+        await person.redeem(await person.issue_link(record.id))
         code = await person.show_code()
         assert (await app.activate("b.tester@abc.de", code)).status_code == 201
 
@@ -276,3 +277,20 @@ async def test_locked_people_cannot_log_in(settings, factory, db, clock, service
         public_id, _ = await login_request(person, "b.tester@abc.de")
         assert (await app.requests()).json()["requests"] == []
         assert (await person.post(f"/anmelden/weiter/{public_id}")).status_code == 200  # still waiting, never approvable
+
+
+async def test_an_admins_device_reset_ends_the_device_and_sessions_at_once(settings, factory, db, clock, service):
+    async with running_app(settings, clock) as (_, client):
+        record, person, app = await activated(settings, factory, db, clock, client)
+        public_id, _ = await login_request(person, "b.tester@abc.de")
+        await app.answer((await app.requests()).json()["requests"][0], pin=PIN)
+        assert (await person.post(f"/anmelden/weiter/{public_id}")).status_code == 303
+        assert "Herzlich Willkommen" in (await person.get("/")).text
+        await service.send(record.id, "revoke_device", actor="account:1")
+        assert "Herzlich Willkommen" not in (await person.get("/")).text  # the session ended at once
+        assert (await app.requests()).status_code == 401
+        assert await state_of(db, record.id) == "in_progress"
+    mails = [r["kind"] for r in await db.fetch(Outbox.select(Outbox.kind).where(Outbox.instance == record.id).order_by(Outbox.id))]
+    assert mails[-1] == "registration_status"  # with a link back to the device step
+    sessions = await db.fetch(WebSession.select(WebSession.ended_at).where(WebSession.account == record.account_id))
+    assert all(s["ended_at"] is not None for s in sessions)

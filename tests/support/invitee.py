@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import httpx
 
@@ -26,7 +27,7 @@ class Invitee:
     async def issue_link(self, instance_id: int) -> str:
         """A link as the invitation mail carries it; returns the path."""
         token = links.new_token()
-        expires = await links.invitation_expiry(self.db, instance_id)
+        expires = await links.link_expiry(self.db, instance_id, self.clock.now(), timedelta(hours=720))
         await self.db.write([links.issue_step(instance_id, token, self.clock.now(), expires)])
         return f"/einladung/{self.signer.sign('invitation-link', token)}"
 

@@ -110,7 +110,7 @@ def test_events_in_a_state_come_from_the_definition(flow):
 
 def test_admin_moves_come_from_the_definitions_triggers(flow):
     assert [t.event for t in flow.transitions_for("invited", "admin")] == ["resend", "revoke", "delete"]
-    assert [t.event for t in flow.transitions_for("locked", "admin")] == ["unlock", "delete"]
+    assert [t.event for t in flow.transitions_for("locked", "admin")] == ["unlock", "revoke_device", "delete"]
     assert flow.transitions_for("deleted", "admin") == []
     revoke = flow.transitions_for("invited", "admin")[1]
     assert revoke.confirm and revoke.label == "Einladung widerrufen"
