@@ -44,6 +44,15 @@ def _parser() -> argparse.ArgumentParser:
     upgrade = db.add_parser("upgrade", help="apply pending migrations")
     upgrade.set_defaults(run=_db_upgrade)
 
+    admin = commands.add_parser("admin", help="organisation admins").add_subparsers(title="admin commands")
+    admin_create = admin.add_parser("create", help="create an organisation (if new) and invite its admin; prints the link")
+    admin_create.add_argument("--org", required=True, help="name of the organisation")
+    admin_create.add_argument("--email", required=True)
+    admin_create.add_argument("--first-name", default="")
+    admin_create.add_argument("--last-name", default="")
+    admin_create.add_argument("--salutation", default="keine Angabe")
+    admin_create.set_defaults(run=_admin_create)
+
     flows = commands.add_parser("flows", help="flow definition commands").add_subparsers(title="flows commands")
     flows_list = flows.add_parser("list", help="list the flows and their versions")
     flows_list.set_defaults(run=_flows_list)
@@ -118,6 +127,34 @@ def _demo(args) -> int:
     if args.no_serve:
         return 0
     return _serve(args, settings)
+
+
+def _admin_create(args) -> int:
+    from db.migrate import UnmigratedDatabase, ensure_migrated
+    from partnerportal.setup import invite_admin
+    from web.forms import check_email, normalise_email
+    from workflows.invitations import Person
+
+    if problem := check_email(args.email):
+        print(problem, file=sys.stderr)
+        return 2
+    settings = Settings.from_env()
+    person = Person(args.salutation, args.first_name, args.last_name, normalise_email(args.email))
+
+    async def work(db) -> int:
+        try:
+            await ensure_migrated(db)
+        except UnmigratedDatabase as exc:
+            print(str(exc), file=sys.stderr)
+            return 1
+        state, link = await invite_admin(db, settings, args.org, person)
+        if link is None:
+            print(f"{person.email} is already registered in {args.org} (state: {state}).")
+        else:
+            print(f"Invited {person.email} as admin of {args.org}. Registration link:\n{link}")
+        return 0
+
+    return _run_with_database(settings, work)
 
 
 def _worker(args) -> int:

@@ -80,12 +80,34 @@ class Settings:
                 f"{PREFIX}SECRET_KEY is not set. Production needs a fixed secret of at least "
                 f"32 characters, e.g. the output of: python -c 'import secrets; print(secrets.token_urlsafe(48))'"
             )
-        return _replace(self, secret_key=secrets.token_urlsafe(48), secret_generated=True)
+        return _replace(self, secret_key=_development_secret(), secret_generated=True)
 
     def sqlite_path(self) -> Path | None:
         if self.database_url.startswith("sqlite:///"):
             return Path(self.database_url.removeprefix("sqlite:///"))
         return None
+
+
+DEVELOPMENT_SECRET_FILE = Path("var/development-secret-key")
+
+
+def _development_secret() -> str:
+    """One generated secret shared by every development process on this machine (links
+    printed by `partnerportal admin create` must verify in `partnerportal serve`)."""
+    try:
+        existing = DEVELOPMENT_SECRET_FILE.read_text().strip()
+        if len(existing) >= 32:
+            return existing
+    except OSError:
+        pass
+    secret = secrets.token_urlsafe(48)
+    try:
+        DEVELOPMENT_SECRET_FILE.parent.mkdir(parents=True, exist_ok=True)
+        DEVELOPMENT_SECRET_FILE.write_text(secret)
+        DEVELOPMENT_SECRET_FILE.chmod(0o600)
+    except OSError:
+        pass  # read-only folder: this process keeps its own secret
+    return secret
 
 
 def _replace(settings: Settings, **changes) -> Settings:

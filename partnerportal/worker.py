@@ -25,7 +25,8 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> i
         registry = FlowRegistry.from_directory(settings.flows_dir or None)
         await flow_snapshots.sync(db, registry)
         scheduler = create_scheduler(
-            FlowService(db, registry, SystemClock()), settings.sweep_interval_seconds, settings.sweep_batch_size
+            FlowService(db, registry, SystemClock()), settings.sweep_interval_seconds, settings.sweep_batch_size,
+            settings=settings,
         )
         scheduler.start()
         stop = stop or asyncio.Event()

@@ -39,8 +39,8 @@ def create_app(settings: Settings | None = None, clock=None, pin_hasher: PinHash
     settings = settings or Settings.from_env()
     if settings.secret_generated:
         log.warning(
-            "Development mode: no PARTNERPORTAL_SECRET_KEY set; generated a random one for this process "
-            "(sessions and signed links end when it stops)."
+            "Development mode: no PARTNERPORTAL_SECRET_KEY set; using a generated one kept in "
+            "var/development-secret-key (never do this in production)."
         )
     clock = clock or SystemClock()
     db = Database(settings.database_url)
@@ -56,7 +56,8 @@ def create_app(settings: Settings | None = None, clock=None, pin_hasher: PinHash
             await flow_snapshots.sync(db, registry)
             if settings.scheduler_enabled:
                 app.state.scheduler = create_scheduler(
-                    service, settings.sweep_interval_seconds, settings.sweep_batch_size
+                    service, settings.sweep_interval_seconds, settings.sweep_batch_size,
+                    settings=settings, signer=app.state.signer,
                 )
                 app.state.scheduler.start()
             yield
@@ -76,8 +77,8 @@ def create_app(settings: Settings | None = None, clock=None, pin_hasher: PinHash
             session_idle_seconds=settings.session_idle_minutes * 60,
             base_url=settings.base_url,
             portal_name=settings.portal_name,
-            dev_mailbox_enabled=False,
-            dev_mailbox_url="",
+            dev_mailbox_enabled=settings.is_development and not settings.smtp_host,
+            dev_mailbox_url="/dev/postfach",
         )
 
     return Litestar(

@@ -271,7 +271,7 @@ def test_demo_without_serving_is_idempotent(cli, tmp_path):
     first = cli("demo", "--no-serve")
     assert first.returncode == 0, first.stderr
     assert f"Demo organisation: {DEMO_ORGANISATION}" in first.stdout
-    assert DEMO_ADMIN["email"] in first.stdout
+    assert DEMO_ADMIN.email in first.stdout
 
     def snapshot() -> tuple[int, ...]:
         return tuple(
@@ -282,11 +282,14 @@ def test_demo_without_serving_is_idempotent(cli, tmp_path):
     before = snapshot()
     assert before[:3] == (1, 1, 1)
     assert _count(db_file, "SELECT COUNT(*) FROM organisation WHERE name = ?", DEMO_ORGANISATION) == 1
-    assert _count(db_file, "SELECT COUNT(*) FROM account WHERE email = ? AND role = 'admin'", DEMO_ADMIN["email"]) == 1
+    assert _count(db_file, "SELECT COUNT(*) FROM account WHERE email = ? AND role = 'admin'", DEMO_ADMIN.email) == 1
 
     second = cli("demo", "--no-serve")
     assert second.returncode == 0, second.stderr
-    assert second.stdout == first.stdout
+    # Each run prints a fresh registration link; everything else is the same.
+    without_link = lambda out: [line for line in out.splitlines() if "/einladung/" not in line]  # noqa: E731
+    assert without_link(second.stdout) == without_link(first.stdout)
+    assert "/einladung/" in first.stdout and "/einladung/" in second.stdout
     assert snapshot() == before
 
     # The demo leaves a migrated database that `db upgrade` has nothing to add to.
@@ -322,3 +325,37 @@ def test_malformed_setting_names_the_variable(cli):
     result = cli("flows", "list", sweep_batch_size="viele")
     assert result.returncode == 2
     assert "PARTNERPORTAL_SWEEP_BATCH_SIZE must be a number" in result.stderr
+
+
+def test_admin_create_invites_the_first_admin_and_prints_a_working_link(cli, tmp_path):
+    import asyncio
+    import re as _re
+
+    from db import links
+    from db.engine import Database
+    from partnerportal.signing import Signer
+
+    secret = "cli-test-secret-key-long-enough-0123456789"
+    assert cli("db", "upgrade").returncode == 0
+    bad = cli("admin", "create", "--org", "Pflege Nord", "--email", "not-an-address", secret_key=secret)
+    assert bad.returncode == 2 and "gültige E-Mail-Adresse" in bad.stderr
+    created = cli("admin", "create", "--org", "Pflege Nord", "--email", "chef@nord.example", secret_key=secret)
+    assert created.returncode == 0, created.stderr
+    signed = _re.search(r"/einladung/(\S+)", created.stdout).group(1)
+    assert _count(tmp_path / "cli.sqlite", "SELECT COUNT(*) FROM account WHERE role = 'admin' AND email = ?", "chef@nord.example") == 1
+
+    async def link_is_valid() -> bool:
+        db = Database(sqlite_url(tmp_path / "cli.sqlite"))
+        await db.start()
+        try:
+            from datetime import datetime, timezone
+
+            token = Signer(secret).unsign("invitation-link", signed)
+            return token is not None and await links.find_valid(db, token, datetime.now(timezone.utc)) is not None
+        finally:
+            await db.close()
+
+    assert asyncio.run(link_is_valid())
+    again = cli("admin", "create", "--org", "Pflege Nord", "--email", "chef@nord.example", secret_key=secret)
+    assert again.returncode == 0
+    assert _count(tmp_path / "cli.sqlite", "SELECT COUNT(*) FROM account") == 1

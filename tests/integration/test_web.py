@@ -94,13 +94,17 @@ async def test_the_app_refuses_an_unmigrated_database(tmp_path):
     assert "Run: partnerportal db upgrade" in str(error)
 
 
-def test_production_without_secret_is_a_startup_error():
+def test_production_without_secret_is_a_startup_error(tmp_path, monkeypatch):
     from partnerportal.settings import Settings, SettingsError
 
     with pytest.raises(SettingsError, match="PARTNERPORTAL_SECRET_KEY is not set"):
         Settings.from_env({"PARTNERPORTAL_ENVIRONMENT": "production"})
+    monkeypatch.chdir(tmp_path)
     generated = Settings.from_env({})
     assert generated.secret_generated and len(generated.secret_key) >= 32
+    # Every development process on the machine shares it (links printed by one verify in another).
+    assert Settings.from_env({}).secret_key == generated.secret_key
+    assert (tmp_path / "var" / "development-secret-key").stat().st_mode & 0o077 == 0
 
 
 @pytest.mark.postgres
