@@ -212,6 +212,41 @@ class AuditEvent(Table, tablename="audit_event"):
     details = JSON(default={})
 
 
+class ConsentRecord(Table, tablename="consent_record"):
+    """Append-only (PRIV-1): each acceptance or withdrawal of one document version,
+    with the SHA-256 of the exact text shown."""
+
+    id = Serial(primary_key=True)
+    account = ForeignKey(Account, null=False)
+    organisation = ForeignKey(Organisation, null=False)
+    document = Varchar(length=50)
+    version = Varchar(length=30)
+    text_sha256 = Varchar(length=64)
+    action = Varchar(length=20)  # given or withdrawn
+    created_at = Timestamptz(default=TimestamptzNow())
+    client_ip = Varchar(length=64, default="")
+
+
+class PostfachMessage(Table, tablename="postfach_message"):
+    """A message to a care provider's organisation (e.g. a payment advice)."""
+
+    id = Serial(primary_key=True)
+    organisation = ForeignKey(Organisation, null=False)
+    sender = Varchar(length=200)
+    subject = Varchar(length=300)
+    body = Text()
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class MessageRead(Table, tablename="message_read"):
+    """Read state per person: reading marks a message read for that person only."""
+
+    id = Serial(primary_key=True)
+    message = ForeignKey(PostfachMessage, null=False)
+    account = ForeignKey(Account, null=False)
+    read_at = Timestamptz(default=TimestamptzNow())
+
+
 ALL_TABLES: list[type[Table]] = [
     Organisation,
     Account,
@@ -228,4 +263,7 @@ ALL_TABLES: list[type[Table]] = [
     AttemptCounter,
     LoginChallenge,
     AuditEvent,
+    ConsentRecord,
+    PostfachMessage,
+    MessageRead,
 ]
