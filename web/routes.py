@@ -7,6 +7,7 @@ from pathlib import Path
 from litestar.static_files import create_static_files_router
 
 from web.controllers.app_api import activate, answer, list_requests
+from web.controllers.dev_mailbox import dev_mailbox, dev_mailbox_html, dev_mailbox_mail
 from web.controllers.flow import flow_svg, flow_view
 from web.controllers.health import health
 from web.controllers.home import home
@@ -36,5 +37,8 @@ ROUTES = [
     answer,
     flow_view,
     flow_svg,
+    dev_mailbox,
+    dev_mailbox_mail,
+    dev_mailbox_html,
     create_static_files_router(path="/static", directories=[STATIC_DIR], name="static"),
 ]
