@@ -53,6 +53,14 @@ def _parser() -> argparse.ArgumentParser:
     admin_create.add_argument("--salutation", default="keine Angabe")
     admin_create.set_defaults(run=_admin_create)
 
+    postfach = commands.add_parser("postfach", help="the organisations' Postfach").add_subparsers(title="postfach commands")
+    deliver = postfach.add_parser("deliver", help="deliver a message to an organisation's Postfach")
+    deliver.add_argument("--org", required=True, help="name of the organisation")
+    deliver.add_argument("--subject", required=True)
+    deliver.add_argument("--body-file", required=True, type=Path, help="UTF-8 text file; blank lines separate paragraphs")
+    deliver.add_argument("--sender", default="Krankenkasse – Bereich Finanzen")
+    deliver.set_defaults(run=_postfach_deliver)
+
     flows = commands.add_parser("flows", help="flow definition commands").add_subparsers(title="flows commands")
     flows_list = flows.add_parser("list", help="list the flows and their versions")
     flows_list.set_defaults(run=_flows_list)
@@ -152,6 +160,33 @@ def _admin_create(args) -> int:
             print(f"{person.email} is already registered in {args.org} (state: {state}).")
         else:
             print(f"Invited {person.email} as admin of {args.org}. Registration link:\n{link}")
+        return 0
+
+    return _run_with_database(settings, work)
+
+
+def _postfach_deliver(args) -> int:
+    from db import postfach
+    from db.tables import Organisation
+    from partnerportal.clock import SystemClock
+
+    try:
+        body = args.body_file.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"Cannot read {args.body_file}: {exc}", file=sys.stderr)
+        return 2
+    if not body or not args.subject.strip() or len(args.subject) > 300:
+        print("Subject (at most 300 characters) and body must not be empty.", file=sys.stderr)
+        return 2
+    settings = Settings.from_env()
+
+    async def work(db) -> int:
+        row = await db.fetch_one(Organisation.select(Organisation.id).where(Organisation.name == args.org))
+        if row is None:
+            print(f"No organisation named {args.org!r}.", file=sys.stderr)
+            return 1
+        result = await db.write([postfach.deliver_step(row["id"], args.sender, args.subject.strip(), body, SystemClock().now())])
+        print(f"Delivered message {result[0][0]['id']} to {args.org}.")
         return 0
 
     return _run_with_database(settings, work)

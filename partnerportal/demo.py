@@ -16,10 +16,11 @@ async def prepare_demo(db: Database, settings: Settings) -> list[str]:
     """Idempotent: running it again only issues a fresh registration link."""
     await upgrade(db)
     state, link = await invite_admin(db, settings, DEMO_ORGANISATION, DEMO_ADMIN)
+    await _demo_messages(db)
     lines = [
         f"Demo organisation: {DEMO_ORGANISATION}",
         f"Demo admin: {DEMO_ADMIN.first_name} {DEMO_ADMIN.last_name} <{DEMO_ADMIN.email}>",
-        f"Database: {settings.database_url}",
+        f"Database: {_without_password(settings.database_url)}",
     ]
     if link:
         lines.append(f"Registration link of the demo admin (open it in a browser): {link}")
@@ -28,3 +29,38 @@ async def prepare_demo(db: Database, settings: Settings) -> list[str]:
     if settings.is_development and not settings.smtp_host:
         lines.append(f"Development mailbox (all mails of the portal): {settings.base_url.rstrip('/')}/dev/postfach")
     return lines
+
+
+DEMO_MESSAGES = [
+    ("Zahlungsavis 2026-001", "Sehr geehrte Damen und Herren,\n\nfür den Abrechnungszeitraum Januar überweisen wir 12.480,50 EUR. "
+     "Die Aufstellung der einzelnen Rechnungen finden Sie in der Anlage.\n\nMit freundlichen Grüßen\nBereich Finanzen"),
+    ("Zahlungsavis 2026-002", "Sehr geehrte Damen und Herren,\n\nfür den Abrechnungszeitraum Februar überweisen wir 11.902,10 EUR.\n\n"
+     "Mit freundlichen Grüßen\nBereich Finanzen"),
+    ("Neue Funktion: Postfach im Portal", "Guten Tag,\n\nab sofort erhalten Sie Zahlungsavise und Mitteilungen hier im Postfach.\n\n"
+     "Ihr Portal-Team"),
+]
+
+
+async def _demo_messages(db: Database) -> None:
+    from db import postfach
+    from db.tables import PostfachMessage
+    from partnerportal.clock import SystemClock
+    from partnerportal.setup import ensure_organisation
+
+    organisation_id = await ensure_organisation(db, DEMO_ORGANISATION)
+    if await db.fetch_one(PostfachMessage.select(PostfachMessage.id).where(PostfachMessage.organisation == organisation_id)):
+        return
+    now = SystemClock().now()
+    await db.write([postfach.deliver_step(organisation_id, "Krankenkasse – Bereich Finanzen", subject, body, now)
+                    for subject, body in DEMO_MESSAGES])
+
+
+def _without_password(url: str) -> str:
+    """Never print a database password."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url

@@ -37,7 +37,7 @@ async def require_login(request: Request) -> SessionInfo:
 
 
 async def require_admin(request: Request) -> SessionInfo:
-    info = await require_login(request)
+    info = await require_member(request)
     if not info.is_admin:
         raise PermissionDeniedException("admins only")
     return info
@@ -78,3 +78,23 @@ async def end_session(request: Request, response: Response) -> None:
     if token:
         await request.app.state.db.write([sessions.end_step(token, request.app.state.clock.now())])
     response.delete_cookie(SESSION_COOKIE, path="/")
+
+
+class ConsentRequired(Exception):
+    """The person must (again) accept the privacy policy and terms before anything else."""
+
+
+async def require_member(request: Request) -> SessionInfo:
+    """A logged-in person who has accepted the current privacy policy and terms."""
+    from db import consent
+    from web.documents import required_documents
+
+    info = await require_login(request)
+    cached = request.scope.get("state", {}).get("consent_ok")
+    if cached is None:
+        records = await consent.history(request.app.state.db, info.account_id)
+        cached = not consent.missing(records, required_documents())
+        request.scope["state"]["consent_ok"] = cached
+    if not cached:
+        raise ConsentRequired()
+    return info

@@ -8,7 +8,8 @@ import sqlite3
 import asyncpg
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, NotFoundException, PermissionDeniedException
-from litestar.response import Template
+from litestar.plugins.htmx import HTMXDetails
+from litestar.response import Redirect, Template
 from litestar.status_codes import (
     HTTP_403_FORBIDDEN,
     HTTP_404_NOT_FOUND,
@@ -18,6 +19,7 @@ from litestar.status_codes import (
 )
 
 from db.engine import DatabaseUnavailable
+from web.auth import ConsentRequired
 from web.texts import text
 from workflows.service import TransitionConflict
 
@@ -53,6 +55,13 @@ def conflict(request: Request, exc: TransitionConflict) -> Response:
     return _page(request, HTTP_409_CONFLICT, "error.conflict")
 
 
+def consent_required(request: Request, exc: Exception) -> Response:
+    target = request.app.route_reverse("consent")
+    if HTMXDetails(request):
+        return Response("", status_code=200, headers={"HX-Redirect": target})
+    return Redirect(target, status_code=303)
+
+
 def internal_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, DATABASE_DOWN):
         return database_down(request, exc)
@@ -66,6 +75,7 @@ EXCEPTION_HANDLERS = {
     NotAuthorizedException: http_error,
     PermissionDeniedException: http_error,
     TransitionConflict: conflict,
+    ConsentRequired: consent_required,
     DatabaseUnavailable: database_down,
     HTTP_404_NOT_FOUND: http_error,
     Exception: internal_error,

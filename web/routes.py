@@ -8,11 +8,14 @@ from litestar.static_files import create_static_files_router
 
 from web.controllers.app_api import activate, answer, list_requests
 from web.controllers.dev_mailbox import dev_mailbox, dev_mailbox_html, dev_mailbox_mail
+from web.controllers.consent import consent_page, give_consent, show_document, withdraw_consent
 from web.controllers.flow import flow_svg, flow_view
 from web.controllers.health import health
 from web.controllers.home import home
 from web.controllers.invitation import invitation, start_registration
 from web.controllers.login import extend_session, login_ended, login_finish, login_page, login_start, login_wait, logout
+from web.controllers.postfach import inbox, open_message, read_message
+from web.controllers.profile import device_lost, logout_everywhere, profile
 from web.controllers.registration import RegistrationController
 from web.controllers.users import UsersController
 
@@ -22,6 +25,16 @@ ROUTES = [
     home,
     health,
     UsersController,
+    consent_page,
+    give_consent,
+    withdraw_consent,
+    show_document,
+    inbox,
+    open_message,
+    read_message,
+    profile,
+    device_lost,
+    logout_everywhere,
     invitation,
     start_registration,
     RegistrationController,

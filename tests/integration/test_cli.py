@@ -359,3 +359,16 @@ def test_admin_create_invites_the_first_admin_and_prints_a_working_link(cli, tmp
     again = cli("admin", "create", "--org", "Pflege Nord", "--email", "chef@nord.example", secret_key=secret)
     assert again.returncode == 0
     assert _count(tmp_path / "cli.sqlite", "SELECT COUNT(*) FROM account") == 1
+
+
+def test_postfach_deliver_puts_a_message_into_the_organisations_postfach(cli, tmp_path):
+    assert cli("demo", "--no-serve").returncode == 0
+    body = tmp_path / "avis.txt"
+    body.write_text("Sehr geehrte Damen und Herren,\n\nwir überweisen 100,00 EUR.", encoding="utf-8")
+    from partnerportal.demo import DEMO_ORGANISATION
+
+    delivered = cli("postfach", "deliver", "--org", DEMO_ORGANISATION, "--subject", "Zahlungsavis 9", "--body-file", str(body))
+    assert delivered.returncode == 0, delivered.stderr
+    assert _count(tmp_path / "cli.sqlite", "SELECT COUNT(*) FROM postfach_message WHERE subject = ?", "Zahlungsavis 9") == 1
+    unknown = cli("postfach", "deliver", "--org", "Gibt es nicht", "--subject", "x", "--body-file", str(body))
+    assert unknown.returncode == 1 and "No organisation" in unknown.stderr

@@ -167,6 +167,9 @@ async def test_login_is_approved_in_the_app_and_gives_a_fresh_session(settings, 
         done = await person.post(f"/anmelden/weiter/{public_id}")
         assert done.status_code == 303 and done.headers["location"] == "/"
         assert done.cookies.get(SESSION_COOKIE)
+        first = await person.get("/")
+        assert first.status_code == 303 and first.headers["location"] == "/einwilligung"  # consent first
+        assert (await person.accept_consent()).status_code == 303
         home = await person.get("/")
         assert "Herzlich Willkommen, Bernhard Tester." in home.text
         # The approval is used once.
@@ -267,6 +270,7 @@ async def test_admins_log_in_with_the_second_factor_too(settings, factory, db, c
         assert (await person.get("/nutzerverwaltung/", headers={"accept": "text/html"})).status_code == 401
         await app.answer((await app.requests()).json()["requests"][0], pin=PIN)
         assert (await person.post(f"/anmelden/weiter/{public_id}")).status_code == 303
+        await person.accept_consent()
         assert (await person.get("/nutzerverwaltung/")).status_code == 200
 
 
@@ -285,9 +289,10 @@ async def test_an_admins_device_reset_ends_the_device_and_sessions_at_once(setti
         public_id, _ = await login_request(person, "b.tester@abc.de")
         await app.answer((await app.requests()).json()["requests"][0], pin=PIN)
         assert (await person.post(f"/anmelden/weiter/{public_id}")).status_code == 303
+        await person.accept_consent()
         assert "Herzlich Willkommen" in (await person.get("/")).text
         await service.send(record.id, "revoke_device", actor="account:1")
-        assert "Herzlich Willkommen" not in (await person.get("/")).text  # the session ended at once
+        assert "Herzlich Willkommen" not in (await person.get("/", follow_redirects=True)).text  # the session ended at once
         assert (await app.requests()).status_code == 401
         assert await state_of(db, record.id) == "in_progress"
     mails = [r["kind"] for r in await db.fetch(Outbox.select(Outbox.kind).where(Outbox.instance == record.id).order_by(Outbox.id))]

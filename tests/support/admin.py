@@ -11,9 +11,22 @@ from db import sessions
 from web.auth import SESSION_COOKIE
 
 
-async def login_session(db, clock, account_id: int, organisation_id: int, kind: str = "login") -> str:
-    """A session as the two-factor login creates it (tests may shortcut the login)."""
+async def login_session(db, clock, account_id: int, organisation_id: int, kind: str = "login", consent: bool = True) -> str:
+    """A session as the two-factor login creates it (tests may shortcut the login),
+    by default of a person who has accepted the current documents."""
+    if consent:
+        await give_consent(db, clock, account_id, organisation_id)
     return await sessions.create(db, kind, account_id, organisation_id, clock.now(), timedelta(hours=12))
+
+
+async def give_consent(db, clock, account_id: int, organisation_id: int) -> None:
+    from db import consent as consent_records
+    from web.documents import required_documents
+
+    await db.write([
+        consent_records.record_step(account_id, organisation_id, d.key, d.version, d.sha256, "given", clock.now())
+        for d in required_documents()
+    ])
 
 
 class AdminBrowser:

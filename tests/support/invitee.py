@@ -63,3 +63,7 @@ class Invitee:
         await self.redeem(self.link)
         await self.complete_profile()
         return await self.show_code()
+
+    async def accept_consent(self) -> httpx.Response:
+        await self.get("/einwilligung")
+        return await self.post("/einwilligung", data={"accept_privacy": "ja", "accept_terms": "ja"})

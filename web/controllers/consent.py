@@ -1,0 +1,92 @@
+"""Consent at first login and after a new document version (PRIV-1..3): privacy policy
+and terms are separate, unticked choices; withdrawing is one click in the profile."""
+
+from __future__ import annotations
+
+from litestar import Request, Response, get, post
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
+from litestar.response import Redirect
+from litestar.status_codes import HTTP_422_UNPROCESSABLE_ENTITY
+
+from db import consent
+from db.audit import audit_step
+from db.people import latest_instance_of
+from web.auth import client_ip, require_login
+from web.documents import REQUIRED, load, required_documents
+from web.forms import read_form
+from web.rendering import page
+from workflows.engine import EventNotAllowed
+from workflows.service import TransitionConflict
+
+CHOICES = {"datenschutz": "accept_privacy", "nutzungsbedingungen": "accept_terms"}
+ERRORS = {
+    "datenschutz": "Bitte willigen Sie in die Verarbeitung Ihrer Daten ein, um das Portal zu nutzen.",
+    "nutzungsbedingungen": "Bitte akzeptieren Sie die Teilnahme- und Nutzungsbedingungen, um das Portal zu nutzen.",
+}
+
+
+@get("/einwilligung", name="consent")
+async def consent_page(request: Request) -> Response:
+    info = await require_login(request)
+    records = await consent.history(request.app.state.db, info.account_id)
+    return page("consent.html", {
+        "documents": required_documents(), "missing": {d.key for d in consent.missing(records, required_documents())},
+        "errors": {}, "checked": set(),
+    })
+
+
+@post("/einwilligung", name="consent_give")
+async def give_consent(request: Request) -> Response:
+    info = await require_login(request)
+    form = await read_form(request, tuple(CHOICES.values()))
+    documents = required_documents()
+    errors = dict(form.errors)
+    for doc in documents:
+        if form.values[CHOICES[doc.key]] != "ja" and CHOICES[doc.key] not in errors:
+            errors[CHOICES[doc.key]] = ERRORS[doc.key]
+    if errors:
+        checked = {name for name, value in form.values.items() if value == "ja"}
+        return page("consent.html", {"documents": documents, "missing": {d.key for d in documents},
+                                     "errors": errors, "checked": checked}, status_code=HTTP_422_UNPROCESSABLE_ENTITY)
+    db, service = request.app.state.db, request.app.state.service
+    now, ip = service.clock.now(), client_ip(request)
+    steps = [consent.record_step(info.account_id, info.organisation_id, d.key, d.version, d.sha256, "given", now, ip) for d in documents]
+    steps.append(audit_step("consent_given", now, actor=f"account:{info.account_id}", organisation_id=info.organisation_id,
+                            client_ip=ip, details={d.key: d.version for d in documents}))
+    instance = await latest_instance_of(db, info.account_id)
+    if instance is not None and instance["state"] == "registered":
+        try:  # first login: the flow moves on, with the records in the same transaction
+            await service.send(instance["id"], "consent", actor=f"account:{info.account_id}", client_ip=ip, extra_steps=steps)
+            await service.send(instance["id"], "done", actor=f"account:{info.account_id}", client_ip=ip)
+        except (EventNotAllowed, TransitionConflict):
+            await db.write(steps)
+    else:
+        await db.write(steps)
+    return Redirect(request.app.route_reverse("home"), status_code=303)
+
+
+@post("/profil/einwilligung/{document:str}/widerrufen", name="consent_withdraw")
+async def withdraw_consent(request: Request, document: FromPath[str]) -> Response:
+    """One click, effective at once (the Postfach closes), logged."""
+    info = await require_login(request)
+    if document not in REQUIRED:
+        raise NotFoundException()
+    form = await read_form(request, ())
+    if not form.ok:
+        raise NotFoundException()
+    doc = load(document)
+    now, ip = request.app.state.clock.now(), client_ip(request)
+    await request.app.state.db.write([
+        consent.record_step(info.account_id, info.organisation_id, doc.key, doc.version, doc.sha256, "withdrawn", now, ip),
+        audit_step("consent_withdrawn", now, actor=f"account:{info.account_id}", organisation_id=info.organisation_id,
+                   client_ip=ip, details={doc.key: doc.version}),
+    ])
+    return Redirect(request.app.route_reverse("profile"), status_code=303)
+
+
+@get("/dokumente/{document:str}", name="document")
+async def show_document(request: Request, document: FromPath[str]) -> Response:
+    if document not in REQUIRED:
+        raise NotFoundException()
+    return page("document.html", {"document": load(document)})
