@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from piccolo.columns.combination import WhereRaw
 
 from db import instances
-from db.engine import ConflictError, Database, Step
+from db.engine import ConflictError, Database, Sql, Step
 from db.instances import Change, InstanceRecord
 from db.tables import Timer
-from workflows.engine import EventNotAllowed
+from workflows.engine import EventNotAllowed, OutcomeMemo
 from workflows.service import FlowService
 
 log = logging.getLogger(__name__)
@@ -91,6 +91,9 @@ def _plan(service: FlowService, due: list[dict], records: dict[int, InstanceReco
     plan = _Plan()
     working: dict[int, InstanceRecord] = {}
     cancelled_by_batch: dict[int, set[str]] = {}
+    # Most due timers of a batch share (flow version, state, event, context): the machine
+    # runs once per distinct input, the others reuse its outcome (workflows.engine.OutcomeMemo).
+    memo = OutcomeMemo()
     for timer in due:
         record = records.get(timer["instance"])
         if record is None:
@@ -100,7 +103,7 @@ def _plan(service: FlowService, due: list[dict], records: dict[int, InstanceReco
             continue  # an earlier event of this batch already cancelled it in the same transaction
         current = working.get(record.id, record)
         try:
-            outcome = service.flow_of(current).run(current.state, timer["event"], now, context=current.context)
+            outcome = memo.run(service.flow_of(current), current.state, timer["event"], now, context=current.context)
         except EventNotAllowed:
             plan.cancelled.append(timer["id"])
             continue
@@ -128,13 +131,16 @@ def _merge(changes: list[Change], now) -> list[Step]:
 
 
 def _claim(timer_ids: list[int], status: str, now) -> Step:
-    clause = ",".join(["{}"] * len(timer_ids))
-    return Step(
-        Timer.update({Timer.status: status, Timer.fired_at: now})
-        .where((Timer.status == "pending") & WhereRaw(f"id IN ({clause})", *timer_ids))
-        .returning(Timer.id),
-        expect_rows=len(timer_ids),
-    )
+    # Written out (db.engine.Sql) rather than built with Piccolo: the same statement,
+    # without Piccolo's per-argument query-string work; on PostgreSQL the ids travel as
+    # one array, so the prepared statement is the same for every batch size.
+    head = 'UPDATE "timer" SET "status" = {}, "fired_at" = {} WHERE ("timer"."status" = {} AND '
+    if Timer._meta.db.engine_type == "postgres":
+        query = Sql(Timer, head + 'id = ANY({}::int[])) RETURNING "id"', status, now, "pending", list(timer_ids))
+    else:
+        marks = ",".join(["{}"] * len(timer_ids))
+        query = Sql(Timer, head + f'id IN ({marks})) RETURNING "id"', status, now, "pending", *timer_ids)
+    return Step(query, expect_rows=len(timer_ids))
 
 
 async def _fire_one(service: FlowService, timer: dict) -> str:
