@@ -148,9 +148,9 @@ async def pg_recreate_database(admin_url: str, database: str) -> str:
 
     if not database.startswith("bench_"):
         raise ValueError("benchmark databases must be named bench_*")
+    await pg_drop_database(admin_url, database)
     connection = await asyncpg.connect(admin_url)
     try:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
         await connection.execute(f'CREATE DATABASE "{database}"')
     finally:
         await connection.close()
@@ -162,7 +162,15 @@ async def pg_drop_database(admin_url: str, database: str) -> None:
 
     connection = await asyncpg.connect(admin_url)
     try:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        for attempt in range(20):
+            try:
+                await connection.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+                return
+            except asyncpg.exceptions.InsufficientPrivilegeError:
+                # FORCE cannot end a superuser's session, e.g. an autovacuum worker: wait for it.
+                if attempt == 19:
+                    raise
+                await asyncio.sleep(0.5)
     finally:
         await connection.close()
 

@@ -2,13 +2,17 @@
 
 Every instance is in state `invited` (version 1) of flow `onboarding` v1 and has what the
 engine would have written for its `invite` event: its account (recipient), one history row,
-one outbox row (already sent) and the three pending timers of `invited`
+one outbox row (already sent), one live invitation link and the three pending timers of `invited`
 (expire 720 h, remind_inactive 72 h, remind_expiring 672 h after the invitation, which lies
 0-48 h before T0, so none of them is due at T0).
 
-`due` of those timers are made due at T0 instead, on distinct instances, alternately a
-`remind_inactive` (internal transition: history + reminder mail) and an `expire`
-(-> expired: history + mail + cancels the instance's other timers).
+`due` of those timers are made due at T0 instead, on distinct instances: a share
+`expire_share` (default half) are `expire` (-> expired: history + mail, the instance's other
+timers cancelled, its links ended), the rest `remind_inactive` (internal transition: history +
+reminder mail). Layout `block` (default): the expiring instances and the reminded ones are two
+runs of consecutive ids, as in production, where ids follow creation time and a timer falls
+due a fixed time after its instance's invitation; layout `spread`: evenly scattered over all
+ids (the worst case for page locality).
 
 The rows are generated inside the database (INSERT ... SELECT over a recursive CTE on
 SQLite, generate_series on PostgreSQL) with secondary indexes and foreign keys dropped
@@ -39,7 +43,7 @@ from bench.common import (
 
 TIMERS = (("expire", 720), ("remind_inactive", 72), ("remind_expiring", 672))
 TIMERS_PER_INSTANCE = len(TIMERS)
-SEEDED_TABLES = ("organisation", "account", "flow_instance", "transition_history", "timer", "outbox")
+SEEDED_TABLES = ("organisation", "account", "flow_instance", "transition_history", "timer", "outbox", "invitation_link")
 HISTORY_DETAILS = '{"flow_version": 1, "mails": ["invitation"]}'
 OUTBOX_PAYLOAD = '{"flow_version": 1, "state": "invited"}'
 
@@ -48,17 +52,34 @@ def organisations_for(instances: int) -> int:
     return max(1, min(1000, instances // 1000))
 
 
-def due_plan(instances: int, due: int) -> tuple[int, int]:
-    """(stride, due): instance i has a due timer iff i % stride == 0 and i // stride <= due."""
-    if due <= 0:
-        return instances + 1, 0
-    stride = max(1, instances // due)
-    return stride, min(due, instances // stride)
+LAYOUTS = ("block", "spread")
 
 
-def is_due_instance(instance_id: int, instances: int, due: int) -> bool:
-    stride, due = due_plan(instances, due)
-    return instance_id % stride == 0 and instance_id // stride <= due
+def due_plan(instances: int, due: int, expire_share: float = 0.5, layout: str = "block") -> dict[str, int]:
+    """Which instances get a due timer, and which kind (see _DUE_KIND)."""
+    due = max(0, min(due, instances))
+    expiring = round(due * expire_share)
+    plan = {"spread": int(layout == "spread"), "stride": instances + 1, "ne": expiring, "due": due,
+            "e0": 0, "r0": 0, "nr": due - expiring}
+    if layout == "spread" and due:
+        plan["stride"] = max(1, instances // due)
+        plan["due"] = min(due, instances // plan["stride"])
+    elif layout == "block":
+        gap = (instances - due) // 3
+        plan["e0"] = 1 + gap
+        plan["r0"] = plan["e0"] + expiring + gap
+    elif layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}")
+    return plan
+
+
+# 0: this instance's `expire` timer is due at T0, 1: its `remind_inactive` timer, NULL: none.
+_DUE_KIND = (
+    "(CASE WHEN :spread = 1 AND i % :stride = 0 AND i / :stride BETWEEN 1 AND :ne THEN 0 "
+    "WHEN :spread = 1 AND i % :stride = 0 AND i / :stride BETWEEN :ne + 1 AND :due THEN 1 "
+    "WHEN :spread = 0 AND i BETWEEN :e0 AND :e0 + :ne - 1 THEN 0 "
+    "WHEN :spread = 0 AND i BETWEEN :r0 AND :r0 + :nr - 1 THEN 1 END)"
+)
 
 
 # -- SQLite ---------------------------------------------------------------------
@@ -89,19 +110,22 @@ def _sqlite_statements() -> list[str]:
         _SQ_SERIES + f", e(k, event, hours) AS ({timer_values}) "
         "INSERT INTO timer (id, instance, event, due_at, status, fired_at) "
         f"SELECT (i - 1) * {TIMERS_PER_INSTANCE} + k + 1, i, event, "
-        "CASE WHEN i % :stride = 0 AND i / :stride <= :due AND k = CASE (i / :stride) % 2 WHEN 0 THEN 1 ELSE 0 END "
+        f"CASE WHEN k = {_DUE_KIND} "
         f"THEN {ts(epoch=':t0 - 60 - i % 3600')} ELSE {ts(epoch=_SQ_INVITED + ' + hours * 3600')} END, "
         "'pending', NULL FROM s CROSS JOIN e",
         _SQ_SERIES + "INSERT INTO outbox (id, organisation, instance, kind, recipient, payload, status, attempts, "
         "next_attempt_at, last_error, created_at, sent_at) "
         f"SELECT i, 1 + (i - 1) % :orgs, i, 'invitation', 'user' || i || '@example.org', '{OUTBOX_PAYLOAD}', "
         f"'sent', 1, {ts(epoch=_SQ_INVITED)}, '', {ts(epoch=_SQ_INVITED)}, {ts(epoch=_SQ_INVITED + ' + 5')} FROM s",
+        _SQ_SERIES + "INSERT INTO invitation_link (id, instance, token_hash, purpose, created_at, expires_at, ended_at) "
+        f"SELECT i, i, printf('%064d', i), 'invitation', {ts(epoch=_SQ_INVITED)}, "
+        f"{ts(epoch=_SQ_INVITED + ' + 720 * 3600')}, NULL FROM s",
     ]
 
 
-def seed_sqlite_rows(path: Path, instances: int, due: int = 0) -> None:
-    stride, due = due_plan(instances, due)
-    params = {"n": instances, "orgs": organisations_for(instances), "t0": int(T0.timestamp()), "stride": stride, "due": due}
+def seed_sqlite_rows(path: Path, instances: int, due: int = 0, expire_share: float = 0.5, layout: str = "block") -> None:
+    plan = due_plan(instances, due, expire_share, layout)
+    params = {"n": instances, "orgs": organisations_for(instances), "t0": int(T0.timestamp()), **plan}
     connection = sqlite3.connect(path, isolation_level=None)
     try:
         connection.execute("PRAGMA journal_mode=WAL")
@@ -126,12 +150,12 @@ def seed_sqlite_rows(path: Path, instances: int, due: int = 0) -> None:
         connection.close()
 
 
-def seed_sqlite(path: Path, instances: int, due: int = 0) -> float:
+def seed_sqlite(path: Path, instances: int, due: int = 0, expire_share: float = 0.5, layout: str = "block") -> float:
     """A fresh, migrated, seeded SQLite file; returns the seconds it took."""
     start = time.perf_counter()
     remove_sqlite(path)
     asyncio.run(create_schema(f"sqlite:///{path}"))
-    seed_sqlite_rows(path, instances, due)
+    seed_sqlite_rows(path, instances, due, expire_share, layout)
     return time.perf_counter() - start
 
 
@@ -158,7 +182,7 @@ def _pg_statements() -> list[str]:
         f"'{HISTORY_DETAILS}', {_PG_INVITED} FROM generate_series(1, $1::int) i",
         "INSERT INTO timer (id, instance, event, due_at, status, fired_at) "
         f"SELECT (i - 1) * {TIMERS_PER_INSTANCE} + k + 1, i, event, "
-        "CASE WHEN i % $4 = 0 AND i / $4 <= $5 AND k = CASE (i / $4) % 2 WHEN 0 THEN 1 ELSE 0 END "
+        f"CASE WHEN k = {_DUE_KIND} "
         "THEN to_timestamp($3) - make_interval(secs => 60 + i % 3600) "
         f"ELSE {_PG_INVITED} + make_interval(hours => hours) END, 'pending', NULL "
         f"FROM generate_series(1, $1::int) i CROSS JOIN (VALUES {timer_values}) e(k, event, hours) ORDER BY i, k",
@@ -167,14 +191,17 @@ def _pg_statements() -> list[str]:
         "SELECT i, 1 + (i - 1) % $2, i, 'invitation', 'user' || i || '@example.org', "
         f"'{OUTBOX_PAYLOAD}', 'sent', 1, {_PG_INVITED}, '', {_PG_INVITED}, {_PG_INVITED} + interval '5 seconds' "
         "FROM generate_series(1, $1::int) i",
+        "INSERT INTO invitation_link (id, instance, token_hash, purpose, created_at, expires_at, ended_at) "
+        f"SELECT i, i, lpad(i::text, 64, '0'), 'invitation', {_PG_INVITED}, {_PG_INVITED} + interval '720 hours', NULL "
+        "FROM generate_series(1, $1::int) i",
     ]
 
 
-async def seed_pg_rows(url: str, instances: int, due: int = 0) -> None:
+async def seed_pg_rows(url: str, instances: int, due: int = 0, expire_share: float = 0.5, layout: str = "block") -> None:
     import asyncpg
 
-    stride, due = due_plan(instances, due)
-    args = (instances, organisations_for(instances), T0.timestamp(), stride, due)
+    plan = due_plan(instances, due, expire_share, layout)
+    args = (instances, organisations_for(instances), T0.timestamp())
     connection = await asyncpg.connect(url)
     try:
         tables = list(SEEDED_TABLES)
@@ -196,7 +223,9 @@ async def seed_pg_rows(url: str, instances: int, due: int = 0) -> None:
                 await connection.execute(f'DROP INDEX "{index["indexname"]}"')
             for statement in _pg_statements():
                 # Only numbers we computed: inline them (a statement need not use every one).
-                await connection.execute(re.sub(r"\$(\d)", lambda m: repr(args[int(m.group(1)) - 1]), statement))
+                statement = re.sub(r"\$(\d)", lambda m: repr(args[int(m.group(1)) - 1]), statement)
+                statement = re.sub(r"(?<!:):([a-z]\w*)", lambda m: str(plan.get(m.group(1), m.group(0))), statement)
+                await connection.execute(statement)
             for index in indexes:
                 await connection.execute(index["indexdef"])
             for fk in foreign_keys:
@@ -210,12 +239,14 @@ async def seed_pg_rows(url: str, instances: int, due: int = 0) -> None:
         await connection.close()
 
 
-async def seed_pg(admin_url: str, database: str, instances: int, due: int = 0) -> tuple[str, float]:
+async def seed_pg(
+    admin_url: str, database: str, instances: int, due: int = 0, expire_share: float = 0.5, layout: str = "block"
+) -> tuple[str, float]:
     """A fresh, migrated, seeded PostgreSQL database; returns its URL and the seconds it took."""
     start = time.perf_counter()
     url = await pg_recreate_database(admin_url, database)
     await create_schema(url)
-    await seed_pg_rows(url, instances, due)
+    await seed_pg_rows(url, instances, due, expire_share, layout)
     return url, time.perf_counter() - start
 
 
@@ -224,6 +255,8 @@ def main() -> None:
     parser.add_argument("--engine", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--instances", type=int, default=10_000)
     parser.add_argument("--due", type=int, default=0, help="timers to make due at T0")
+    parser.add_argument("--expire-share", type=float, default=0.5, help="share of the due timers that are `expire`")
+    parser.add_argument("--layout", choices=LAYOUTS, default="block", help="where the due instances lie")
     parser.add_argument("--workdir", default=str(DEFAULT_WORKDIR))
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL, help="an existing database to connect to for CREATE DATABASE")
     parser.add_argument("--name", default=None, help="file / database name (default bench_seed_<size>)")
@@ -231,10 +264,10 @@ def main() -> None:
     name = args.name or f"bench_seed_{fmt_count(args.instances)}"
     if args.engine == "sqlite":
         path = sqlite_path(args.workdir, name)
-        seconds = seed_sqlite(path, args.instances, args.due)
+        seconds = seed_sqlite(path, args.instances, args.due, args.expire_share, args.layout)
         print(f"seeded {path.name}: {args.instances:,} instances in {seconds:.1f} s")
     else:
-        _, seconds = asyncio.run(seed_pg(args.pg_url, name, args.instances, args.due))
+        _, seconds = asyncio.run(seed_pg(args.pg_url, name, args.instances, args.due, args.expire_share, args.layout))
         print(f"seeded database {name}: {args.instances:,} instances in {seconds:.1f} s")
 
 

@@ -2,9 +2,12 @@
 
 The seeded database (bench/seed.py) holds P pending timers, three per `invited` instance;
 D of them are due at T0 on distinct instances, half `remind_inactive` (internal transition:
-history row + reminder mail) and half `expire` (-> expired: history row + mail, and the
-instance's two other timers cancelled). The sweep claims, runs and writes them in
-set-based batches of --batch.
+history row + reminder mail) and half `expire` (-> expired: history row + mail, the
+instance's two other timers cancelled, its invitation links ended); --expire-share changes
+the mix. --layout block (default) puts the due instances in two runs of consecutive ids,
+as in production (ids follow creation time, a timer falls due a fixed time after the
+invitation); --layout spread scatters them over the whole table (worst-case locality).
+The sweep claims, runs and writes them in set-based batches of --batch.
 
 Afterwards the database is checked: D timers fired, D new history rows, D new outbox rows.
 Then the empty poll is timed: `db.fetch(jobs.timers.due_timers_query(now, batch))` when
@@ -35,7 +38,7 @@ from bench.common import (
     sqlite_path,
     verdict,
 )
-from bench.seed import TIMERS_PER_INSTANCE, seed_pg, seed_sqlite
+from bench.seed import LAYOUTS, TIMERS_PER_INSTANCE, seed_pg, seed_sqlite
 
 TARGET_S = {"sqlite": 1.0, "postgres": 0.4}
 POLL_TARGET_MS = 1.0
@@ -58,9 +61,9 @@ async def run_sweep(url: str, engine: str, due: int, batch: int, polls: int) -> 
     async with flow_service(url, pool_size=2) as service:
         db = service.db
         before = await _counts(db)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         result = await fire_due_timers(service, batch)
-        seconds = time.perf_counter() - start
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
         after = await _counts(db)
 
         problems = []
@@ -89,6 +92,7 @@ async def run_sweep(url: str, engine: str, due: int, batch: int, polls: int) -> 
         "engine": engine,
         "pending": before["pending"],
         "seconds": seconds,
+        "cpu": cpu,
         "fired": result.fired,
         "expired": before["pending"] - after["pending"] - result.fired,
         "poll": latency_summary(poll_latencies),
@@ -102,6 +106,8 @@ def main() -> None:
     parser.add_argument("--pending", type=int, default=1_000_000, help="pending timers before the sweep")
     parser.add_argument("--due", type=int, default=10_000)
     parser.add_argument("--batch", type=int, default=1_000, help="batch_size of fire_due_timers")
+    parser.add_argument("--layout", default="block", help="comma-separated: " + ", ".join(LAYOUTS))
+    parser.add_argument("--expire-share", type=float, default=0.5, help="share of due timers that are `expire`")
     parser.add_argument("--polls", type=int, default=2_000, help="empty polls to time")
     parser.add_argument("--keep", action="store_true", help="keep the scratch databases")
     parser.add_argument("--workdir", default=str(DEFAULT_WORKDIR))
@@ -116,30 +122,35 @@ def main() -> None:
     print_environment(extra)
 
     results = []
-    for engine in engines:
-        name = f"bench_timers_{fmt_count(args.pending).lower()}"
-        if engine == "sqlite":
-            path = sqlite_path(args.workdir, name)
-            seconds = seed_sqlite(path, instances, args.due)
-            url = f"sqlite:///{path}"
-        else:
-            url, seconds = asyncio.run(seed_pg(args.pg_url, name, instances, args.due))
-        print(f"{engine}: seeded {instances:,} instances / {instances * TIMERS_PER_INSTANCE:,} timers in {seconds:.1f} s",
-              flush=True)
-        results.append(asyncio.run(run_sweep(url, engine, args.due, args.batch, args.polls)))
-        if engine == "postgres" and not args.keep:
-            asyncio.run(pg_drop_database(args.pg_url, name))
+    for layout in args.layout.split(","):
+        for engine in engines:
+            name = f"bench_timers_{fmt_count(args.pending).lower()}"
+            if engine == "sqlite":
+                path = sqlite_path(args.workdir, name)
+                seconds = seed_sqlite(path, instances, args.due, args.expire_share, layout)
+                url = f"sqlite:///{path}"
+            else:
+                url, seconds = asyncio.run(seed_pg(args.pg_url, name, instances, args.due, args.expire_share, layout))
+            print(f"{engine}: seeded {instances:,} instances / {instances * TIMERS_PER_INSTANCE:,} timers "
+                  f"in {seconds:.1f} s ({layout})", flush=True)
+            result = asyncio.run(run_sweep(url, engine, args.due, args.batch, args.polls))
+            results.append({**result, "layout": layout})
+            if engine == "postgres" and not args.keep:
+                asyncio.run(pg_drop_database(args.pg_url, name))
 
     print_table(
         f"Firing {args.due:,} due timers (batches of {args.batch:,}), with history + outbox rows",
-        ["engine", "pending", "fired", "also cancelled", "seconds", "timers/s", "target", "verdict"],
+        ["engine", "due layout", "pending", "fired", "also cancelled", "seconds", "CPU s", "timers/s", "target",
+         "verdict"],
         [
             [
                 r["engine"],
+                r["layout"],
                 r["pending"],
                 r["fired"],
                 r["expired"],
                 r["seconds"],
+                r["cpu"],
                 r["fired"] / r["seconds"],
                 f"<= {TARGET_S[r['engine']]} s",
                 verdict(r["seconds"], TARGET_S[r["engine"]], False),
@@ -154,9 +165,9 @@ def main() -> None:
             row
             for r in results
             for row in (
-                [r["engine"], "db.fetch(due_timers_query(now, batch))", r["poll"]["p50_ms"], r["poll"]["p99_ms"],
+                [f'{r["engine"]} ({r["layout"]})', f"db.fetch(due_timers_query(now, {args.batch}))", r["poll"]["p50_ms"], r["poll"]["p99_ms"],
                  r["poll"]["max_ms"], f"<= {POLL_TARGET_MS} ms", verdict(r["poll"]["p50_ms"], POLL_TARGET_MS, False)],
-                [r["engine"], "fire_due_timers() finding nothing", r["empty_sweep"]["p50_ms"],
+                [f'{r["engine"]} ({r["layout"]})', "fire_due_timers() finding nothing", r["empty_sweep"]["p50_ms"],
                  r["empty_sweep"]["p99_ms"], r["empty_sweep"]["max_ms"], "", ""],
             )
         ],

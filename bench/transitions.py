@@ -3,11 +3,12 @@
 Engine path = `FlowService.send(instance_id, "resend")` on a random seeded instance:
 load the row (with the recipient's e-mail), restore the python-statemachine machine,
 run the event, and write in one transaction: the version-checked state UPDATE, one
-history row, the cancellation of the instance's pending timers, three new timers and
-one outbox row (`resend` on an `invited` instance touches every part and can be
-repeated forever).
+history row, the cancellation of the instance's pending timers, three new timers, one
+outbox row and the end of the instance's invitation links (`resend` on an `invited`
+instance touches every part and can be repeated forever).
 
-Raw ceilings run the same six statements with nothing around them:
+Raw ceilings run the same seven statements (the SELECT and six writes) with nothing
+around them; the script warns if the engine's statement list has drifted from them:
   * sqlite-raw: stdlib sqlite3, WAL, synchronous=NORMAL, the whole transaction (the
     SELECT included) in one hop to one dedicated thread; `sqlite-raw-sync` runs it on
     the calling thread, no hop (the ceiling of the ceiling).
@@ -24,6 +25,7 @@ import argparse
 import asyncio
 import json
 import random
+import re
 import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -161,8 +163,37 @@ _OUTBOX = (
     "INSERT INTO outbox (organisation, instance, kind, recipient, payload, status, attempts, next_attempt_at, "
     "last_error, created_at, sent_at) VALUES ({0}, {1}, {2}, {3}, {4}, {5}, {6}, {7}, {8}, {9}, NULL) RETURNING id"
 )
+_END_LINKS = "UPDATE invitation_link SET ended_at = {0} WHERE instance IN ({1}) AND ended_at IS NULL"
 _CANCELLED_EVENTS = ("expire", "remind_device", "remind_expiring", "remind_inactive")
 _NEW_TIMERS = (("expire", timedelta(hours=720)), ("remind_inactive", timedelta(hours=72)), ("remind_expiring", timedelta(hours=672)))
+
+
+RAW_WRITES = (_UPDATE, _HISTORY, _CANCEL, _TIMERS, _OUTBOX, _END_LINKS)
+_SHAPE = re.compile(r'^\s*(UPDATE|INSERT INTO|DELETE FROM)\s+"?(\w+)"?', re.IGNORECASE)
+
+
+def _shape(sql: str) -> str:
+    match = _SHAPE.match(sql)
+    return f"{match.group(1).upper()} {match.group(2)}" if match else sql.split()[0].upper()
+
+
+def statement_check() -> str:
+    """'' if the raw writes are the statements the engine sends for EVENT, else what differs.
+    (The flow file and the store evolve; the raw ceiling must follow them.)"""
+    from db import instances
+    from db.engine import Sql
+    from db.instances import Change, InstanceRecord
+    from workflows.registry import FlowRegistry
+
+    flow = FlowRegistry.from_directory().current("onboarding")
+    record = InstanceRecord(1, 1, 1, flow.name, flow.version, "invited", 1, {}, "user1@example.org")
+    outcome = flow.run("invited", EVENT, T0, context={})
+    engine = []
+    for step in instances.change_steps([Change(record, outcome, "admin:1", "192.0.2.1")], T0):
+        query = step.query
+        engine.append(_shape(query.template if isinstance(query, Sql) else str(query.querystrings[0])))
+    raw = [_shape(sql) for sql in RAW_WRITES]
+    return "" if engine == raw else f"engine sends {engine}, raw runs {raw}"
 
 
 def _placeholders(sql: str, style: str) -> str:
@@ -172,7 +203,7 @@ def _placeholders(sql: str, style: str) -> str:
 
 
 def _raw_args(row, now) -> list[tuple]:
-    """Arguments of the five writes, from the loaded row, as the engine computes them."""
+    """Arguments of the six writes, from the loaded row, as the engine computes them."""
     iid, org, version, recipient = row[0], row[1], row[6], row[10]
     details = json.dumps({"flow_version": row[4], "mails": ["invitation"]})
     timers: list = []
@@ -185,6 +216,7 @@ def _raw_args(row, now) -> list[tuple]:
         ("cancelled", "pending", iid, *_CANCELLED_EVENTS),
         tuple(timers),
         (org, iid, "invitation", recipient, payload, "pending", 0, now, "", now),
+        (now, iid),
     ]
 
 
@@ -198,7 +230,7 @@ class RawSqlite:
         for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=10000", "foreign_keys=1"):
             self.connection.execute(f"PRAGMA {pragma}")
         self.select = _placeholders(_SELECT, "qmark")
-        self.writes = [_placeholders(s, "qmark") for s in (_UPDATE, _HISTORY, _CANCEL, _TIMERS, _OUTBOX)]
+        self.writes = [_placeholders(s, "qmark") for s in RAW_WRITES]
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="raw-sqlite")
 
     def transaction(self, instance_id: int) -> None:
@@ -242,7 +274,7 @@ async def raw_pg_run(url: str, instances: int, workers: int, seconds: float, war
     import asyncpg
 
     select = _placeholders(_SELECT, "numeric")
-    writes = [_placeholders(s, "numeric") for s in (_UPDATE, _HISTORY, _CANCEL, _TIMERS, _OUTBOX)]
+    writes = [_placeholders(s, "numeric") for s in RAW_WRITES]
     pool = await asyncpg.create_pool(url, min_size=workers, max_size=workers)
     try:
 
@@ -297,6 +329,9 @@ def main() -> None:
     if args.only in ("postgres", "all"):
         extra["postgresql"] = asyncio.run(pg_server_version(args.pg_url))
     print_environment(extra)
+    mismatch = statement_check()
+    if mismatch:
+        print(f"WARNING: the raw ceiling is not the engine's statement list: {mismatch}", flush=True)
     rows: list[list[object]] = []
 
     if args.only in ("sqlite", "all"):
