@@ -17,11 +17,19 @@ def main(argv: list[str] | None = None) -> int:
     if not hasattr(args, "run"):
         parser.print_help()
         return 2
+    from db.migrate import UnmigratedDatabase
+    from workflows.definition import FlowDefinitionError
+    from workflows.registry import UnknownFlow
+
     try:
         return args.run(args) or 0
     except SettingsError as exc:
         print(f"Configuration error: {exc}", file=sys.stderr)
         return 2
+    except (UnmigratedDatabase, FlowDefinitionError, UnknownFlow) as exc:
+        # Problems a person fixes by a command or an edit: a message, not a traceback.
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -111,13 +119,22 @@ def _serve(args, settings: Settings | None = None) -> int:
 
     settings = settings or Settings.from_env()
     try:
-        _run_with_database(settings, lambda db: _ok(ensure_migrated(db)))
+        _run_with_database(settings, lambda db: _ok(_ready(db, settings)))
     except UnmigratedDatabase as exc:
         print(str(exc), file=sys.stderr)
         return 1
     print(f"Partnerportal on http://{args.host}:{args.port}/", flush=True)
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
     return 0
+
+
+async def _ready(db, settings: Settings) -> None:
+    """What the app checks at start, checked before the server starts, for a clear message."""
+    from db import flow_snapshots
+    from db.migrate import ensure_migrated
+
+    await ensure_migrated(db)
+    await flow_snapshots.sync(db, _registry(settings))
 
 
 async def _ok(awaitable: Awaitable) -> int:
@@ -280,6 +297,8 @@ def _flows_migrate(args) -> int:
         await flow_snapshots.sync(db, registry)
         try:
             to_version = args.to_version or registry.current(args.name).version
+            if to_version == args.from_version:
+                raise MigrationRefused(f"version {to_version} is both source and target; nothing to move")
             old = registry.get(args.name, args.from_version).definition
             new = registry.get(args.name, to_version).definition
             mapping = plan_state_mapping(old, new, parse_mapping(args.map))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from statemachine import State, StateMachine
+from statemachine import Event, State, StateMachine
 
 from workflows.actions import ACTIONS, Effects
 from workflows.definition import Action, FlowDefinition
@@ -67,6 +67,10 @@ def build_machine_class(definition: FlowDefinition) -> type[StateMachine]:
         for source in t.sources:
             transition = states[source].to(states[t.target], **kwargs)
             events[t.event] = transition if t.event not in events else events[t.event] | transition
-    attrs.update(events)
+    labels = {}
+    for t in definition.transitions:
+        labels.setdefault(t.event, t.label)
+    # Named with the flow file's German label, so diagrams show "Einladen", not "Invite".
+    attrs.update({event: Event(transitions, id=event, name=labels[event] or None) for event, transitions in events.items()})
     class_name = "".join(part.title() for part in definition.name.split("_")) + f"V{definition.version}"
     return type(class_name, (_Base,), attrs)

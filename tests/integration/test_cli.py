@@ -372,3 +372,14 @@ def test_postfach_deliver_puts_a_message_into_the_organisations_postfach(cli, tm
     assert _count(tmp_path / "cli.sqlite", "SELECT COUNT(*) FROM postfach_message WHERE subject = ?", "Zahlungsavis 9") == 1
     unknown = cli("postfach", "deliver", "--org", "Gibt es nicht", "--subject", "x", "--body-file", str(body))
     assert unknown.returncode == 1 and "No organisation" in unknown.stderr
+
+
+def test_commands_explain_problems_instead_of_printing_tracebacks(cli):
+    unmigrated = cli("worker")
+    assert unmigrated.returncode == 1 and "partnerportal db upgrade" in unmigrated.stderr
+    assert "Traceback" not in unmigrated.stderr
+    unknown = cli("flows", "diagram", "nope")
+    assert unknown.returncode == 1 and "No flow named 'nope'" in unknown.stderr and "Traceback" not in unknown.stderr
+    assert cli("db", "upgrade").returncode == 0
+    same = cli("flows", "migrate", "onboarding", "--from-version", "1")
+    assert same.returncode == 1 and "nothing to move" in same.stderr
