@@ -69,8 +69,8 @@ class TransitionDef:
 class TimerDef:
     event: str
     after: timedelta
-    start_in: str
-    active_in: frozenset[str]
+    start_in: tuple[str, ...]  # entering any of these starts (or restarts) the timer
+    active_in: frozenset[str]  # leaving all of these cancels it
 
 
 @dataclass(frozen=True)
@@ -286,13 +286,14 @@ class _Validator:
                 after = parse_duration(spec["after"])
             except ValueError as exc:
                 raise self.fail(f"{key}.after", str(exc)) from None
-            start_in = self.state_ref(spec["start_in"], states, f"{key}.start_in")
-            active = spec.get("active_in", [start_in])
+            starts = spec["start_in"] if isinstance(spec["start_in"], list) else [spec["start_in"]]
+            start_in = tuple(self.state_ref(s, states, f"{key}.start_in") for s in starts)
+            active = spec.get("active_in", list(start_in))
             if not isinstance(active, list):
                 active = [active]
             active_in = frozenset(self.state_ref(s, states, f"{key}.active_in") for s in active)
-            if start_in not in active_in:
-                raise self.fail(f"{key}.active_in", f"must include the start state {start_in!r}")
+            if missing := [s for s in start_in if s not in active_in]:
+                raise self.fail(f"{key}.active_in", f"must include the start state {missing[0]!r}")
             result.append(TimerDef(spec["event"], after, start_in, active_in))
         if len({t.event for t in result}) != len(result):
             raise self.fail("timers", "each event may have only one timer")

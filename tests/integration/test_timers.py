@@ -76,8 +76,8 @@ async def test_after_downtime_each_overdue_timer_fires_once(factory, service, db
     for record in records:
         assert await events_of(db, record.id) == ["invite", "remind_inactive", "remind_expiring", "expire"]
         assert await state_of(db, record.id) == "expired"
-    pending = await db.fetch(Timer.select(Timer.id).where(Timer.status == "pending"))
-    assert pending == []
+    pending = await db.fetch(Timer.select(Timer.event).where(Timer.status == "pending"))
+    assert [p["event"] for p in pending] == ["purge"] * 5  # the data of expired invitations goes 30 days later
 
 
 async def test_concurrent_sweeps_in_two_processes_fire_each_timer_once(factory, service, registry, clock, database_url, db):
@@ -147,3 +147,25 @@ async def test_postgres_poll_keeps_order_by_and_the_index_in_a_generic_plan(db, 
     text = "\n".join(row[0] for row in plan)
     assert "timer_pending_due" in text, text
     assert "Seq Scan" not in text, text
+
+
+async def test_personal_data_of_unfinished_invitations_is_removed_30_days_after_they_end(factory, service, db, clock):
+    from db.tables import Account
+
+    expired = await factory.invite(email="expired@example.org")
+    revoked = await factory.invite(email="revoked@example.org")
+    await service.send(revoked.id, "revoke")
+    clock.advance(hours=720)
+    await fire_due_timers(service)
+    assert await state_of(db, expired.id) == "expired"
+    clock.advance(days=30, seconds=-1)
+    await fire_due_timers(service)
+    assert await state_of(db, expired.id) == "expired"  # not yet for the one that expired later
+    assert await state_of(db, revoked.id) == "deleted"
+    clock.advance(seconds=1)
+    await fire_due_timers(service)
+    assert await state_of(db, expired.id) == "deleted"
+    emails = [a["email"] for a in await db.fetch(Account.select(Account.email))]
+    assert not any(e in ("expired@example.org", "revoked@example.org") for e in emails)
+    history = await db.fetch(TransitionHistory.select().where(TransitionHistory.instance == expired.id))
+    assert [h["event"] for h in history][-1] == "purge" and "expired@example.org" not in str(history)
