@@ -212,6 +212,38 @@ class AuditEvent(Table, tablename="audit_event"):
     details = JSON(default={})
 
 
+class CsvImport(Table, tablename="csv_import"):
+    """An uploaded list of people to invite. Kept in the database, not in a process:
+    any app process may serve the preview and each step of the run."""
+
+    id = Serial(primary_key=True)
+    organisation = ForeignKey(Organisation, null=False)
+    account = ForeignKey(Account, null=False)  # the admin who uploaded it
+    filename = Varchar(length=200, default="")
+    encoding = Varchar(length=20, default="")
+    delimiter = Varchar(length=1, default=";")
+    created_at = Timestamptz(default=TimestamptzNow())
+    started_at = Timestamptz(null=True, default=None)
+
+
+class CsvImportRow(Table, tablename="csv_import_row"):
+    """One person of an import. status: invalid, known (already invited when checked),
+    pending, running (claimed by one request), invited, already_invited, limit."""
+
+    id = Serial(primary_key=True)
+    csv_import = ForeignKey(CsvImport, null=False)
+    line = Integer()
+    salutation = Text(default="")
+    first_name = Text(default="")
+    last_name = Text(default="")
+    email = Text(default="")
+    problems = Text(default="")  # German messages, one per line
+    status = Varchar(length=20, default="pending")
+    claim = Varchar(length=32, default="")
+    claimed_at = Timestamptz(null=True, default=None)
+    instance = ForeignKey(FlowInstance, null=True)
+
+
 class ConsentRecord(Table, tablename="consent_record"):
     """Append-only (PRIV-1): each acceptance or withdrawal of one document version,
     with the SHA-256 of the exact text shown."""
@@ -247,6 +279,18 @@ class MessageRead(Table, tablename="message_read"):
     read_at = Timestamptz(default=TimestamptzNow())
 
 
+class BarrierReport(Table, tablename="barrier_report"):
+    """A report from "Barriere melden" (A11Y-2), listed for operators; append-only.
+    client_ip is kept for the per-address hourly limit."""
+
+    id = Serial(primary_key=True)
+    page_url = Varchar(length=500, default="")
+    description = Text()
+    email = Varchar(length=254, default="")  # for a reply; empty: none wanted
+    client_ip = Varchar(length=64, default="", index=True)
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
 ALL_TABLES: list[type[Table]] = [
     Organisation,
     Account,
@@ -263,7 +307,10 @@ ALL_TABLES: list[type[Table]] = [
     AttemptCounter,
     LoginChallenge,
     AuditEvent,
+    CsvImport,
+    CsvImportRow,
     ConsentRecord,
     PostfachMessage,
     MessageRead,
+    BarrierReport,
 ]

@@ -124,7 +124,11 @@ def _serve(args, settings: Settings | None = None) -> int:
         print(str(exc), file=sys.stderr)
         return 1
     print(f"Partnerportal on http://{args.host}:{args.port}/", flush=True)
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
+    from partnerportal import log_redaction
+
+    config = uvicorn.Config(create_app(settings), host=args.host, port=args.port, log_level="info")
+    log_redaction.install()  # after uvicorn configured its loggers
+    uvicorn.Server(config).run()
     return 0
 
 
