@@ -113,6 +113,12 @@ class Flow:
         context: dict[str, Any] | None = None,
         data: dict[str, Any] | None = None,
     ) -> Outcome:
+        """The outcome of `event` in `state`, or EventNotAllowed.
+
+        For a `deterministic` flow the python-statemachine result is remembered per
+        (state, event, context, data) (plain JSON data only, at most RESULTS_PER_FLOW per
+        flow version, least recently used dropped): a repeated input returns a fresh copy of
+        it, with the timers planned for this `now`, without running the machine again."""
         if state not in self.definition.states:
             raise EventNotAllowed(event, state)
         # The machine (~0.1-0.2 ms) runs once per distinct input of a deterministic flow:
