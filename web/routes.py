@@ -18,6 +18,7 @@ from web.controllers.postfach import inbox, open_message, read_message
 from web.controllers.profile import device_lost, logout_everywhere, profile
 from web.controllers.registration import RegistrationController
 from web.controllers.users import UsersController
+from web.controllers.users_import import UsersImportController
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -25,6 +26,7 @@ ROUTES = [
     home,
     health,
     UsersController,
+    UsersImportController,
     consent_page,
     give_consent,
     withdraw_consent,
