@@ -286,3 +286,23 @@ async def test_flow_view_shows_the_definition_and_its_diagram(settings, factory,
         require_graphviz()
         svg = await admin.get("/nutzerverwaltung/ablauf.svg")
         assert svg.headers["content-type"].startswith("image/svg+xml") and "Eingeladen" in svg.text
+
+
+async def test_a_failed_mail_can_be_sent_again_from_the_detail_view(settings, factory, db, clock):
+    async with admin_of(settings, factory, db, clock) as (admin, org, _):
+        record = await factory.invite(org)
+        await db.write([Outbox.update({Outbox.status: "failed", Outbox.last_error: "550 mailbox unavailable"})
+                        .where(Outbox.instance == record.id)])
+        table = await admin.get("/nutzerverwaltung/")
+        assert "Versand fehlgeschlagen" in re.search(rf'<tr id="person-{record.id}">.*?</tr>', table.text, re.S).group(0)
+        detail = await admin.get(f"/nutzerverwaltung/{record.id}")
+        outbox_id = (await db.fetch_one(Outbox.select(Outbox.id).where(Outbox.instance == record.id)))["id"]
+        assert f"/mail/{outbox_id}/erneut-senden" in detail.text
+        assert (await admin.post(f"/nutzerverwaltung/{record.id}/mail/{outbox_id}/erneut-senden")).status_code == 303
+        row = await db.fetch_one(Outbox.select(Outbox.status).where(Outbox.id == outbox_id))
+        assert row["status"] == "pending"
+        foreign = await factory.invite()
+        foreign_mail = (await db.fetch_one(Outbox.select(Outbox.id).where(Outbox.instance == foreign.id)))["id"]
+        await db.write([Outbox.update({Outbox.status: "failed"}).where(Outbox.id == foreign_mail)])
+        assert (await admin.post(f"/nutzerverwaltung/{record.id}/mail/{foreign_mail}/erneut-senden", headers={"accept": "text/html"})).status_code == 404
+        assert (await db.fetch_one(Outbox.select(Outbox.status).where(Outbox.id == foreign_mail)))["status"] == "failed"

@@ -11,8 +11,14 @@ from db import links
 from partnerportal.signing import Signer
 
 
-def csrf_of(html: str) -> str:
-    return re.search(r'"X-CSRFToken": "([^"]+)"', html).group(1)
+def csrf_of(html: str) -> str | None:
+    """The page's CSRF token: its real hidden form field (an escaped one would not
+    match), else the one every page carries for htmx."""
+    field = re.search(r'<input type="hidden" name="_csrf_token" value="([^"]+)"', html)
+    if field:
+        return field.group(1)
+    header = re.search(r'"X-CSRFToken": "([^"]+)"', html)
+    return header.group(1) if header else None
 
 
 class Invitee:
@@ -33,15 +39,16 @@ class Invitee:
 
     async def get(self, path: str, **kwargs) -> httpx.Response:
         response = await self.client.get(path, **kwargs)
-        if '"X-CSRFToken"' in response.text:
-            self.csrf = csrf_of(response.text)
+        # A form field rendered as text would break every form without JavaScript.
+        assert "&lt;input" not in response.text, f"escaped form field on {path}"
+        self.csrf = csrf_of(response.text) or self.csrf
         return response
 
     async def post(self, path: str, data=None, **kwargs) -> httpx.Response:
+        """Posts like a browser without JavaScript: the CSRF token is a form field."""
         if not self.csrf:
             await self.get("/")
-        headers = {"X-CSRFToken": self.csrf, **kwargs.pop("headers", {})}
-        return await self.client.post(path, data=data or {}, headers=headers, **kwargs)
+        return await self.client.post(path, data={**(data or {}), "_csrf_token": self.csrf}, **kwargs)
 
     async def redeem(self, link_path: str) -> httpx.Response:
         await self.get(link_path)

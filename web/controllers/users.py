@@ -15,6 +15,7 @@ from litestar.response import Redirect, ServerSentEvent, ServerSentEventMessage
 from litestar.status_codes import HTTP_409_CONFLICT, HTTP_422_UNPROCESSABLE_ENTITY, HTTP_429_TOO_MANY_REQUESTS
 
 from db import people
+from jobs.outbox import retry_failed
 from db.people import PersonRow
 from web.auth import actor_of, client_ip, require_admin
 from web.forms import PERSON_FIELDS, SALUTATIONS, FormResult, read_form, validate_person
@@ -175,6 +176,19 @@ class UsersController(Controller):
         if status_code >= 400:
             return page("users_conflict.html", {"row": view}, status_code=status_code)
         return Redirect(request.app.route_reverse("users"), status_code=303)
+
+    @post("/{instance_id:int}/mail/{outbox_id:int}/erneut-senden", name="user_mail_retry")
+    async def retry_mail(self, request: HTMXRequest, instance_id: FromPath[int], outbox_id: FromPath[int]) -> Response:
+        """A mail marked "Versand fehlgeschlagen" goes out again (only this organisation's)."""
+        admin = await require_admin(request)
+        if not (await read_form(request, ())).ok:
+            raise NotFoundException()
+        service: FlowService = request.app.state.service
+        if await people.one(service.db, admin.organisation_id, instance_id) is None:
+            raise NotFoundException()
+        if not await retry_failed(service.db, outbox_id, admin.organisation_id, service.clock.now()):
+            raise NotFoundException()
+        return Redirect(request.app.route_reverse("user_detail", instance_id=instance_id), status_code=303)
 
     @get("/live", name="users_live")
     async def live(self, request: Request) -> ServerSentEvent:

@@ -1,0 +1,665 @@
+// Zwei-Faktor-App: activation in three steps, then unlocking with the PIN and answering
+// login requests. The device key is made by WebCrypto and cannot be exported; the key
+// pair, the device id and the username live in this app's own IndexedDB database. The
+// PIN stays in memory while the app is unlocked and is never stored. Requests to the
+// server carry no cookies (credentials: "omit"): the portal's session is not shared.
+(function () {
+  "use strict";
+
+  var core = window.ZweiFaktorCore;
+  var DB_NAME = "zwei-faktor-app";
+  var STORE = "device";
+  var DEVICE_KEY = "current";
+  var POLL_MS = 2500;
+  var AUTO_LOCK_MS = 5 * 60 * 1000;
+
+  var main = document.getElementById("main");
+  var statusEl = document.getElementById("app-status");
+  var requestList = document.getElementById("request-list");
+  var emptyNote = document.getElementById("requests-empty");
+  var api = {
+    activate: main.getAttribute("data-api-activate"),
+    requests: main.getAttribute("data-api-requests"),
+    answer: main.getAttribute("data-api-answer")
+  };
+  var messages = readMessages();
+
+  var state = {
+    screen: "loading",
+    beforeReset: "terms",
+    device: null,        // {deviceId, username, keyPair}
+    pin: null,           // only while unlocked
+    credentials: null,   // {username, code} between steps 2 and 3
+    busy: false,
+    polling: false,
+    pollTimer: null,
+    pollRound: 0,
+    offline: false,
+    requests: {},        // server id -> {item, element, answering}
+    nextElementId: 1,
+    lockTimer: null
+  };
+
+  function readMessages() {
+    var result = {};
+    var template = document.getElementById("app-messages");
+    var nodes = template ? template.content.querySelectorAll("[data-key]") : [];
+    for (var i = 0; i < nodes.length; i++) {
+      result[nodes[i].getAttribute("data-key")] = nodes[i].textContent;
+    }
+    return result;
+  }
+
+  function msg(key, values) {
+    return core.format(messages[key] || key, values || {});
+  }
+
+  // -- live status and field errors ------------------------------------------------
+
+  var statusRound = 0;
+  function setStatus(text) {
+    var round = ++statusRound;
+    if (text && statusEl.textContent === text) {
+      // The same words again (a second approval): clear first so it is announced again.
+      statusEl.textContent = "";
+      setTimeout(function () { if (round === statusRound) { statusEl.textContent = text; } }, 100);
+      return;
+    }
+    statusEl.textContent = text || "";
+  }
+
+  function errorElementOf(input) {
+    return document.getElementById(input.id + "-error");
+  }
+
+  function setFieldError(input, text) {
+    var error = errorElementOf(input);
+    var hint = input.getAttribute("data-hint");
+    if (hint === null) {
+      hint = input.getAttribute("aria-describedby") || "";
+      input.setAttribute("data-hint", hint);
+    }
+    error.textContent = text || "";
+    error.hidden = !text;
+    var field = input.closest(".field");
+    if (field) { field.classList.toggle("has-error", Boolean(text)); }
+    if (text) {
+      input.setAttribute("aria-invalid", "true");
+      input.setAttribute("aria-describedby", (hint + " " + error.id).trim());
+    } else {
+      input.removeAttribute("aria-invalid");
+      if (hint) { input.setAttribute("aria-describedby", hint); } else { input.removeAttribute("aria-describedby"); }
+    }
+  }
+
+  function setFormError(id, text) {
+    var element = document.getElementById(id);
+    element.textContent = text || "";
+    element.hidden = !text;
+  }
+
+  function clearErrors(form) {
+    var inputs = form.querySelectorAll("input");
+    for (var i = 0; i < inputs.length; i++) {
+      if (errorElementOf(inputs[i])) { setFieldError(inputs[i], ""); }
+    }
+  }
+
+  // -- screens ----------------------------------------------------------------------
+
+  // Shows one screen; focus goes to its heading (or `focusTarget`) unless focus is false.
+  function show(name, focusTarget) {
+    var screens = main.querySelectorAll(".screen");
+    for (var i = 0; i < screens.length; i++) {
+      screens[i].hidden = screens[i].id !== "screen-" + name;
+    }
+    state.screen = name;
+    if (name === "requests") { startPolling(); } else { stopPolling(); }
+    if (focusTarget !== false) {
+      (focusTarget || document.querySelector("#screen-" + name + " h1")).focus();
+    }
+  }
+
+  function showUsername() {
+    var places = document.querySelectorAll(".device-username");
+    for (var i = 0; i < places.length; i++) {
+      places[i].textContent = state.device ? state.device.username : "";
+    }
+  }
+
+  function showLocked(text) {
+    forgetPin();
+    setStatus("");
+    document.getElementById("locked-message").textContent = text;
+    show("locked");
+  }
+
+  function showProblem(text, focus) {
+    forgetPin();
+    setStatus("");
+    document.getElementById("problem-message").textContent = text;
+    document.getElementById("problem-reset").hidden = !state.device;
+    show("problem", focus === false ? false : undefined);
+  }
+
+  // -- storage (this app's own IndexedDB database) ----------------------------------
+
+  function openDatabase(version) {
+    return new Promise(function (resolve, reject) {
+      var request = version ? indexedDB.open(DB_NAME, version) : indexedDB.open(DB_NAME);
+      request.onupgradeneeded = function () {
+        if (!request.result.objectStoreNames.contains(STORE)) { request.result.createObjectStore(STORE); }
+      };
+      request.onsuccess = function () { resolve(request.result); };
+      request.onerror = function () { reject(request.error); };
+    }).then(function (db) {
+      if (db.objectStoreNames.contains(STORE)) { return db; }
+      // A database without the store (made by someone else opening the name): add it.
+      var next = db.version + 1;
+      db.close();
+      return openDatabase(next);
+    });
+  }
+
+  function inStore(mode, operation) {
+    return openDatabase().then(function (db) {
+      return new Promise(function (resolve, reject) {
+        var transaction = db.transaction(STORE, mode);
+        var request = operation(transaction.objectStore(STORE));
+        transaction.oncomplete = function () { db.close(); resolve(request.result); };
+        transaction.onerror = transaction.onabort = function () { db.close(); reject(transaction.error); };
+      });
+    });
+  }
+
+  function loadDevice() {
+    return inStore("readonly", function (store) { return store.get(DEVICE_KEY); });
+  }
+
+  function saveDevice(device) {
+    return inStore("readwrite", function (store) { return store.put(device, DEVICE_KEY); });
+  }
+
+  function deleteDatabase() {
+    return new Promise(function (resolve, reject) {
+      var request = indexedDB.deleteDatabase(DB_NAME);
+      request.onsuccess = function () { resolve(); };
+      request.onerror = function () { reject(request.error); };
+    });
+  }
+
+  // -- server -------------------------------------------------------------------------
+
+  function postJson(url, body) {
+    return fetch(url, {
+      method: "POST",
+      credentials: "omit",
+      cache: "no-store",
+      headers: { "Content-Type": "application/json", "Accept": "application/json" },
+      body: JSON.stringify(body)
+    }).then(function (response) {
+      return response.json().catch(function () { return {}; }).then(function (data) {
+        return { status: response.status, body: data || {} };
+      });
+    });
+  }
+
+  function sign(text) {
+    return crypto.subtle.sign(
+      { name: "ECDSA", hash: { name: "SHA-256" } },
+      state.device.keyPair.privateKey,
+      new TextEncoder().encode(text)
+    ).then(core.base64url);
+  }
+
+  // -- step 1: terms of use -----------------------------------------------------------
+
+  document.getElementById("terms-form").addEventListener("submit", function (event) {
+    event.preventDefault();
+    var box = document.getElementById("terms-accepted");
+    if (!box.checked) {
+      setFieldError(box, msg("terms_required"));
+      box.focus();
+      return;
+    }
+    setFieldError(box, "");
+    show("credentials");
+  });
+
+  // -- step 2: username and activation code ------------------------------------------
+
+  document.getElementById("credentials-form").addEventListener("submit", function (event) {
+    event.preventDefault();
+    var form = event.currentTarget;
+    var username = document.getElementById("username");
+    var code = document.getElementById("code");
+    var name = username.value.trim();
+    var digits = core.normaliseCode(code.value);
+    clearErrors(form);
+    var invalid = [];
+    if (!name || name.length > 254) { setFieldError(username, msg("username_required")); invalid.push(username); }
+    if (digits === null) { setFieldError(code, msg("code_format")); invalid.push(code); }
+    if (invalid.length) { invalid[0].focus(); return; }
+    state.credentials = { username: name, code: digits };
+    show("pin");
+  });
+
+  // -- step 3: PIN and activation ----------------------------------------------------
+
+  document.getElementById("pin-form").addEventListener("submit", function (event) {
+    event.preventDefault();
+    if (state.busy) { return; }
+    var form = event.currentTarget;
+    var pin = document.getElementById("pin");
+    var repeat = document.getElementById("pin-repeat");
+    clearErrors(form);
+    setFormError("pin-form-error", "");
+    if (!document.getElementById("terms-accepted").checked) { show("terms"); return; }
+    if (!state.credentials) { show("credentials"); return; }
+    var problem = core.pinProblem(pin.value, repeat.value);
+    if (problem === "pin_mismatch") {
+      setFieldError(repeat, msg(problem));
+      repeat.focus();
+      return;
+    }
+    if (problem) {
+      setFieldError(pin, msg(problem));
+      pin.focus();
+      return;
+    }
+    activate(pin.value, repeat.value);
+  });
+
+  function activate(pin, pinRepeat) {
+    var credentials = state.credentials;
+    var keyPair = null;
+    state.busy = true;
+    setStatus(msg("activating"));
+    crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, ["sign", "verify"])
+      .then(function (pair) {
+        keyPair = pair;
+        return crypto.subtle.exportKey("jwk", pair.publicKey);
+      })
+      .then(function (jwk) {
+        return postJson(api.activate, {
+          username: credentials.username,
+          code: credentials.code,
+          pin: pin,
+          pin_repeat: pinRepeat,
+          public_key: { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y },
+          terms_accepted: true
+        }).catch(function () { return { status: 0, body: {} }; });
+      })
+      .then(function (result) {
+        if (result.status === 201 && result.body.device_id) {
+          var device = { deviceId: result.body.device_id, username: credentials.username, keyPair: keyPair };
+          return saveDevice(device).then(function () { activated(device); }, function () {
+            setStatus("");
+            setFormError("pin-form-error", msg("storage_failed"));
+          });
+        }
+        setStatus("");
+        activationRefused(result);
+      }, function () {
+        setStatus("");
+        setFormError("pin-form-error", msg("unsupported"));
+      })
+      .catch(function () {
+        setStatus("");
+        setFormError("pin-form-error", msg("server_error"));
+      })
+      .then(function () { state.busy = false; });
+  }
+
+  function activated(device) {
+    state.device = device;
+    state.credentials = null;
+    var forms = ["terms-form", "credentials-form", "pin-form"];
+    for (var i = 0; i < forms.length; i++) { document.getElementById(forms[i]).reset(); }
+    showUsername();
+    show("activated");
+    setStatus(msg("activated"));
+  }
+
+  // The server's German messages go next to the fields they are about.
+  function activationRefused(result) {
+    var body = result.body;
+    var errors = body.errors || {};
+    if (body.field) { errors[body.field] = body.error; }
+    if (result.status === 0) {
+      setFormError("pin-form-error", msg("offline"));
+      return;
+    }
+    if (errors.username || errors.code) {
+      var username = document.getElementById("username");
+      var code = document.getElementById("code");
+      setFieldError(username, errors.username || "");
+      setFieldError(code, errors.code || "");
+      show("credentials", errors.username ? username : code);
+      return;
+    }
+    if (errors.terms_accepted) {
+      var box = document.getElementById("terms-accepted");
+      box.checked = false;
+      setFieldError(box, errors.terms_accepted);
+      show("terms", box);
+      return;
+    }
+    if (errors.pin) {
+      var pin = document.getElementById("pin");
+      setFieldError(pin, errors.pin);
+      pin.focus();
+      return;
+    }
+    setFormError("pin-form-error", errors.public_key || body.error || msg("server_error"));
+  }
+
+  // -- unlocking ----------------------------------------------------------------------
+
+  document.getElementById("unlock-form").addEventListener("submit", function (event) {
+    event.preventDefault();
+    var input = document.getElementById("unlock-pin");
+    if (!/^[0-9]{6}$/.test(input.value)) {
+      setFieldError(input, msg("pin_format"));
+      input.focus();
+      return;
+    }
+    state.pin = input.value;
+    input.value = "";
+    setFieldError(input, "");
+    armAutoLock();
+    show("requests");
+    setStatus(msg("unlocked"));
+  });
+
+  function forgetPin() {
+    state.pin = null;
+    clearTimeout(state.lockTimer);
+    state.lockTimer = null;
+  }
+
+  function lock(statusKey) {
+    forgetPin();
+    show("unlock");
+    setStatus(msg(statusKey));
+  }
+
+  function armAutoLock() {
+    if (state.pin === null) { return; }
+    clearTimeout(state.lockTimer);
+    state.lockTimer = setTimeout(function () { lock("auto_locked"); }, AUTO_LOCK_MS);
+  }
+
+  ["keydown", "pointerdown"].forEach(function (type) {
+    document.addEventListener(type, armAutoLock, { passive: true });
+  });
+
+  // -- login requests -------------------------------------------------------------------
+
+  function startPolling() {
+    if (state.polling) { return; }
+    state.polling = true;
+    poll();
+  }
+
+  function stopPolling() {
+    state.polling = false;
+    clearTimeout(state.pollTimer);
+    state.pollTimer = null;
+  }
+
+  function pollLater() {
+    clearTimeout(state.pollTimer);
+    if (state.polling) { state.pollTimer = setTimeout(poll, POLL_MS); }
+  }
+
+  function poll() {
+    clearTimeout(state.pollTimer);
+    if (!state.polling || !state.device) { return; }
+    if (document.visibilityState === "hidden") { return; }  // resumed by visibilitychange
+    var round = ++state.pollRound;
+    var deviceId = state.device.deviceId;
+    var timestamp = Date.now();
+    sign(core.listMessage(deviceId, timestamp))
+      .then(function (signature) {
+        return postJson(api.requests, { device_id: deviceId, timestamp: timestamp, signature: signature });
+      })
+      .then(function (result) {
+        if (!state.polling || round !== state.pollRound) { return; }
+        if (result.status === 200) {
+          if (state.offline) { state.offline = false; setStatus(""); }
+          showRequests(result.body.requests || []);
+          pollLater();
+        } else if (result.status === 423) {
+          showLocked(result.body.error || msg("server_error"));
+        } else if (result.status === 401) {
+          showProblem(result.body.error || msg("server_error"));
+        } else {
+          pollLater();
+        }
+      }, function () {
+        if (!state.polling || round !== state.pollRound) { return; }
+        if (!state.offline) { state.offline = true; setStatus(msg("offline_polling")); }
+        pollLater();
+      });
+  }
+
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "visible" && state.polling) { poll(); }
+  });
+  window.addEventListener("online", function () { if (state.polling) { poll(); } });
+
+  function showRequests(items) {
+    var seen = {};
+    var newest = null;
+    items.forEach(function (item) {
+      seen[item.id] = true;
+      if (!state.requests[item.id]) {
+        state.requests[item.id] = { item: item, element: buildRequest(item), answering: false };
+        requestList.appendChild(state.requests[item.id].element);
+        newest = item;
+      }
+    });
+    Object.keys(state.requests).forEach(function (id) {
+      if (!seen[id] && !state.requests[id].answering) { removeRequest(id); }
+    });
+    emptyNote.hidden = requestList.children.length > 0;
+    if (newest) { setStatus(msg("new_request", { number: newest.number })); }
+  }
+
+  function element(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) { node.className = className; }
+    if (text !== undefined) { node.textContent = text; }
+    return node;
+  }
+
+  function timeOf(iso) {
+    var date = new Date(iso);
+    if (isNaN(date.getTime())) { return ""; }
+    return new Intl.DateTimeFormat("de-DE", { hour: "2-digit", minute: "2-digit" }).format(date);
+  }
+
+  function buildRequest(item) {
+    var id = "request-" + state.nextElementId++;
+    var li = element("li", "request");
+    li.id = id;
+    li.setAttribute("data-request-id", item.id);
+    var title = element("h2", "request-title", msg("requested_at", { time: timeOf(item.created_at) }));
+    title.id = id + "-title";
+    var label = element("p", "number-label", "Kontrollzahl");
+    label.id = id + "-label";
+    var number = element("p", "number", item.number);
+    number.id = id + "-number";
+    var error = element("p", "field-error");
+    error.id = id + "-error";
+    error.hidden = true;
+    var actions = element("div", "actions");
+    [["approve", "Bestätigen", ""], ["deny", "Ablehnen", "secondary"]].forEach(function (spec) {
+      var button = element("button", spec[2], spec[1]);
+      button.type = "button";
+      button.setAttribute("data-decision", spec[0]);
+      button.setAttribute("aria-describedby", label.id + " " + number.id + " " + error.id);
+      button.addEventListener("click", function () { answer(item.id, spec[0]); });
+      actions.appendChild(button);
+    });
+    li.setAttribute("aria-labelledby", title.id);
+    [title, label, number, error, actions].forEach(function (part) { li.appendChild(part); });
+    return li;
+  }
+
+  function removeRequest(id) {
+    var entry = state.requests[id];
+    if (!entry) { return; }
+    var hadFocus = entry.element.contains(document.activeElement);
+    entry.element.remove();
+    delete state.requests[id];
+    emptyNote.hidden = requestList.children.length > 0;
+    if (hadFocus) { document.getElementById("requests-title").focus(); }
+  }
+
+  function setAnswering(entry, answering) {
+    entry.answering = answering;
+    var buttons = entry.element.querySelectorAll("button");
+    for (var i = 0; i < buttons.length; i++) {
+      if (answering) { buttons[i].setAttribute("aria-disabled", "true"); } else { buttons[i].removeAttribute("aria-disabled"); }
+    }
+  }
+
+  function answer(id, decision) {
+    var entry = state.requests[id];
+    if (!entry || entry.answering || state.pin === null) { return; }
+    var errorEl = entry.element.querySelector(".field-error");
+    errorEl.hidden = true;
+    setAnswering(entry, true);
+    setStatus(msg("sending"));
+    var item = entry.item;
+    var pin = state.pin;
+    sign(core.answerMessage(decision, item.id, item.nonce))
+      .then(function (signature) {
+        var url = api.answer.replace("REQUEST_ID", encodeURIComponent(item.id));
+        return postJson(url, { device_id: state.device.deviceId, decision: decision, pin: pin, signature: signature });
+      })
+      .then(function (result) {
+        setAnswering(entry, false);
+        answered(id, result);
+      }, function () {
+        setAnswering(entry, false);
+        setStatus("");
+        errorEl.textContent = msg("offline");
+        errorEl.hidden = false;
+      });
+  }
+
+  function answered(id, result) {
+    var body = result.body;
+    if (result.status === 200) {
+      removeRequest(id);
+      setStatus(msg(body.status === "approved" ? "approved" : "denied"));
+    } else if (result.status === 401 && body.field === "pin") {
+      // Wrong PIN: ask for it again, with the attempts left next to the field.
+      forgetPin();
+      setStatus("");
+      var input = document.getElementById("unlock-pin");
+      setFieldError(input, body.error);
+      show("unlock", input);
+    } else if (result.status === 423) {
+      setStatus("");
+      showLocked(body.error || msg("server_error"));
+    } else if (result.status === 409) {
+      removeRequest(id);
+      setStatus(body.error || msg("server_error"));
+    } else if (result.status === 401) {
+      setStatus("");
+      showProblem(body.error || msg("server_error"));
+    } else {
+      setStatus("");
+      var entry = state.requests[id];
+      if (entry) {
+        var errorEl = entry.element.querySelector(".field-error");
+        errorEl.textContent = body.error || msg("server_error");
+        errorEl.hidden = false;
+      }
+    }
+  }
+
+  // -- reset ----------------------------------------------------------------------------
+
+  function reset() {
+    forgetPin();
+    stopPolling();
+    deleteDatabase().then(function () {
+      state.device = null;
+      state.credentials = null;
+      state.requests = {};
+      requestList.textContent = "";
+      emptyNote.hidden = false;
+      var forms = ["terms-form", "credentials-form", "pin-form", "unlock-form"];
+      for (var i = 0; i < forms.length; i++) {
+        var form = document.getElementById(forms[i]);
+        form.reset();
+        clearErrors(form);
+      }
+      showUsername();
+      show("terms");
+      setStatus(msg("reset_done"));
+    }, function () {
+      showProblem(msg("unsupported"));
+    });
+  }
+
+  // -- buttons outside forms -------------------------------------------------------------
+
+  main.addEventListener("click", function (event) {
+    var target = event.target.closest ? event.target.closest("button") : null;
+    if (!target) { return; }
+    var go = target.getAttribute("data-go");
+    var action = target.getAttribute("data-action");
+    if (go === "reset") {
+      state.beforeReset = state.screen;
+      show("reset");
+    } else if (go) {
+      show(go);
+    } else if (action === "lock") {
+      lock("locked_by_user");
+    } else if (action === "reset") {
+      reset();
+    } else if (action === "cancel-reset") {
+      show(state.beforeReset === "reset" ? "unlock" : state.beforeReset);
+    } else if (action === "retry") {
+      setStatus("");
+      start(true);
+    }
+  });
+
+  // -- start ------------------------------------------------------------------------------
+
+  function supported() {
+    return Boolean(window.isSecureContext && window.crypto && window.crypto.subtle && window.indexedDB &&
+                   window.fetch && window.TextEncoder && window.Promise);
+  }
+
+  function registerServiceWorker() {
+    if (!("serviceWorker" in navigator)) { return; }
+    navigator.serviceWorker.register(main.getAttribute("data-service-worker"), { scope: main.getAttribute("data-scope") })
+      .catch(function () { /* the app works without it; it only makes it installable and start offline */ });
+  }
+
+  function start(focus) {
+    var moveFocus = focus ? undefined : false;
+    if (!supported()) {
+      showProblem(msg("unsupported"), moveFocus);
+      return;
+    }
+    loadDevice().then(function (device) {
+      state.device = device && device.deviceId && device.keyPair ? device : null;
+      showUsername();
+      show(state.device ? "unlock" : "terms", moveFocus);
+    }, function () {
+      showProblem(msg("unsupported"), moveFocus);
+    });
+  }
+
+  registerServiceWorker();
+  start(false);
+})();
