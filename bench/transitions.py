@@ -28,7 +28,6 @@ import random
 import re
 import sqlite3
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -116,6 +115,7 @@ async def _drive(name, engine, instances, workers, seconds, warmup, one) -> Resu
 
 
 async def engine_run(url: str, engine: str, instances: int, workers: int, seconds: float, warmup: float) -> Result:
+    """FlowService.send in `workers` concurrent loops (distinct instances per loop)."""
     async with flow_service(url, pool_size=max(workers, 1)) as service:
         before = await _count_history(service.db)
 
@@ -221,17 +221,25 @@ def _raw_args(row, now) -> list[tuple]:
 
 
 class RawSqlite:
-    """The whole transaction in one function, run on one dedicated thread."""
+    """The whole transaction in one function, run on one dedicated thread. With
+    `background_checkpoint`, WAL checkpoints run as in db.engine (off the write path)."""
 
-    def __init__(self, path):
+    def __init__(self, path, background_checkpoint: bool = False):
         self.connection = sqlite3.connect(
             path, detect_types=sqlite3.PARSE_DECLTYPES, isolation_level=None, check_same_thread=False
         )
         for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=10000", "foreign_keys=1"):
             self.connection.execute(f"PRAGMA {pragma}")
+        self.checkpointer = None
+        if background_checkpoint:
+            self.connection.execute(f"PRAGMA wal_autocheckpoint={_db_engine.SQLITE_WRITER_CHECKPOINT_PAGES}")
+            self.checkpointer = _db_engine._Checkpointer(str(path))
+            self.checkpointer.start()
         self.select = _placeholders(_SELECT, "qmark")
         self.writes = [_placeholders(s, "qmark") for s in RAW_WRITES]
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="raw-sqlite")
+        # The same kind of thread hop as db.engine's (a queue to one thread), so that the
+        # ceiling differs from the engine only in what runs inside the hop.
+        self.executor = _db_engine._SqliteThread()
 
     def transaction(self, instance_id: int) -> None:
         c = self.connection
@@ -247,25 +255,36 @@ class RawSqlite:
             c.execute("ROLLBACK")
             raise
         c.execute("COMMIT")
+        if self.checkpointer is not None:
+            self.checkpointer.wake.set()
 
     async def in_thread(self, instance_id: int) -> None:
-        await asyncio.get_running_loop().run_in_executor(self.executor, self.transaction, instance_id)
+        await self.executor.call(self.transaction, instance_id)
 
     def close(self) -> None:
         self.executor.shutdown()
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
         self.connection.close()
 
 
-async def raw_sqlite_run(path, instances: int, seconds: float, warmup: float, hop: bool) -> Result:
-    raw = RawSqlite(path)
+RAW_SQLITE_VARIANTS = {
+    "hop": "raw sqlite3, 1 thread hop",
+    "hop+bg": "raw sqlite3, 1 hop, background checkpoints",
+    "sync": "raw sqlite3, no hop (sync)",
+}
+
+
+async def raw_sqlite_run(path, instances: int, seconds: float, warmup: float, variant: str) -> Result:
+    raw = RawSqlite(path, background_checkpoint=variant == "hop+bg")
     try:
-        if hop:
-            return await _drive("raw sqlite3, 1 thread hop", "sqlite", instances, 1, seconds, warmup, raw.in_thread)
+        if variant != "sync":
+            return await _drive(RAW_SQLITE_VARIANTS[variant], "sqlite", instances, 1, seconds, warmup, raw.in_thread)
 
         async def sync(instance_id: int) -> None:
             raw.transaction(instance_id)
 
-        return await _drive("raw sqlite3, no hop (sync)", "sqlite", instances, 1, seconds, warmup, sync)
+        return await _drive(RAW_SQLITE_VARIANTS[variant], "sqlite", instances, 1, seconds, warmup, sync)
     finally:
         raw.close()
 
@@ -317,13 +336,17 @@ def main() -> None:
     parser.add_argument("--sqlite-instances", default="10000,1000000", help="comma-separated sizes")
     parser.add_argument("--pg-instances", default="10000", help="comma-separated sizes")
     parser.add_argument("--concurrency", type=int, default=8, help="PostgreSQL workers = pool size")
-    parser.add_argument("--seconds", type=float, default=5.0, help="measured time per row of the table")
-    parser.add_argument("--warmup", type=float, default=1.0)
+    parser.add_argument("--sqlite-concurrency", default="1", help="comma-separated numbers of concurrent clients")
+    parser.add_argument("--seconds", type=float, default=6.0, help="measured time per row of the table (all rounds)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per row")
+    parser.add_argument("--warmup", type=float, default=0.5, help="seconds of warm-up per round")
     parser.add_argument("--reuse", action="store_true", help="reuse an already seeded SQLite file of that size")
     parser.add_argument("--keep", action="store_true", help="keep the scratch databases")
     parser.add_argument("--workdir", default=str(DEFAULT_WORKDIR))
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
     args = parser.parse_args()
+    per_round, warmup = args.seconds / args.rounds, args.warmup
+    sqlite_concurrency = [int(x) for x in args.sqlite_concurrency.split(",") if x]
 
     extra = {}
     if args.only in ("postgres", "all"):
@@ -340,19 +363,25 @@ def main() -> None:
             if not (args.reuse and _seeded(path, instances)):
                 seconds = seed_sqlite(path, instances)
                 print(f"seeded {fmt_count(instances)} instances in {seconds:.1f} s", flush=True)
-            raw_hop = asyncio.run(raw_sqlite_run(path, instances, args.seconds, args.warmup, hop=True))
-            raw_sync = asyncio.run(raw_sqlite_run(path, instances, args.seconds, args.warmup, hop=False))
-            eng = asyncio.run(engine_run(f"sqlite:///{path}", "sqlite", instances, 1, args.seconds, args.warmup))
+            url = f"sqlite:///{path}"
+            paths = {f"engine c={c}": (lambda c=c: engine_run(url, "sqlite", instances, c, per_round, warmup))
+                     for c in sqlite_concurrency}
+            paths.update({v: (lambda v=v: raw_sqlite_run(path, instances, per_round, warmup, v)) for v in RAW_SQLITE_VARIANTS})
+            results = _rounds(paths, args.rounds)
+            ceiling = results["hop"]
             target = SQLITE_TARGETS.get(instances)
-            lat = latency_summary(eng.latencies)
-            if target:
-                ok = eng.rate >= target and lat["p99_ms"] <= SQLITE_P99_TARGET_MS
-                rows.append(_row(eng, f">= {target:,.0f}/s, p99 <= 2 ms", "met" if ok else "MISSED",
-                                 f"{eng.rate / raw_hop.rate:.0%} of raw hop"))
-            else:
-                rows.append(_row(eng, "", "", f"{eng.rate / raw_hop.rate:.0%} of raw hop"))
-            rows.append(_row(raw_hop, "ceiling", ""))
-            rows.append(_row(raw_sync, "reference", ""))
+            for c in sqlite_concurrency:
+                eng = results[f"engine c={c}"]
+                share = f"{eng.rate / ceiling.rate:.0%} of raw hop"
+                if target and c == 1:
+                    lat = latency_summary(eng.latencies)
+                    ok = eng.rate >= target and lat["p99_ms"] <= SQLITE_P99_TARGET_MS
+                    rows.append(_row(eng, f">= {target:,.0f}/s, p99 <= 2 ms", "met" if ok else "MISSED", share))
+                else:
+                    rows.append(_row(eng, "", "", share))
+            rows.append(_row(ceiling, "ceiling (as specified)", ""))
+            rows.append(_row(results["hop+bg"], "ceiling, engine's checkpointing", ""))
+            rows.append(_row(results["sync"], "reference", ""))
             print_table("Transitions so far", HEADERS, rows)
 
     if args.only in ("postgres", "all"):
@@ -360,8 +389,15 @@ def main() -> None:
             database = f"bench_transitions_{fmt_count(instances).lower()}"
             url, seconds = asyncio.run(seed_pg(args.pg_url, database, instances))
             print(f"seeded {fmt_count(instances)} instances in {seconds:.1f} s", flush=True)
-            raw = asyncio.run(raw_pg_run(url, instances, args.concurrency, args.seconds, args.warmup))
-            eng = asyncio.run(engine_run(url, "postgres", instances, args.concurrency, args.seconds, args.warmup))
+            c = args.concurrency
+            results = _rounds(
+                {
+                    "raw": lambda: raw_pg_run(url, instances, c, per_round, warmup),
+                    "engine": lambda: engine_run(url, "postgres", instances, c, per_round, warmup),
+                },
+                args.rounds,
+            )
+            eng, raw = results["engine"], results["raw"]
             share = eng.rate / raw.rate
             rows.append(_row(eng, f">= {PG_SHARE_TARGET:.0%} of raw", verdict(share, PG_SHARE_TARGET, True),
                              f"{share:.0%} of raw"))
@@ -370,7 +406,25 @@ def main() -> None:
                 asyncio.run(pg_drop_database(args.pg_url, database))
             print_table("Transitions so far", HEADERS, rows)
 
-    print_table(f"Transitions ({EVENT!r}: load, machine, state + history + timers + outbox)", HEADERS, rows)
+    print_environment(extra)  # the load average at the end, too
+    print_table(f"Transitions ({EVENT!r}: load, machine, state + history + timers + outbox + links)", HEADERS, rows)
+
+
+def _rounds(paths: dict, rounds: int) -> dict[str, Result]:
+    """Run every path `rounds` times, interleaved, so that load from elsewhere on the
+    machine hits all of them alike; merge each path's rounds into one Result."""
+    merged: dict[str, Result] = {}
+    for _ in range(rounds):
+        for key, make in paths.items():
+            result = asyncio.run(make())
+            if key not in merged:
+                merged[key] = result
+            else:
+                total = merged[key]
+                total.transitions += result.transitions
+                total.seconds += result.seconds
+                total.latencies += result.latencies
+    return merged
 
 
 HEADERS = ["path", "instances", "conc.", "transitions", "per s", "p50 ms", "p99 ms", "share", "target", "verdict"]
