@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -104,7 +105,8 @@ def _postgres(table) -> bool:
     return table._meta.db.engine_type == "postgres"
 
 
-def _array_types(table, columns: tuple[str, ...]) -> list[str] | None:
+@functools.lru_cache(maxsize=128)
+def _array_types(table, columns: tuple[str, ...]) -> tuple[str, ...] | None:
     types = []
     for name in columns:
         column = table._meta.get_column_by_name(name)
@@ -114,19 +116,25 @@ def _array_types(table, columns: tuple[str, ...]) -> list[str] | None:
                 break
         else:
             return None
-    return types
+    return tuple(types)
+
+
+@functools.lru_cache(maxsize=128)
+def _insert_templates(table, columns: tuple[str, ...], postgres: bool) -> tuple[str, str, str]:
+    """(the PostgreSQL unnest INSERT or "", the "INSERT ... VALUES " head, one row's "(...)")."""
+    head = f'INSERT INTO "{table._meta.tablename}" (' + ",".join(f'"{c}"' for c in columns) + ") "
+    unnest = ""
+    if postgres and (types := _array_types(table, columns)):
+        unnest = head + "SELECT * FROM unnest(" + ", ".join(f"{{}}::{t}[]" for t in types) + ') RETURNING "id"'
+    return unnest, head + "VALUES ", "(" + _marks(len(columns)) + ")"
 
 
 def _insert(table, columns: tuple[str, ...], rows: list[tuple]) -> list[Step]:
     """Multi-row INSERT ... RETURNING "id", as Piccolo's insert of table objects sends it
     (on PostgreSQL: one INSERT ... SELECT FROM unnest of one array per column)."""
-    head = f'INSERT INTO "{table._meta.tablename}" (' + ",".join(f'"{c}"' for c in columns) + ") "
-    if _postgres(table) and (types := _array_types(table, columns)):
-        arrays = [list(values) for values in zip(*rows)]
-        unnest = ", ".join(f"{{}}::{t}[]" for t in types)
-        return [Step(Sql(table, head + f'SELECT * FROM unnest({unnest}) RETURNING "id"', *arrays))]
-    head += "VALUES "
-    row = "(" + _marks(len(columns)) + ")"
+    unnest, head, row = _insert_templates(table, columns, _postgres(table))
+    if unnest:
+        return [Step(Sql(table, unnest, *[list(values) for values in zip(*rows)]))]
     per_statement = max(1, _MAX_PARAMETERS // len(columns))
     steps = []
     for start in range(0, len(rows), per_statement):
@@ -293,7 +301,8 @@ def _instance_updates(changes: list[Change], now: datetime) -> list[Step]:
     # clause lists each (id, version) read, so any concurrent change is a conflict.
     groups: dict[tuple[str, str], list[Change]] = defaultdict(list)
     for change in changes:
-        key = (change.outcome.target, json.dumps(change.outcome.context, sort_keys=True))
+        context = change.outcome.context
+        key = (change.outcome.target, json.dumps(context, sort_keys=True) if context else "{}")
         groups[key].append(change)
     steps = []
     for (target, context_json), group in groups.items():
