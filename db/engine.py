@@ -10,6 +10,7 @@ Piccolo still builds every statement; we only choose where it runs.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import sqlite3
 import threading
@@ -101,12 +102,18 @@ class Sql(Query):
             return None
         if engine_type == "sqlite":
             return template.replace("{}", "?"), list(self.values)
-        parts = template.split("{}")
-        sql = [parts[0]]
-        for index, part in enumerate(parts[1:], start=1):
-            sql.append(f"${index}")
-            sql.append(part)
-        return "".join(sql), list(self.values)
+        return _numbered(template), list(self.values)
+
+
+@functools.lru_cache(maxsize=1024)
+def _numbered(template: str) -> str:
+    """`{}` placeholders as $1, $2, ... (PostgreSQL); a statement's text repeats, so cached."""
+    parts = template.split("{}")
+    sql = [parts[0]]
+    for index, part in enumerate(parts[1:], start=1):
+        sql.append(f"${index}")
+        sql.append(part)
+    return "".join(sql)
 
 
 def _next_step(pending: list[Step | Deferred], results: Results) -> Step:
