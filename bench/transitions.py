@@ -63,6 +63,7 @@ class Result:
     transitions: int
     seconds: float
     latencies: list[float] = field(repr=False, default_factory=list)
+    cpu_seconds: float = 0.0  # this process, all threads (not the PostgreSQL server)
 
     @property
     def rate(self) -> float:
@@ -104,11 +105,11 @@ async def _drive(name, engine, instances, workers, seconds, warmup, one) -> Resu
     stop_at = time.perf_counter() + warmup
     await asyncio.gather(*(loop(w) for w in range(workers)))
     measuring = True
-    begin = time.perf_counter()
+    begin, cpu = time.perf_counter(), time.process_time()
     stop_at = begin + seconds
     await asyncio.gather(*(loop(w) for w in range(workers)))
-    elapsed = time.perf_counter() - begin
-    return Result(name, engine, instances, workers, done, elapsed, latencies)
+    elapsed, cpu = time.perf_counter() - begin, time.process_time() - cpu
+    return Result(name, engine, instances, workers, done, elapsed, latencies, cpu)
 
 
 # -- the engine -----------------------------------------------------------------
@@ -324,6 +325,7 @@ def _row(result: Result, target: str, met: str, extra: str = "") -> list[object]
         result.rate,
         lat["p50_ms"],
         lat["p99_ms"],
+        result.cpu_seconds / result.transitions * 1e6 if result.transitions else float("nan"),
         extra,
         target,
         met,
@@ -424,10 +426,12 @@ def _rounds(paths: dict, rounds: int) -> dict[str, Result]:
                 total.transitions += result.transitions
                 total.seconds += result.seconds
                 total.latencies += result.latencies
+                total.cpu_seconds += result.cpu_seconds
     return merged
 
 
-HEADERS = ["path", "instances", "conc.", "transitions", "per s", "p50 ms", "p99 ms", "share", "target", "verdict"]
+HEADERS = ["path", "instances", "conc.", "transitions", "per s", "p50 ms", "p99 ms", "CPU us/tr.", "share", "target",
+           "verdict"]
 
 
 def _seeded(path, instances: int) -> bool:
