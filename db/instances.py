@@ -92,6 +92,7 @@ _SELECT_INSTANCE = (
 )
 # Statements stay below SQLite's and PostgreSQL's limit of 32 766 parameters.
 _MAX_PARAMETERS = 30_000
+_SQLITE_OR_TERMS = 400
 
 
 def _marks(count: int) -> str:
@@ -321,8 +322,10 @@ def _instance_updates(changes: list[Change], now: datetime) -> list[Step]:
             )
             steps.append(Step(query, expect_rows=len(group)))
             continue
-        for start in range(0, len(group), _MAX_PARAMETERS // 2):
-            chunk = group[start : start + _MAX_PARAMETERS // 2]
+        # SQLite parses an OR chain into a tree as deep as it is long and refuses more than
+        # 1 000 levels ("Expression tree is too large"): a sweep batch of 2 000 failed.
+        for start in range(0, len(group), _SQLITE_OR_TERMS):
+            chunk = group[start : start + _SQLITE_OR_TERMS]
             clause = " OR ".join(["(id = {} AND version = {})"] * len(chunk))
             args = [value for c in chunk for value in (c.record.id, c.record.version)]
             query = Sql(
