@@ -44,6 +44,18 @@
     htmx.process(row);
   });
 
+  // The new row is added on top (afterbegin:#people-rows). When the live feed was
+  // faster and added the same row already, replace it instead of showing it twice.
+  document.body.addEventListener("htmx:oobBeforeSwap", function (event) {
+    var detail = event.detail;
+    if (!detail || !detail.target || detail.target.id !== "people-rows" || !detail.fragment) { return; }
+    var rows = detail.fragment.querySelectorAll ? detail.fragment.querySelectorAll("tr[id]") : [];
+    for (var i = 0; i < rows.length; i++) {
+      var shown = document.getElementById(rows[i].id);
+      if (shown && shown.parentNode) { shown.parentNode.removeChild(shown); }
+    }
+  });
+
   // Without Server-Sent Events (blocked by a proxy, or unsupported): poll instead.
   var polling = false;
   function startPolling() {
