@@ -52,6 +52,7 @@ async def _counts(db) -> dict[str, int]:
         "outbox": (await db.fetch_one(Outbox.count()))["count"],
         "pending": (await db.fetch_one(Timer.count().where(Timer.status == "pending")))["count"],
         "fired": (await db.fetch_one(Timer.count().where(Timer.status == "fired")))["count"],
+        "cancelled": (await db.fetch_one(Timer.count().where(Timer.status == "cancelled")))["count"],
     }
 
 
@@ -94,7 +95,10 @@ async def run_sweep(url: str, engine: str, due: int, batch: int, polls: int) -> 
         "seconds": seconds,
         "cpu": cpu,
         "fired": result.fired,
-        "expired": before["pending"] - after["pending"] - result.fired,
+        # Timers the fired events cancelled (expire: the instance's others) and started
+        # (expired: the purge timer).
+        "cancelled": after["cancelled"] - before["cancelled"],
+        "started": after["pending"] - (before["pending"] - result.fired - (after["cancelled"] - before["cancelled"])),
         "poll": latency_summary(poll_latencies),
         "empty_sweep": latency_summary(sweep_latencies),
     }
@@ -138,9 +142,12 @@ def main() -> None:
             if engine == "postgres" and not args.keep:
                 asyncio.run(pg_drop_database(args.pg_url, name))
 
+    # The targets are for 10 000 due among 1 000 000 pending; smaller runs get no verdict.
+    full_size = args.due >= 10_000 and args.pending >= 1_000_000
+    print_environment(extra)  # the load average at the end, too
     print_table(
         f"Firing {args.due:,} due timers (batches of {args.batch:,}), with history + outbox rows",
-        ["engine", "due layout", "pending", "fired", "also cancelled", "seconds", "CPU s", "timers/s", "target",
+        ["engine", "due layout", "pending", "fired", "cancelled", "started", "seconds", "CPU s", "timers/s", "target",
          "verdict"],
         [
             [
@@ -148,12 +155,13 @@ def main() -> None:
                 r["layout"],
                 r["pending"],
                 r["fired"],
-                r["expired"],
+                r["cancelled"],
+                r["started"],
                 r["seconds"],
                 r["cpu"],
                 r["fired"] / r["seconds"],
-                f"<= {TARGET_S[r['engine']]} s",
-                verdict(r["seconds"], TARGET_S[r["engine"]], False),
+                f"<= {TARGET_S[r['engine']]} s" if full_size else "(full size only)",
+                verdict(r["seconds"], TARGET_S[r["engine"]], False) if full_size else "",
             ]
             for r in results
         ],
