@@ -41,6 +41,12 @@ class Settings:
     scheduler_enabled: bool = True
     sweep_interval_seconds: float = 5.0
     sweep_batch_size: int = 500
+    # Contacts shown on the Kontakt, Hilfe and app pages; the defaults are examples. Empty: not shown.
+    support_email: str = "support@partnerportal.example"
+    support_phone: str = "0800 000000"
+    payment_contact_email: str = "zahlungsavise@partnerportal.example"
+    payment_contact_phone: str = "0800 000001"
+    barrier_reports_per_ip_per_hour: int = 10
     # True once the secret was generated at start-up rather than configured.
     secret_generated: bool = field(default=False, compare=False)
 
@@ -71,6 +77,8 @@ class Settings:
             raise SettingsError(f"{PREFIX}SMTP_SECURITY must be none, starttls or tls.")
         if self.mail_max_attempts < 1:
             raise SettingsError(f"{PREFIX}MAIL_MAX_ATTEMPTS must be at least 1.")
+        if self.barrier_reports_per_ip_per_hour < 1:
+            raise SettingsError(f"{PREFIX}BARRIER_REPORTS_PER_IP_PER_HOUR must be at least 1.")
         if self.secret_key:
             if len(self.secret_key) < 32:
                 raise SettingsError(f"{PREFIX}SECRET_KEY must be at least 32 characters long.")
