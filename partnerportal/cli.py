@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import timezone
 from pathlib import Path
 
 from partnerportal.settings import Settings, SettingsError
@@ -86,6 +87,11 @@ def _parser() -> argparse.ArgumentParser:
     migrate.add_argument("--to-version", type=int, help="default: the version in the flow file")
     migrate.add_argument("--map", action="append", default=[], metavar="OLD=NEW", help="state mapping (repeatable)")
     migrate.set_defaults(run=_flows_migrate)
+
+    reports = commands.add_parser("reports", help="reports from the portal's forms").add_subparsers(title="reports commands")
+    reports_list = reports.add_parser("list", help='list the latest accessibility reports ("Barriere melden")')
+    reports_list.add_argument("--limit", type=int, default=50, help="how many of the newest reports (default 50)")
+    reports_list.set_defaults(run=_reports_list)
     return parser
 
 
@@ -314,6 +320,36 @@ def _flows_migrate(args) -> int:
         return 0
 
     return _run_with_database(settings, work)
+
+
+# -- reports ------------------------------------------------------------------
+
+
+def _reports_list(args) -> int:
+    from db import barrier_reports
+    from db.migrate import UnmigratedDatabase, ensure_migrated
+    from web.forms import has_control_characters
+
+    def printable(value: str) -> str:  # the form refuses control characters; a terminal gets none either way
+        return "".join("?" if has_control_characters(c) else c for c in value)
+
+    async def work(db) -> int:
+        try:
+            await ensure_migrated(db)
+        except UnmigratedDatabase as exc:
+            print(str(exc), file=sys.stderr)
+            return 1
+        reports = await barrier_reports.latest(db, max(args.limit, 1))
+        if not reports:
+            print("No accessibility reports.")
+        for report in reports:
+            when = report["created_at"].astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+            print(f"#{report['id']}  {when}  page: {printable(report['page_url']) or '-'}  reply to: {printable(report['email']) or '-'}")
+            for line in report["description"].split("\n"):
+                print(f"    {printable(line)}")
+        return 0
+
+    return _run_with_database(Settings.from_env(), work)
 
 
 if __name__ == "__main__":
