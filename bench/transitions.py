@@ -341,6 +341,12 @@ def main() -> None:
     parser.add_argument("--sqlite-concurrency", default="1", help="comma-separated numbers of concurrent clients")
     parser.add_argument("--seconds", type=float, default=6.0, help="measured time per row of the table (all rounds)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per row")
+    parser.add_argument(
+        "--loop",
+        choices=["uvloop", "asyncio"],
+        default="uvloop",
+        help="event loop of the measured paths; `partnerportal serve` (uvicorn, loop=auto) runs on uvloop",
+    )
     parser.add_argument("--warmup", type=float, default=0.5, help="seconds of warm-up per round")
     parser.add_argument("--reuse", action="store_true", help="reuse an already seeded SQLite file of that size")
     parser.add_argument("--keep", action="store_true", help="keep the scratch databases")
@@ -348,11 +354,17 @@ def main() -> None:
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
     args = parser.parse_args()
     per_round, warmup = args.seconds / args.rounds, args.warmup
+    global _event_loop_run
+    if args.loop == "uvloop":
+        import uvloop
+
+        _event_loop_run = uvloop.run
     sqlite_concurrency = [int(x) for x in args.sqlite_concurrency.split(",") if x]
 
     extra = {}
     if args.only in ("postgres", "all"):
         extra["postgresql"] = asyncio.run(pg_server_version(args.pg_url))
+    extra["loop"] = args.loop
     print_environment(extra)
     mismatch = statement_check()
     if mismatch:
@@ -412,13 +424,16 @@ def main() -> None:
     print_table(f"Transitions ({EVENT!r}: load, machine, state + history + timers + outbox + links)", HEADERS, rows)
 
 
+_event_loop_run = asyncio.run
+
+
 def _rounds(paths: dict, rounds: int) -> dict[str, Result]:
     """Run every path `rounds` times, interleaved, so that load from elsewhere on the
     machine hits all of them alike; merge each path's rounds into one Result."""
     merged: dict[str, Result] = {}
     for _ in range(rounds):
         for key, make in paths.items():
-            result = asyncio.run(make())
+            result = _event_loop_run(make())
             if key not in merged:
                 merged[key] = result
             else:

@@ -15,6 +15,9 @@ from web.controllers.health import health
 from web.controllers.home import home
 from web.controllers.invitation import invitation, start_registration
 from web.controllers.login import extend_session, login_ended, login_finish, login_page, login_start, login_wait, logout
+from web.controllers.pages import (
+    accessibility_page, app_download_page, barrier_report_form, barrier_report_submit, barrier_thanks, contact_page, help_page,
+)
 from web.controllers.postfach import inbox, open_message, read_message
 from web.controllers.profile import device_lost, logout_everywhere, profile
 from web.controllers.registration import RegistrationController
@@ -60,5 +63,12 @@ ROUTES = [
     dev_mailbox,
     dev_mailbox_mail,
     dev_mailbox_html,
+    help_page,
+    accessibility_page,
+    barrier_report_form,
+    barrier_report_submit,
+    barrier_thanks,
+    app_download_page,
+    contact_page,
     create_static_files_router(path="/static", directories=[STATIC_DIR], name="static"),
 ]

@@ -17,6 +17,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "footer.accessibility": "Barrierefreiheit",
         "footer.report_barrier": "Barriere melden",
         "footer.app_download": "Download Zwei-Faktor-Authentifizierung",
+        "footer.contact": "Kontakt",
         "footer.dev_mailbox": "Entwicklungs-Postfach",
         "error.title": "Es ist ein Fehler aufgetreten",
         "error.not_found": "Diese Seite gibt es nicht.",
