@@ -138,3 +138,22 @@ async def test_a_closed_registration_says_so(settings, factory, db, clock, servi
         response = await person.get("/registrierung/", follow_redirects=True)
         assert response.status_code in (401, 409)
         assert "Glückwunsch" not in response.text
+
+
+async def test_cookies_are_secure_outside_development(settings, factory, db, clock):
+    import dataclasses
+
+    production = dataclasses.replace(settings, environment="production")
+    record = await factory.invite()
+    async with running_app(production, clock, base_url="https://test") as (_, client):  # Secure cookies need https
+        person = Invitee(client, db, clock, settings.secret_key)
+        link = await person.issue_link(record.id)
+        page = await client.get(link)
+        csrf_cookie = page.headers["set-cookie"]
+        assert "csrftoken=" in csrf_cookie and "Secure" in csrf_cookie
+        person.csrf = re.search(r'name="_csrf_token" value="([^"]+)"', page.text).group(1)
+        started = await client.post(link, data={"_csrf_token": person.csrf})
+        session_cookie = started.headers["set-cookie"]
+        assert session_cookie.startswith(f"{SESSION_COOKIE}=")
+        for attribute in ("Secure", "HttpOnly", "SameSite=lax"):
+            assert attribute.lower() in session_cookie.lower()
