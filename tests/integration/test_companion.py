@@ -87,6 +87,9 @@ async def test_the_app_shell_is_a_german_page_without_inline_code_or_cookies(set
         for text in ["Akzeptieren", "Ich habe die Nutzungsbedingungen gelesen und akzeptiere diese.",
                      "Benutzername / E-Mail Adresse", "Aktivierungscode", "Aktivieren", "App entsperren"]:
             assert text in response.text
+        footer = response.text.split('<footer', 1)[1]
+        for link in ('href="/barrierefreiheit"', 'href="/barriere-melden?seite=/app/"'):
+            assert link in footer
         code_field = re.search(r'<input id="code"[^>]*>', response.text).group(0)
         assert 'autocomplete="one-time-code"' in code_field and 'inputmode="numeric"' in code_field
         for pin_field in ("pin", "pin-repeat", "unlock-pin"):
