@@ -1,0 +1,216 @@
+"""Nutzerverwaltung table under load: `/nutzerverwaltung/` served by a real server, measured with wrk.
+
+One organisation holds N invitations (bench/admin_seed.py); its admin's session cookie (and
+the CSRF cookie a browser would hold after its first page) goes with every request. The
+server is one uvicorn worker (bench/admin_server.py). For each page and each number of
+connections wrk first warms up, then runs for a fixed time (`--latency` distribution).
+
+Pages (newest first unless said otherwise):
+    first       the first page
+    deep        a keyset cursor far down (id N/100: the 50 rows below it, page ~1 980 of 2 000)
+    status      filtered by status `expired` (7 % of the rows)
+    search      search `schulz` (a last name prefix, 2.5 % of the rows)
+    search-one  search one person's e-mail address (1 row: no early end of a scan)
+    name        sorted by last name (not among the targets)
+
+Targets: 32 connections >= 700 req/s and p99 <= 80 ms; 1 connection p99 <= 3 ms.
+
+    python -m bench.admin_table                                  # both engines, 100 000 invitations
+    python -m bench.admin_table --engine sqlite --instances 10000 --seconds 3 --pages first,search-one
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import subprocess
+import time
+from dataclasses import dataclass
+from urllib.parse import quote
+
+import httpx
+
+from bench.admin_seed import admin_session, person, seed
+from bench.admin_server import cpu_seconds, rss_mib, serve
+from bench.common import (
+    DEFAULT_PG_URL,
+    DEFAULT_WORKDIR,
+    fmt_count,
+    pg_server_version,
+    print_environment,
+    print_table,
+    verdict,
+)
+
+TARGET_RPS_32 = 700.0
+TARGET_P99_32_MS = 80.0
+TARGET_P99_1_MS = 3.0
+PAGES = ("first", "deep", "status", "search", "search-one", "name")
+ROW_MARK = '<tr id="person-'
+
+
+def page_paths(instances: int) -> dict[str, str]:
+    one = person(max(1, instances // 100) + 1)[3]
+    return {
+        "first": "/nutzerverwaltung/",
+        "deep": f"/nutzerverwaltung/?cursor={max(2, instances // 100)}",
+        "status": "/nutzerverwaltung/?status=expired",
+        "search": "/nutzerverwaltung/?q=schulz",
+        "search-one": f"/nutzerverwaltung/?q={quote(one)}",
+        "name": "/nutzerverwaltung/?sort=name",
+    }
+
+
+@dataclass
+class WrkResult:
+    rps: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    requests: int
+    errors: int
+    server_cpu_pct: float
+    # Server CPU time per request: what one core could serve if nothing else ran (1000 / this = req/s).
+    cpu_ms_per_request: float
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+
+
+def _ms(text: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()
+    return float(number) * _UNITS[unit]
+
+
+def parse_wrk(output: str) -> tuple[float, dict[str, float], int, int]:
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    percentiles = {p: _ms(v) for p, v in re.findall(r"^\s+(\d+)%\s+(\S+)\s*$", output, re.MULTILINE)}
+    requests = int(re.search(r"(\d+) requests in", output).group(1))
+    errors = 0
+    if m := re.search(r"Non-2xx or 3xx responses: (\d+)", output):
+        errors += int(m.group(1))
+    if m := re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output):
+        errors += sum(int(g) for g in m.groups())
+    return rps, percentiles, requests, errors
+
+
+def wrk(url: str, cookie: str, connections: int, seconds: float, server_pid: int) -> WrkResult:
+    command = [
+        "wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "10s", "--latency",
+        "-H", f"Cookie: {cookie}", url,
+    ]
+    cpu_before, wall_before = cpu_seconds(server_pid), time.monotonic()
+    output = subprocess.run(command, check=True, capture_output=True, text=True, timeout=seconds + 60).stdout
+    cpu, wall = cpu_seconds(server_pid) - cpu_before, time.monotonic() - wall_before
+    rps, pct, requests, errors = parse_wrk(output)
+    return WrkResult(rps, pct.get("50", float("nan")), pct.get("90", float("nan")), pct.get("99", float("nan")),
+                     requests, errors, cpu / wall * 100, cpu * 1000 / max(1, requests))
+
+
+async def _browser_cookies(base_url: str, token: str, path: str) -> tuple[str, int, int]:
+    """The Cookie header a browser sends after its first page (session + CSRF), and what one page holds."""
+    async with httpx.AsyncClient(base_url=base_url, cookies={"pp_session": token}, timeout=30) as client:
+        response = await client.get(path)
+        response.raise_for_status()
+        if "Nutzerverwaltung" not in response.text:
+            raise RuntimeError(f"{path}: not the table page (status {response.status_code})")
+        # The CSRF cookie is marked Secure (production), so httpx keeps it to itself over http://.
+        jar = {"pp_session": token}
+        for header in response.headers.get_list("set-cookie"):
+            name, _, rest = header.partition("=")
+            jar[name.strip()] = rest.split(";", 1)[0]
+        cookie = "; ".join(f"{k}={v}" for k, v in jar.items())
+        return cookie, response.text.count(ROW_MARK), len(response.content)
+
+
+def run_engine(engine: str, url: str, instances: int, pages: list[str], connections: list[int],
+               seconds: float, warmup: float) -> list[list[object]]:
+    token = asyncio.run(admin_session(url))
+    paths = page_paths(instances)
+    table: list[list[object]] = []
+    with serve(url) as server:
+        for name in pages:
+            cookie, rows, size = asyncio.run(_browser_cookies(server.base_url, token, paths[name]))
+            for conns in connections:
+                if warmup > 0:
+                    wrk(server.base_url + paths[name], cookie, conns, warmup, server.pid)
+                r = wrk(server.base_url + paths[name], cookie, conns, seconds, server.pid)
+                if conns >= 32:
+                    target = f">= {TARGET_RPS_32:.0f}/s, p99 <= {TARGET_P99_32_MS:.0f} ms"
+                    ok = "met" if r.rps >= TARGET_RPS_32 and r.p99_ms <= TARGET_P99_32_MS else "MISSED"
+                else:
+                    target = f"p99 <= {TARGET_P99_1_MS:.0f} ms"
+                    ok = verdict(r.p99_ms, TARGET_P99_1_MS, higher_is_better=False)
+                if name == "name":
+                    ok = "(no target)"
+                table.append([engine, name, rows, f"{size / 1024:.0f} KiB", conns, r.rps, r.p50_ms, r.p90_ms, r.p99_ms,
+                              r.errors, f"{r.server_cpu_pct:.0f} %", r.cpu_ms_per_request, target, ok])
+                print(f"  {engine} {name} c={conns}: {r.rps:.0f}/s p99 {r.p99_ms:.1f} ms", flush=True)
+        print(f"  server RSS after the load: {rss_mib(server.pid):.0f} MiB", flush=True)
+    return table
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--engine", choices=["sqlite", "postgres", "all"], default="all")
+    parser.add_argument("--instances", type=int, default=100_000)
+    parser.add_argument("--pages", default=",".join(PAGES), help=f"comma-separated, of {', '.join(PAGES)}")
+    parser.add_argument("--connections", default="32,1", help="comma-separated wrk connection counts")
+    parser.add_argument("--seconds", type=float, default=8.0, help="measured seconds per page and connection count")
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds of load before each measurement")
+    parser.add_argument("--reuse", action="store_true", help="reuse the seeded database of a previous run")
+    parser.add_argument("--workdir", default=str(DEFAULT_WORKDIR))
+    parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
+    args = parser.parse_args()
+    pages = [p for p in args.pages.split(",") if p]
+    unknown = set(pages) - set(PAGES)
+    if unknown:
+        parser.error(f"unknown pages: {', '.join(sorted(unknown))}")
+    connections = [int(c) for c in args.connections.split(",")]
+    engines = ["sqlite", "postgres"] if args.engine == "all" else [args.engine]
+    extra = {}
+    if "postgres" in engines:
+        extra["postgres"] = asyncio.run(pg_server_version(args.pg_url))
+    print_environment(extra)
+    rows: list[list[object]] = []
+    for engine in engines:
+        url = existing(engine, args.instances, args.workdir, args.pg_url) if args.reuse else None
+        if url is None:
+            start = time.perf_counter()
+            url, _ = seed(engine, args.instances, workdir=args.workdir, pg_url=args.pg_url)
+            print(f"  {engine}: seeded {args.instances:,} invitations in {time.perf_counter() - start:.1f} s", flush=True)
+        rows += run_engine(engine, url, args.instances, pages, connections, args.seconds, args.warmup)
+    print_table(
+        f"Nutzerverwaltung table, one organisation with {fmt_count(args.instances)} invitations, "
+        f"wrk {args.seconds:g} s per row",
+        ["engine", "page", "rows", "size", "conns", "req/s", "p50 ms", "p90 ms", "p99 ms", "errors", "server CPU",
+         "CPU ms/req", "target", "verdict"],
+        rows,
+    )
+    print_environment(extra)
+
+
+def existing(engine: str, instances: int, workdir: str, pg_url: str) -> str | None:
+    """The URL of an already seeded database of this size, if there is one."""
+    from bench.common import pg_url_for, sqlite_path
+
+    name = f"bench_admin_{fmt_count(instances)}"
+    if engine == "sqlite":
+        path = sqlite_path(workdir, name)
+        return f"sqlite:///{path}" if path.exists() else None
+
+    async def exists() -> bool:
+        import asyncpg
+
+        connection = await asyncpg.connect(pg_url)
+        try:
+            return bool(await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name))
+        finally:
+            await connection.close()
+
+    return pg_url_for(pg_url, name) if asyncio.run(exists()) else None
+
+
+if __name__ == "__main__":
+    main()
