@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
+from typing import Any
 
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Litestar, Request, Response, get, post
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
 from litestar.plugins.htmx import HTMXRequest
@@ -46,6 +48,71 @@ def row_view(service: FlowService, person: PersonRow) -> RowView:
     return RowView(person, state.label, state.badge, flow.transitions_for(person.state, "admin"), state.description)
 
 
+_PLAIN_SEGMENT = re.compile(r"[A-Za-z0-9_.~-]+")
+
+
+class RouteUrls:
+    """`url_for` for the table's templates, with the same results as Litestar's.
+
+    A page of the table asks for ~380 URLs (a detail link and two per row action), and
+    `app.route_reverse` looks the route up and sorts its paths on every call: ~1.5 ms of
+    the page's ~5.5 ms of rendering. Here each route name and set of parameters is reversed
+    once, by `route_reverse` itself with stand-in values, into literal parts; later calls
+    only join the parts and the values. Values that `route_reverse` might normalise (anything
+    but an int or a plain path segment) and route handler objects still go to `route_reverse`."""
+
+    def __init__(self, app: Litestar):
+        self._app = app
+        self._plans: dict[tuple, tuple[tuple[str, ...], tuple[str, ...]] | None] = {}
+
+    def __call__(self, route_name: Any, /, **params: Any) -> str:
+        if not isinstance(route_name, str):
+            return self._app.route_reverse(route_name, **params)
+        key = (route_name, *params, *map(type, params.values()))
+        try:
+            plan = self._plans[key]
+        except KeyError:
+            plan = self._plans[key] = self._plan(route_name, params)
+        if plan is None:
+            return self._app.route_reverse(route_name, **params)
+        literals, names = plan
+        out = [literals[0]]
+        for name, literal in zip(names, literals[1:]):
+            value = params[name]
+            if type(value) is not int and not _PLAIN_SEGMENT.fullmatch(value):
+                return self._app.route_reverse(route_name, **params)
+            out.append(str(value))
+            out.append(literal)
+        return "".join(out)
+
+    def _plan(self, route_name: str, params: dict[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+        if any(type(v) not in (int, str) for v in params.values()):
+            return None
+        stand_ins = {
+            name: 8_675_309_000_001 + i if type(value) is int else f"zzStandIn{i}zz"
+            for i, (name, value) in enumerate(params.items())
+        }
+        url = self._app.route_reverse(route_name, **stand_ins)  # raises as url_for would for a bad name or type
+        texts = {name: str(value) for name, value in stand_ins.items()}
+        if any(url.count(text) != 1 for text in texts.values()):
+            return None  # a parameter the path does not show: leave it to Litestar
+        order = sorted(texts, key=lambda name: url.index(texts[name]))
+        literals, rest = [], url
+        for name in order:
+            before, _, rest = rest.partition(texts[name])
+            literals.append(before)
+        literals.append(rest)
+        return tuple(literals), tuple(order)
+
+
+def route_urls(app: Litestar) -> RouteUrls:
+    """The app's RouteUrls, made at first use (kept in app.state; Litestar objects take no weak references)."""
+    urls = app.state.get("route_urls")
+    if urls is None:
+        urls = app.state["route_urls"] = RouteUrls(app)
+    return urls
+
+
 def state_choices(service: FlowService) -> list[tuple[str, str]]:
     flow = service.registry.current("onboarding")
     return [(s.name, s.label) for s in flow.definition.states.values() if not s.initial]
@@ -74,6 +141,7 @@ class UsersController(Controller):
             "states": state_choices(service),
             "admin": admin,
         }
+        context["url_for"] = route_urls(request.app)  # same URLs as the global url_for, faster (see RouteUrls)
         if wants_fragment(request):
             return fragment(request, TEMPLATE, "table", context)
         return page(TEMPLATE, context)
