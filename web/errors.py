@@ -36,6 +36,9 @@ def _page(request: Request, status: int, message_key: str) -> Response:
 
 def http_error(request: Request, exc: HTTPException) -> Response:
     status = exc.status_code
+    if status in (401, 403) and HTMXDetails(request):
+        # htmx would swap nothing for these; reloading shows the full page (login, error).
+        return Response("", status_code=status, headers={"HX-Refresh": "true"})
     if status == HTTP_403_FORBIDDEN and "csrf" in str(exc.detail).lower():
         return _page(request, status, "error.csrf")
     key = {404: "error.not_found", 403: "error.forbidden", 401: "error.login_required", 405: "error.method"}.get(status)

@@ -121,3 +121,9 @@ async def test_database_outage_gives_503_and_recovers_without_restart(settings, 
         await proxy.start()
         assert (await client.get("/health")).status_code == 200
     await proxy.cut()
+
+
+async def test_htmx_requests_without_a_session_reload_the_page(settings, db):
+    async with running_app(settings) as (_, client):
+        response = await client.get("/nutzerverwaltung/", headers={"HX-Request": "true"})
+        assert response.status_code == 401 and response.headers["HX-Refresh"] == "true"
