@@ -68,6 +68,8 @@ async def test_the_page_lists_newest_first_and_shows_a_mail_with_its_link(factor
         assert "720 Stunden" in detail.text and "<pre" not in detail.text
         assert "erste@example.org" in detail.text and str(escape(first["message_id"])) in detail.text
         assert f'href="/dev/postfach/{first["id"]}/html"' in detail.text
+        # The link leads to the invitation page of this app (a GET that changes nothing).
+        assert (await client.get(link.removeprefix("http://test"), headers=HTML)).status_code == 200
 
         html = await client.get(f"/dev/postfach/{first['id']}/html")
         assert html.status_code == 200 and html.headers["content-type"].startswith("text/html")
