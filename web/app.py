@@ -23,6 +23,7 @@ from partnerportal.crypto import PinHasher
 from partnerportal.signing import Signer
 from partnerportal.settings import Settings
 from web.routes import ROUTES
+from web.controllers.dev_mailbox import DEV_MAILBOX_PATH, dev_mailbox_enabled
 from web.errors import EXCEPTION_HANDLERS
 from web.formatting import datetime_de
 from web.live import ChangeFeed
@@ -77,8 +78,8 @@ def create_app(settings: Settings | None = None, clock=None, pin_hasher: PinHash
             session_idle_seconds=settings.session_idle_minutes * 60,
             base_url=settings.base_url,
             portal_name=settings.portal_name,
-            dev_mailbox_enabled=settings.is_development and not settings.smtp_host,
-            dev_mailbox_url="/dev/postfach",
+            dev_mailbox_enabled=dev_mailbox_enabled(settings),
+            dev_mailbox_url=DEV_MAILBOX_PATH,
         )
 
     return Litestar(

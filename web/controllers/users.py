@@ -17,6 +17,7 @@ from litestar.response import Redirect, ServerSentEvent, ServerSentEventMessage
 from litestar.status_codes import HTTP_409_CONFLICT, HTTP_422_UNPROCESSABLE_ENTITY, HTTP_429_TOO_MANY_REQUESTS
 
 from db import people
+from db.audit import audit_step
 from jobs.outbox import retry_failed
 from db.people import PersonRow
 from web.auth import actor_of, client_ip, require_admin
@@ -288,6 +289,9 @@ class UsersController(Controller):
             raise NotFoundException()
         if not await retry_failed(service.db, outbox_id, admin.organisation_id, service.clock.now()):
             raise NotFoundException()
+        await service.db.write([audit_step("mail_retry", service.clock.now(), actor=actor_of(admin),
+                                           organisation_id=admin.organisation_id, instance_id=instance_id,
+                                           client_ip=client_ip(request), details={"outbox": outbox_id})])
         return Redirect(request.app.route_reverse("user_detail", instance_id=instance_id), status_code=303)
 
     @get("/live", name="users_live")
