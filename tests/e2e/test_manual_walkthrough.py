@@ -1,0 +1,255 @@
+"""The manual ("Nutzerverwaltung – Nutzer anlegen", sections 1-5) walked from start to end
+in real Chromium, as the people in it would: an admin invites a colleague, the
+invitation travels through the outbox to a real SMTP server, the colleague registers on
+a phone, activates the Zwei-Faktor-App on another phone, logs in with the number shown
+in both, gives consent and reads a message in the Postfach. The admin's table follows
+along live.
+
+Every step is asserted and photographed: into pytest's tmp dir, or into
+PARTNERPORTAL_SCREENSHOT_DIR when set (scripts/walkthrough_screenshots.py sets it to
+docs/screenshots for docs/walkthrough.md). All waits are bounded Playwright expects."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import replace
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.async_api import expect
+
+import tests.support.server as server
+from db import postfach
+from db.tables import Account
+from jobs.outbox import dispatch_due_mail
+from partnerportal.demo import DEMO_MESSAGES
+from partnerportal.signing import Signer
+from tests.support.browser import PageProblems
+from tests.support.smtp import SmtpServer, link_in, parts
+
+SCREENSHOT_DIR = "PARTNERPORTAL_SCREENSHOT_DIR"
+DESK = {"width": 1024, "height": 768}
+PHONE = {"width": 390, "height": 844}
+# The app shows times in the phone's own zone; the portal shows German time.
+PHONE_OPTIONS = {"viewport": PHONE, "is_mobile": True, "has_touch": True, "timezone_id": "Europe/Berlin"}
+WAIT = 10_000  # ms: the portal polls every 2 s, the app every 2.5 s, the live table every 0.5 s
+ORGANISATION = "Pflegedienst Sonnenschein"
+EMAIL = "b.tester@abc.de"
+PIN = "472913"
+
+
+@pytest.fixture
+def app_port(monkeypatch) -> int:
+    """The port the app will listen on, known before it starts: the portal's own address
+    (settings.base_url) then is the real one, in the invitation mail and on the pages."""
+    port = server.free_port()
+    monkeypatch.setattr(server, "free_port", lambda: port)
+    return port
+
+
+@pytest.fixture
+def settings(settings, app_port):
+    return replace(settings, base_url=f"http://{server.HOST}:{app_port}")
+
+
+def heading(page, name: str):
+    return page.get_by_role("heading", name=name, exact=True)
+
+
+def badge(page, email: str):
+    return page.locator("#people-rows tr", has_text=email).locator(".badge").first
+
+
+async def test_the_manual_from_invitation_to_the_first_message(portal, db, clock, settings, registry):
+    if os.environ.get(SCREENSHOT_DIR):
+        portal.screenshot_dir = Path(os.environ[SCREENSHOT_DIR])
+        portal.screenshot_dir.mkdir(parents=True, exist_ok=True)
+    organisation_id = await portal.factory.organisation(ORGANISATION)
+    for subject, body in DEMO_MESSAGES[:2]:
+        await db.write([postfach.deliver_step(organisation_id, "Krankenkasse – Bereich Finanzen", subject, body, clock.now())])
+
+    # -- 1. Öffnen der Nutzerverwaltung --------------------------------------------------
+    admin = await portal.admin(organisation_id, viewport=DESK)
+    await db.write([Account.update({Account.first_name: "Berta", Account.last_name: "Apoll"})
+                    .where(Account.id == admin.account_id)])
+    desk = await admin.page("/")
+    await expect(heading(desk, "Herzlich Willkommen, Berta Apoll.")).to_be_visible()
+    await expect(desk.locator("main").get_by_role("link", name="Postfach")).to_be_visible()
+    await portal.screenshot(desk, "admin start page")
+    async with desk.expect_response(lambda r: r.url.endswith("/nutzerverwaltung/live")) as live:
+        await desk.locator("main").get_by_role("link", name="Nutzerverwaltung").click()
+    assert (await live.value).status == 200
+    await expect(heading(desk, "Nutzerverwaltung")).to_be_visible()
+    await expect(desk.get_by_text("Keine Einträge gefunden.")).to_be_visible()
+    await desk.evaluate("window.__notReloaded = true")
+    await portal.screenshot(desk, "Nutzerverwaltung empty")
+
+    # -- 2. Nutzer anlegen ------------------------------------------------------------------
+    await desk.get_by_role("link", name="Nutzer anlegen").click()
+    dialog = desk.get_by_role("dialog", name="Nutzer einladen")
+    await expect(dialog).to_be_visible()
+    await dialog.get_by_label("Anrede").select_option("Herr")
+    await dialog.get_by_label("Vorname").fill("Bernhard")
+    await dialog.get_by_label("Nachname").fill("Tester")
+    await dialog.get_by_label("E-Mail", exact=True).fill(EMAIL)
+    await portal.screenshot(desk, "Nutzer einladen dialog filled")
+    await dialog.get_by_role("button", name="Einladen").click()
+    await expect(desk.locator("dialog")).to_have_count(0)
+    row = desk.locator("#people-rows tr", has_text=EMAIL)
+    await expect(row).to_contain_text("Herr Bernhard Tester")
+    await expect(badge(desk, EMAIL)).to_have_text("Eingeladen")
+    await portal.screenshot(desk, "invited row Eingeladen")
+
+    # -- 3. Registrierung Nutzer: the mail, through the outbox, to a real SMTP server --------
+    async with SmtpServer() as smtp:
+        result = await dispatch_due_mail(db, smtp.settings_for(settings), clock, registry, Signer(settings.secret_key))
+        assert result.sent == 1, result
+        assert [envelope[1] for envelope in smtp.envelopes] == [[EMAIL]]
+        mail = smtp.messages[0]
+    link = link_in(mail)
+    assert link.startswith(f"{portal.base_url}/einladung/"), link
+    text, html = parts(mail)
+    assert "720 Stunden" in text and ORGANISATION in text
+    assert "Registrierung fortsetzen" in text
+
+    invitee_context = await portal.anonymous(**PHONE_OPTIONS)
+    invitee = await invitee_context.new_page()
+    invitee_problems = PageProblems(invitee)
+    # The mail as a mail program shows it; its button is the link.
+    await invitee.set_content(html)
+    await expect(invitee.get_by_text("720 Stunden")).to_be_visible()
+    await portal.screenshot(invitee, "invitation mail")
+    await invitee.get_by_role("link", name="Registrierung fortsetzen").click()
+    await expect(invitee).to_have_url(link)
+    await expect(invitee.get_by_role("button", name="Registrierung fortsetzen")).to_be_visible()
+    await portal.screenshot(invitee, "invitation page")
+    await invitee.get_by_role("button", name="Registrierung fortsetzen").click()
+
+    await expect(heading(invitee, "Persönliche Daten")).to_be_visible()
+    assert "/einladung/" not in invitee.url, "the token stays in the address bar"
+    await expect(invitee.locator("#email-value")).to_have_text(EMAIL)
+    await expect(invitee.get_by_label("Vorname")).to_have_value("Bernhard")
+    await expect(invitee.get_by_label("Nachname")).to_have_value("Tester")
+    await invitee.get_by_label("Anrede").select_option("Herr")
+    await invitee.get_by_label("Telefonnummer (freiwillig)").fill("0911 123456")
+    await portal.screenshot(invitee, "Persoenliche Daten")
+    await invitee.get_by_role("button", name="Speichern und weiter").click()
+
+    # The admin's table follows without a reload: the person is now "beantragt".
+    await expect(badge(desk, EMAIL)).to_have_text("beantragt", timeout=WAIT)
+    await portal.screenshot(desk, "admin sees beantragt")
+
+    # -- 4. Geräteregistrierung -------------------------------------------------------------
+    await expect(heading(invitee, "Geräteregistrierung")).to_be_visible()
+    await portal.screenshot(invitee, "Geraeteregistrierung")
+    await invitee.locator("main").get_by_role("link", name="Weiter").click()
+    await expect(heading(invitee, "Zwei-Faktor-App einrichten")).to_be_visible()
+    app_address = (await invitee.locator("main a[href$='/app'], main a[href$='/app/']").inner_text()).strip()
+    assert app_address.startswith(f"{portal.base_url}/app"), app_address
+    await portal.screenshot(invitee, "app download")
+    await invitee.locator("main").get_by_role("link", name="Weiter").click()
+    await expect(heading(invitee, "Gerät aktivieren")).to_be_visible()
+    await invitee.get_by_role("button", name="Aktivierungscode anzeigen").click()
+    code = (await invitee.locator("#activation-code").inner_text()).strip()
+    assert re.fullmatch(r"\d{4} \d{4}", code), code
+    await expect(invitee.locator("#activation-username")).to_have_text(EMAIL)
+    await portal.screenshot(invitee, "Aktivierungscode")
+
+    # The Zwei-Faktor-App on a phone of its own, at the address the portal named. The
+    # phone's clock agrees with the server's frozen one (signed requests carry the time).
+    phone_context = await portal.anonymous(**PHONE_OPTIONS)
+    await phone_context.clock.set_fixed_time(clock.now())
+    phone = await phone_context.new_page()
+    phone_problems = PageProblems(phone)
+    await phone.goto(app_address)
+    await expect(heading(phone, "Nutzungsbedingungen")).to_be_visible()
+    await portal.screenshot(phone, "app step 1 Nutzungsbedingungen")
+    await phone.get_by_label("Ich habe die Nutzungsbedingungen gelesen und akzeptiere diese.").check()
+    await phone.get_by_role("button", name="Akzeptieren").click()
+    await expect(heading(phone, "Zugangsdaten eingeben")).to_be_visible()
+    await phone.get_by_label("Benutzername / E-Mail Adresse").fill(EMAIL)
+    await phone.get_by_label("Aktivierungscode").fill(code)
+    await portal.screenshot(phone, "app step 2 Zugangsdaten")
+    await phone.get_by_role("button", name="Weiter").click()
+    await expect(heading(phone, "PIN-Code festlegen")).to_be_visible()
+    await phone.get_by_label("PIN-Code (6 Ziffern)").fill(PIN)
+    await phone.get_by_label("PIN-Code wiederholen").fill(PIN)
+    await portal.screenshot(phone, "app step 3 PIN-Code")
+    await phone.get_by_role("button", name="Aktivieren").click()
+    await expect(heading(phone, "Gerät aktiviert")).to_be_visible(timeout=WAIT)
+    await expect(phone.get_by_role("status")).to_have_text("Gerät aktiviert.")
+    await portal.screenshot(phone, "app Geraet aktiviert")
+
+    # The portal page moves on by itself.
+    await expect(heading(invitee, "Glückwunsch")).to_be_visible(timeout=WAIT)
+    await expect(invitee.get_by_role("status")).to_contain_text("Ihre Registrierung ist abgeschlossen")
+    await portal.screenshot(invitee, "Glueckwunsch")
+
+    # -- 5. Abschluss: the admin's still open table, never reloaded -------------------------
+    await expect(badge(desk, EMAIL)).to_have_text("Erfolgreich abgeschlossen", timeout=WAIT)
+    await expect(desk.locator("#people-rows")).not_to_contain_text("beantragt")
+    await expect(desk.locator("#live-status")).to_contain_text("Erfolgreich abgeschlossen")
+    assert await desk.evaluate("window.__notReloaded === true"), "the admin's table was reloaded"
+    await portal.screenshot(desk, "admin sees Erfolgreich abgeschlossen")
+
+    # The first login: e-mail address in the portal, the number confirmed in the app.
+    await invitee.get_by_role("link", name="Jetzt einloggen").click()
+    await expect(heading(invitee, "Anmelden")).to_be_visible()
+    await invitee.get_by_label("Benutzername oder E-Mail-Adresse").fill(EMAIL)
+    await portal.screenshot(invitee, "login")
+    await invitee.get_by_role("button", name="Weiter").click()
+    number_shown = invitee.locator("#login-number")
+    await expect(number_shown).to_have_text(re.compile(r"^\s*\d{2}\s*$"))
+    number = (await number_shown.inner_text()).strip()
+    await portal.screenshot(invitee, "login number")
+
+    await phone.get_by_role("button", name="Weiter").click()
+    await expect(heading(phone, "App entsperren")).to_be_visible()
+    await phone.get_by_label("PIN-Code", exact=True).fill(PIN)
+    await portal.screenshot(phone, "app entsperren")
+    await phone.get_by_role("button", name="Entsperren").click()
+    await expect(heading(phone, "Anmeldungen")).to_be_visible()
+    request = phone.locator("#request-list .request")
+    await expect(request.locator(".number")).to_have_text(number, timeout=WAIT)
+    await expect(request).to_have_count(1)
+    await portal.screenshot(phone, "app Anmeldung mit Kontrollzahl")
+    await request.get_by_role("button", name="Bestätigen").click()
+    await expect(phone.get_by_role("status")).to_have_text("Anmeldung bestätigt. Sie können im Portal weiterarbeiten.")
+    await expect(request).to_have_count(0)
+
+    # Consent at the first login: two separate, unticked choices.
+    await expect(heading(invitee, "Einwilligung in die Datenverarbeitung")).to_be_visible(timeout=WAIT)
+    choices = invitee.locator("main form input[type=checkbox]")
+    await expect(choices).to_have_count(2)
+    for i in range(2):
+        await expect(choices.nth(i)).not_to_be_checked()
+    await portal.screenshot(invitee, "Einwilligung")
+    await invitee.get_by_label(re.compile("Ich willige in die Verarbeitung")).check()
+    await invitee.get_by_label(re.compile("Teilnahme- und Nutzungsbedingungen gelesen")).check()
+    await invitee.get_by_role("button", name="Akzeptieren").click()
+
+    await expect(heading(invitee, "Herzlich Willkommen, Bernhard Tester.")).to_be_visible()
+    await expect(invitee.locator("main").get_by_role("link", name="Nutzerverwaltung")).to_have_count(0)
+    await portal.screenshot(invitee, "invitee start page")
+    await invitee.locator("main").get_by_role("link", name="Postfach").click()
+    await expect(heading(invitee, "Postfach")).to_be_visible()
+    subject, body = DEMO_MESSAGES[0]
+    message_button = invitee.get_by_role("button", name=re.compile(re.escape(subject)))
+    await expect(message_button).to_contain_text("Ungelesen")
+    await portal.screenshot(invitee, "Postfach")
+    await message_button.click()
+    await expect(heading(invitee, subject)).to_be_visible()
+    await expect(invitee.locator(".message-body")).to_contain_text("12.480,50 EUR")
+    await portal.screenshot(invitee, "Postfach message")
+    await invitee.get_by_role("link", name="Zurück zum Postfach").click()
+    await expect(invitee.get_by_role("button", name=re.compile(re.escape(subject)))).not_to_contain_text("Ungelesen")
+
+    # The table ends where the manual ends; nothing went wrong in any of the browsers.
+    await expect(badge(desk, EMAIL)).not_to_have_text("beantragt")
+    assert await desk.evaluate("window.__notReloaded === true")
+    admin.assert_no_problems()
+    assert not invitee_problems.unexpected(), str(invitee_problems)
+    assert not phone_problems.unexpected(), str(phone_problems)
+    assert urlsplit(invitee.url).path == "/postfach"
