@@ -70,5 +70,6 @@ ROUTES = [
     barrier_thanks,
     app_download_page,
     contact_page,
-    create_static_files_router(path="/static", directories=[STATIC_DIR], name="static"),
+    # Assets need no CSRF cookie; every page sets it.
+    create_static_files_router(path="/static", directories=[STATIC_DIR], name="static", opt={"exclude_from_csrf": True}),
 ]

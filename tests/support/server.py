@@ -18,6 +18,7 @@ from collections.abc import Iterator
 
 import uvicorn
 
+from partnerportal.crypto import fast_pin_hasher
 from web.app import create_app
 
 HOST = "127.0.0.1"
@@ -82,11 +83,12 @@ def wait_until_healthy(thread: ServerThread, base_url: str, timeout: float) -> N
 
 
 @contextmanager
-def running_server(settings, clock=None, startup_timeout: float = 15.0) -> Iterator[str]:
+def running_server(settings, clock=None, startup_timeout: float = 15.0, pin_hasher=None) -> Iterator[str]:
     """Yield the base URL (http://127.0.0.1:PORT) of the running app; stop it afterwards."""
     port = free_port()
     base_url = f"http://{HOST}:{port}"
-    thread = ServerThread(create_app(settings, clock), port)
+    # Cheap argon2id parameters: the browser tests check behaviour, not hashing cost.
+    thread = ServerThread(create_app(settings, clock, pin_hasher=pin_hasher or fast_pin_hasher()), port)
     thread.start()
     try:
         wait_until_healthy(thread, base_url, startup_timeout)

@@ -75,8 +75,13 @@ async def login_finish(request: HTMXRequest, public_id: FromPath[str]) -> Respon
             "login", service.clock.now(), actor=f"account:{account_id}", organisation_id=account["organisation"],
             client_ip=client_ip(request))])
         return response
-    challenge = await _own_challenge(request, public_id)
     now = service.clock.now()
+    finished = await challenges.by_public_id(request.app.state.db, public_id)
+    if finished is not None and finished["status"] == "used" and await _already_logged_in(request, finished):
+        # A second poll that crossed the one that finished the login: same outcome.
+        target = request.app.route_reverse("home")
+        return Response("", status_code=200, headers={"HX-Redirect": target}) if wants_fragment(request) else Redirect(target, status_code=303)
+    challenge = await _own_challenge(request, public_id)
     if challenge is not None and challenge["status"] == "pending" and challenge["expires_at"] > now:
         if wants_fragment(request):
             return Response("", status_code=204)
@@ -93,6 +98,11 @@ async def login_finish(request: HTMXRequest, public_id: FromPath[str]) -> Respon
 async def login_ended(request: Request, reason: FromPath[str]) -> Response:
     reason = reason if reason in ("denied", "expired", "locked") else "expired"
     return page("login_ended.html", {"reason": reason}, status_code=HTTP_409_CONFLICT)
+
+
+async def _already_logged_in(request: Request, challenge: dict) -> bool:
+    info = await current_session(request)
+    return info is not None and info.kind == "login" and info.account_id == challenge["account"]
 
 
 async def _may_log_in(request: Request, account_id: int) -> bool:
