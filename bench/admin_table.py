@@ -14,19 +14,28 @@ Pages (newest first unless said otherwise):
     name        sorted by last name (not among the targets)
 
 Targets: 32 connections >= 700 req/s and p99 <= 80 ms; 1 connection p99 <= 3 ms.
+"CPU ms/req" is the server process's CPU time (all threads) per request: it varies less
+with other load on the machine than req/s does, and 1000 / it is what one free core could do.
+
+--compare DIR runs a second server from another checkout (e.g. `git archive <commit> | tar
+-x -C DIR`) on the same database and alternates the measurements between the two.
 
     python -m bench.admin_table                                  # both engines, 100 000 invitations
     python -m bench.admin_table --engine sqlite --instances 10000 --seconds 3 --pages first,search-one
+    python -m bench.admin_table --reuse --compare /path/to/older/checkout
+    python -m bench.admin_table --reuse --breakdown --pages first,search-one [--compare ...]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import re
 import subprocess
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import quote
 
 import httpx
@@ -36,6 +45,7 @@ from bench.admin_server import cpu_seconds, rss_mib, serve
 from bench.common import (
     DEFAULT_PG_URL,
     DEFAULT_WORKDIR,
+    ROOT,
     fmt_count,
     pg_server_version,
     print_environment,
@@ -124,31 +134,138 @@ async def _browser_cookies(base_url: str, token: str, path: str) -> tuple[str, i
         return cookie, response.text.count(ROW_MARK), len(response.content)
 
 
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
 def run_engine(engine: str, url: str, instances: int, pages: list[str], connections: list[int],
-               seconds: float, warmup: float) -> list[list[object]]:
+               seconds: float, warmup: float, variants: list[tuple[str, Path | None]], rounds: int = 1,
+               ) -> list[list[object]]:
+    """Every page and connection count, per variant (label, checkout to run the app from).
+
+    With several variants all servers run at once and the measurements alternate between
+    them in `rounds` rounds of seconds/rounds each, so that other load on the machine hits
+    them alike; req/s, latencies and CPU are summed over the rounds (p99: the median round)."""
     token = asyncio.run(admin_session(url))
     paths = page_paths(instances)
     table: list[list[object]] = []
-    with serve(url) as server:
+    with contextlib.ExitStack() as stack:
+        servers = [(label, stack.enter_context(serve(url, app_dir=app_dir))) for label, app_dir in variants]
         for name in pages:
-            cookie, rows, size = asyncio.run(_browser_cookies(server.base_url, token, paths[name]))
+            cookies = {}
+            for label, server in servers:
+                cookies[label], rows, size = asyncio.run(_browser_cookies(server.base_url, token, paths[name]))
             for conns in connections:
-                if warmup > 0:
-                    wrk(server.base_url + paths[name], cookie, conns, warmup, server.pid)
-                r = wrk(server.base_url + paths[name], cookie, conns, seconds, server.pid)
-                if conns >= 32:
-                    target = f">= {TARGET_RPS_32:.0f}/s, p99 <= {TARGET_P99_32_MS:.0f} ms"
-                    ok = "met" if r.rps >= TARGET_RPS_32 and r.p99_ms <= TARGET_P99_32_MS else "MISSED"
-                else:
-                    target = f"p99 <= {TARGET_P99_1_MS:.0f} ms"
-                    ok = verdict(r.p99_ms, TARGET_P99_1_MS, higher_is_better=False)
-                if name == "name":
-                    ok = "(no target)"
-                table.append([engine, name, rows, f"{size / 1024:.0f} KiB", conns, r.rps, r.p50_ms, r.p90_ms, r.p99_ms,
-                              r.errors, f"{r.server_cpu_pct:.0f} %", r.cpu_ms_per_request, target, ok])
-                print(f"  {engine} {name} c={conns}: {r.rps:.0f}/s p99 {r.p99_ms:.1f} ms", flush=True)
-        print(f"  server RSS after the load: {rss_mib(server.pid):.0f} MiB", flush=True)
+                runs: dict[str, list[WrkResult]] = {label: [] for label, _ in servers}
+                for round_ in range(rounds):
+                    for label, server in servers:
+                        if warmup > 0 and round_ == 0:
+                            wrk(server.base_url + paths[name], cookies[label], conns, warmup, server.pid)
+                        runs[label].append(
+                            wrk(server.base_url + paths[name], cookies[label], conns, seconds / rounds, server.pid)
+                        )
+                for label, _ in servers:
+                    r = _combine(runs[label])
+                    if conns >= 32:
+                        target = f">= {TARGET_RPS_32:.0f}/s, p99 <= {TARGET_P99_32_MS:.0f} ms"
+                        ok = "met" if r.rps >= TARGET_RPS_32 and r.p99_ms <= TARGET_P99_32_MS else "MISSED"
+                    else:
+                        target = f"p99 <= {TARGET_P99_1_MS:.0f} ms"
+                        ok = verdict(r.p99_ms, TARGET_P99_1_MS, higher_is_better=False)
+                    if name == "name":
+                        ok = "(no target)"
+                    table.append([engine, label, name, rows, f"{size / 1024:.0f} KiB", conns, r.rps, r.p50_ms, r.p90_ms,
+                                  r.p99_ms, r.errors, f"{r.server_cpu_pct:.0f} %", r.cpu_ms_per_request, target, ok])
+                    print(f"  {engine} {label} {name} c={conns}: {r.rps:.0f}/s p99 {r.p99_ms:.1f} ms, "
+                          f"{r.cpu_ms_per_request:.2f} ms CPU/request", flush=True)
+        for label, server in servers:
+            print(f"  {label} server RSS after the load: {rss_mib(server.pid):.0f} MiB", flush=True)
     return table
+
+
+def _combine(results: list[WrkResult]) -> WrkResult:
+    requests = sum(r.requests for r in results)
+    return WrkResult(
+        rps=_median([r.rps for r in results]),
+        p50_ms=_median([r.p50_ms for r in results]),
+        p90_ms=_median([r.p90_ms for r in results]),
+        p99_ms=_median([r.p99_ms for r in results]),
+        requests=requests,
+        errors=sum(r.errors for r in results),
+        server_cpu_pct=_median([r.server_cpu_pct for r in results]),
+        cpu_ms_per_request=sum(r.cpu_ms_per_request * r.requests for r in results) / max(1, requests),
+    )
+
+
+# Runs in a child process whose import path starts with the checkout to measure, so it
+# imports nothing from bench/ (an older checkout may not have these files).
+_BREAKDOWN_SCRIPT = """
+import asyncio, functools, json, logging, statistics, sys, time
+logging.disable(logging.INFO)
+import httpx, jinja2
+import db.consent, db.people, db.sessions
+from partnerportal.settings import Settings
+from web.app import create_app
+parts = {}
+def timed(owner, name, label, is_async):
+    fn = getattr(owner, name)
+    if is_async:
+        async def wrapper(*a, **k):
+            start = time.process_time()
+            try:
+                return await fn(*a, **k)
+            finally:
+                parts.setdefault(label, []).append(time.process_time() - start)
+    else:
+        def wrapper(*a, **k):
+            start = time.process_time()
+            try:
+                return fn(*a, **k)
+            finally:
+                parts.setdefault(label, []).append(time.process_time() - start)
+    setattr(owner, name, functools.wraps(fn)(wrapper))
+timed(db.sessions, "load", "sessions.load", True)
+timed(db.consent, "history", "consent.history", True)
+timed(db.people, "list_page", "people.list_page", True)
+timed(jinja2.Template, "render", "template rendering", False)
+async def main(url, token, paths, requests):
+    app = create_app(Settings(database_url=url, secret_key="x" * 48, scheduler_enabled=False))
+    out = {}
+    async with app.lifespan():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test", cookies={"pp_session": token}) as client:
+            for path in paths:
+                for _ in range(10):
+                    (await client.get(path)).raise_for_status()
+                parts.clear()
+                whole = []
+                for _ in range(requests):
+                    start = time.process_time()
+                    await client.get(path)
+                    whole.append(time.process_time() - start)
+                out[path] = {"whole request": statistics.median(whole) * 1000,
+                             **{k: statistics.median(v) * 1000 for k, v in parts.items()}}
+    print(json.dumps(out))
+asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3:-1], int(sys.argv[-1])))
+"""
+
+
+def breakdown(url: str, instances: int, pages: list[str], app_dir: Path | None, requests: int = 60) -> dict:
+    """Median CPU ms per request and per part (session, consent, query, rendering), in-process."""
+    import json
+    import os
+    import sys
+
+    token = asyncio.run(admin_session(url))
+    paths = page_paths(instances)
+    directory = str(app_dir or ROOT)
+    env = {**os.environ, "PYTHONPATH": directory}
+    command = [sys.executable, "-c", _BREAKDOWN_SCRIPT, url, token, *(paths[p] for p in pages), str(requests)]
+    output = subprocess.run(command, cwd=directory, env=env, check=True, capture_output=True, text=True).stdout
+    by_path = json.loads(output.strip().splitlines()[-1])
+    return {page: by_path[paths[page]] for page in pages}
 
 
 def main() -> None:
@@ -160,6 +277,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0, help="measured seconds per page and connection count")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds of load before each measurement")
     parser.add_argument("--reuse", action="store_true", help="reuse the seeded database of a previous run")
+    parser.add_argument("--compare", default=None, metavar="DIR",
+                        help="also run the app from this checkout (e.g. `git archive` of an older commit), "
+                        "alternating with this one")
+    parser.add_argument("--rounds", type=int, default=None,
+                        help="alternating rounds per measurement (default 1, or 3 with --compare)")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="no wrk: CPU ms per request and per part, in-process (with --compare: both checkouts)")
     parser.add_argument("--workdir", default=str(DEFAULT_WORKDIR))
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
     args = parser.parse_args()
@@ -180,11 +304,23 @@ def main() -> None:
             start = time.perf_counter()
             url, _ = seed(engine, args.instances, workdir=args.workdir, pg_url=args.pg_url)
             print(f"  {engine}: seeded {args.instances:,} invitations in {time.perf_counter() - start:.1f} s", flush=True)
-        rows += run_engine(engine, url, args.instances, pages, connections, args.seconds, args.warmup)
+        variants = [("this", None)] if not args.compare else [("before", Path(args.compare)), ("after", None)]
+        if args.breakdown:
+            for label, app_dir in variants:
+                for page, values in breakdown(url, args.instances, pages, app_dir).items():
+                    rows.append([engine, label, page, *(f"{v:.2f}" for v in values.values())])
+                    labels = list(values)
+            continue
+        rounds = args.rounds or (3 if args.compare else 1)
+        rows += run_engine(engine, url, args.instances, pages, connections, args.seconds, args.warmup, variants, rounds)
+    if args.breakdown:
+        print_table(f"CPU ms per request (median), in-process, {fmt_count(args.instances)} invitations",
+                    ["engine", "code", "page", *labels], rows)
+        return
     print_table(
         f"Nutzerverwaltung table, one organisation with {fmt_count(args.instances)} invitations, "
         f"wrk {args.seconds:g} s per row",
-        ["engine", "page", "rows", "size", "conns", "req/s", "p50 ms", "p90 ms", "p99 ms", "errors", "server CPU",
+        ["engine", "code", "page", "rows", "size", "conns", "req/s", "p50 ms", "p90 ms", "p99 ms", "errors", "server CPU",
          "CPU ms/req", "target", "verdict"],
         rows,
     )
