@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from piccolo.columns.combination import WhereRaw
 
 from db import instances
-from db.engine import ConflictError, Database, Sql, Step
+from db.engine import ConflictError, Sql, Step
 from db.instances import Change, InstanceRecord
 from db.tables import Timer
 from workflows.engine import EventNotAllowed, OutcomeMemo

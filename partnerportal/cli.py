@@ -120,7 +120,7 @@ def _run_with_database(settings: Settings, work: Callable[..., Awaitable[int]]) 
 def _serve(args, settings: Settings | None = None) -> int:
     import uvicorn
 
-    from db.migrate import UnmigratedDatabase, ensure_migrated
+    from db.migrate import UnmigratedDatabase
     from web.app import create_app
 
     settings = settings or Settings.from_env()
