@@ -6,7 +6,7 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
-from db.engine import Database, Step
+from db.engine import Database, Sql, Step
 from db.tables import LoginChallenge
 
 
@@ -14,25 +14,50 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def new_challenge(account_id: int | None, now: datetime, valid_for: timedelta, client_ip: str) -> tuple[dict, str, Step]:
-    """The challenge's public data, the browser's secret token, and the INSERT."""
-    browser_token = secrets.token_urlsafe(32)
-    data = {
-        "public_id": secrets.token_urlsafe(16),
-        "number": f"{secrets.randbelow(90) + 10}",
-        "nonce": secrets.token_urlsafe(24),
-        "expires_at": now + valid_for,
-    }
-    step = Step(
+def new_browser_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def insert_step(
+    public_id: str, account_id: int | None, browser_token: str, number: str, now: datetime, valid_for: timedelta,
+    client_ip: str, browser: str, requester_key: str,
+) -> Step:
+    return Step(
         LoginChallenge.insert(
             LoginChallenge(
-                public_id=data["public_id"], account=account_id, browser_token_hash=token_hash(browser_token),
-                number=data["number"], nonce=data["nonce"], status="pending", created_at=now,
-                expires_at=data["expires_at"], client_ip=client_ip,
+                public_id=public_id, account=account_id, browser_token_hash=token_hash(browser_token),
+                number=number, nonce=secrets.token_urlsafe(24), status="pending", created_at=now,
+                expires_at=now + valid_for, client_ip=client_ip, browser=browser,
+                requester_key=requester_key,
             )
         )
     )
-    return data, browser_token, step
+
+
+def numbers_in_use_step(requester_key: str, now: datetime) -> Step:
+    """The numbers of the key's requests that a browser may still be showing."""
+    return Step(Sql(
+        LoginChallenge, "SELECT number FROM login_challenge WHERE requester_key = {} AND expires_at > {}", requester_key, now
+    ))
+
+
+def supersede_step(requester_key: str, now: datetime, keep: int) -> Step:
+    """Ends the key's oldest waiting requests beyond the newest `keep`."""
+    return Step(Sql(
+        LoginChallenge,
+        "UPDATE login_challenge SET status = 'superseded' "
+        "WHERE requester_key = {} AND status = 'pending' AND expires_at > {} AND id NOT IN "
+        "(SELECT id FROM login_challenge WHERE requester_key = {} AND status = 'pending' AND expires_at > {} "
+        "ORDER BY id DESC LIMIT {})",
+        requester_key, now, requester_key, now, keep,
+    ))
+
+
+def end_pending_step(account_id: int, now: datetime, status: str) -> Step:
+    return Step(
+        LoginChallenge.update({LoginChallenge.status: status})
+        .where((LoginChallenge.account == account_id) & (LoginChallenge.status == "pending") & (LoginChallenge.expires_at > now))
+    )
 
 
 async def by_public_id(db: Database, public_id: object) -> dict | None:
@@ -42,11 +67,12 @@ async def by_public_id(db: Database, public_id: object) -> dict | None:
 
 
 async def pending_for_account(db: Database, account_id: int, now: datetime) -> list[dict]:
+    """Newest first: a flood is visible as such and never buries the person's own request."""
     return await db.fetch(
-        LoginChallenge.select(LoginChallenge.public_id, LoginChallenge.number, LoginChallenge.nonce,
-                              LoginChallenge.created_at, LoginChallenge.expires_at)
+        LoginChallenge.select(LoginChallenge.public_id, LoginChallenge.nonce, LoginChallenge.created_at,
+                              LoginChallenge.expires_at, LoginChallenge.client_ip, LoginChallenge.browser)
         .where((LoginChallenge.account == account_id) & (LoginChallenge.status == "pending") & (LoginChallenge.expires_at > now))
-        .order_by(LoginChallenge.id)
+        .order_by(LoginChallenge.id, ascending=False)
     )
 
 

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from piccolo.columns.combination import WhereRaw
 
-from db.engine import Database, Step
+from db.engine import Database, Sql, Step
 from db.tables import Account, Device, FlowInstance
 
 
@@ -98,3 +98,19 @@ async def accounts_with_device(db: Database, username: str) -> list[dict]:
         if device and device["locked_at"] is None:
             result.append(account)
     return result
+
+
+async def login_account(db: Database, username: str, login_states: frozenset[str]) -> int | None:
+    """The account this username may log in to (a usable device, registration complete
+    and not locked, revoked or deleted), or None. One statement whatever the answer, so
+    known and unknown usernames cost the same (PIN-6)."""
+    states = sorted(login_states)
+    rows = await db.fetch(Sql(
+        Account,
+        "SELECT a.id FROM account a WHERE lower(a.email) = {} "
+        "AND EXISTS (SELECT 1 FROM device d WHERE d.account = a.id AND d.revoked_at IS NULL AND d.locked_at IS NULL) "
+        "AND (SELECT fi.state FROM flow_instance fi WHERE fi.account = a.id ORDER BY fi.id DESC LIMIT 1) "
+        f"IN ({', '.join('{}' for _ in states)}) ORDER BY a.id LIMIT 1",
+        username.strip().lower(), *states,
+    ))
+    return rows[0]["id"] if rows else None

@@ -190,12 +190,40 @@ class LoginChallenge(Table, tablename="login_challenge"):
     public_id = Varchar(length=64, unique=True)
     account = ForeignKey(Account, null=True)  # null for unknown usernames: never approvable
     browser_token_hash = Varchar(length=64)
-    number = Varchar(length=2)
+    number = Varchar(length=8)  # shown in the browser, entered in the app (PIN-6)
     nonce = Varchar(length=64)
-    status = Varchar(length=20, default="pending")  # pending, approved, denied, used
+    # pending, approved, used; or ended without a login: denied, not_me, wrong_number, superseded
+    status = Varchar(length=20, default="pending")
     created_at = Timestamptz(default=TimestamptzNow())
     expires_at = Timestamptz()
     client_ip = Varchar(length=64, default="")
+    browser = Varchar(length=100, default="")  # coarse, from the User-Agent: "Firefox auf Windows"
+    # The throttle key the request was started for ("account:42" or "name:<hash>"), empty for
+    # refused starts: requests of one key replace each other alike, known or unknown.
+    requester_key = Varchar(length=100, default="")
+
+
+class LoginThrottle(Table, tablename="login_throttle"):
+    """Login starts per account (or unknown name) and per client address (PIN-6, LIM-1):
+    `count` starts in the window that began at `window_start`; a full window blocks the key
+    until `blocked_until`, longer with each `strikes`; "Das war ich nicht" sets `hold_until`."""
+
+    id = Serial(primary_key=True)
+    key = Varchar(length=100, unique=True)  # "account:42", "name:<hmac>", "ip:203.0.113.7"
+    window_start = Timestamptz()
+    count = Integer(default=0)
+    strikes = Integer(default=0)
+    blocked_until = Timestamptz(null=True, default=None)
+    hold_until = Timestamptz(null=True, default=None)
+
+
+class AppRequestNonce(Table, tablename="app_request_nonce"):
+    """Nonces of the app's signed requests, kept while their clock window lasts, so a
+    captured request cannot be sent again (the unique key makes the check atomic)."""
+
+    id = Serial(primary_key=True)
+    key = Varchar(length=150, unique=True)  # "<device id>:<nonce>"
+    expires_at = Timestamptz(index=True)
 
 
 class AuditEvent(Table, tablename="audit_event"):
@@ -306,6 +334,8 @@ ALL_TABLES: list[type[Table]] = [
     ActivationCode,
     AttemptCounter,
     LoginChallenge,
+    LoginThrottle,
+    AppRequestNonce,
     AuditEvent,
     CsvImport,
     CsvImportRow,

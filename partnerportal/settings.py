@@ -37,6 +37,14 @@ class Settings:
     registration_code_attempts: int = 10
     pin_attempts: int = 5
     login_request_seconds: int = 120
+    # Login approval against push bombing (PIN-6); see the README's security section.
+    login_pending_max: int = 3
+    login_starts_per_account: int = 5
+    login_starts_per_ip: int = 30
+    login_start_window_minutes: int = 15
+    login_max_wait_minutes: int = 240
+    login_not_me_block_minutes: int = 15
+    known_browser_days: int = 180
     flows_dir: str = ""  # empty: the flows shipped in workflows/flows
     scheduler_enabled: bool = True
     sweep_interval_seconds: float = 5.0
@@ -79,6 +87,15 @@ class Settings:
             raise SettingsError(f"{PREFIX}MAIL_MAX_ATTEMPTS must be at least 1.")
         if self.barrier_reports_per_ip_per_hour < 1:
             raise SettingsError(f"{PREFIX}BARRIER_REPORTS_PER_IP_PER_HOUR must be at least 1.")
+        for name, low, high in LIMIT_RANGES:
+            value = getattr(self, name)
+            if not low <= value <= high:
+                raise SettingsError(f"{PREFIX}{name.upper()} must be between {low} and {high}, not {value}.")
+        if self.login_max_wait_minutes < self.login_start_window_minutes:
+            raise SettingsError(
+                f"{PREFIX}LOGIN_MAX_WAIT_MINUTES must be at least {PREFIX}LOGIN_START_WINDOW_MINUTES "
+                f"({self.login_start_window_minutes})."
+            )
         if self.secret_key:
             if len(self.secret_key) < 32:
                 raise SettingsError(f"{PREFIX}SECRET_KEY must be at least 32 characters long.")
@@ -95,6 +112,17 @@ class Settings:
             return Path(self.database_url.removeprefix("sqlite:///"))
         return None
 
+
+# (setting, lowest, highest) for the login limits.
+LIMIT_RANGES = (
+    ("login_pending_max", 1, 3),
+    ("login_starts_per_account", 1, 100),
+    ("login_starts_per_ip", 1, 10_000),
+    ("login_start_window_minutes", 1, 1440),
+    ("login_max_wait_minutes", 1, 10_080),
+    ("login_not_me_block_minutes", 1, 1440),
+    ("known_browser_days", 1, 400),
+)
 
 DEVELOPMENT_SECRET_FILE = Path("var/development-secret-key")
 

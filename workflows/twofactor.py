@@ -8,10 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from db import activation, attempts, challenges, devices
+from db import activation, attempts, devices
 from db.audit import audit_step
 from db.engine import ConflictError
-from partnerportal.crypto import PinHasher, code_hash, normalise_code, parse_public_key, pin_problem, verify_signature
+from partnerportal.crypto import PinHasher, code_hash, normalise_code, parse_public_key, pin_problem
 from workflows.engine import EventNotAllowed
 from workflows.service import FlowService, TransitionConflict
 
@@ -31,6 +31,12 @@ class Limits:
     registration_attempts: int = 10
     pin_attempts: int = 5
     login_valid: timedelta = timedelta(minutes=2)
+    pending_max: int = 3
+    starts_per_account: int = 5
+    starts_per_ip: int = 30
+    start_window: timedelta = timedelta(minutes=15)
+    max_wait: timedelta = timedelta(hours=4)
+    not_me_block: timedelta = timedelta(minutes=15)
 
     @classmethod
     def from_settings(cls, settings) -> "Limits":
@@ -40,6 +46,12 @@ class Limits:
             registration_attempts=settings.registration_code_attempts,
             pin_attempts=settings.pin_attempts,
             login_valid=timedelta(seconds=settings.login_request_seconds),
+            pending_max=settings.login_pending_max,
+            starts_per_account=settings.login_starts_per_account,
+            starts_per_ip=settings.login_starts_per_ip,
+            start_window=timedelta(minutes=settings.login_start_window_minutes),
+            max_wait=timedelta(minutes=settings.login_max_wait_minutes),
+            not_me_block=timedelta(minutes=settings.login_not_me_block_minutes),
         )
 
 
@@ -148,28 +160,7 @@ async def _lock_registration(service: FlowService, instance_id: int, client_ip: 
         pass  # already locked (or moved on) by a parallel request
 
 
-# -- login ---------------------------------------------------------------------
-
-
-async def start_login(service: FlowService, username: object, client_ip: str, limits: Limits) -> tuple[dict, str]:
-    """A login request waiting for the app. Unknown usernames get one too, which can
-    never be approved, so the page looks the same either way (no enumeration)."""
-    db, now = service.db, service.clock.now()
-    account_id = None
-    if isinstance(username, str) and 0 < len(username) <= 254:
-        from db.people import latest_instance_of
-
-        for candidate in await devices.accounts_with_device(db, username):
-            instance = await latest_instance_of(db, candidate["id"])
-            if instance is not None and instance["state"] in LOGIN_STATES:
-                account_id = candidate["id"]
-                break
-    data, browser_token, step = challenges.new_challenge(account_id, now, limits.login_valid, client_ip)
-    await db.write([step])
-    return data, browser_token
-
-
-async def _device_for(service: FlowService, device_public_id: object) -> devices.DeviceInfo:
+async def device_for(service: FlowService, device_public_id: object) -> devices.DeviceInfo:
     device = await devices.by_public_id(service.db, device_public_id)
     if device is None or device.revoked:
         raise TwoFactorError("Dieses Gerät ist nicht (mehr) registriert.", status=401)
@@ -178,63 +169,7 @@ async def _device_for(service: FlowService, device_public_id: object) -> devices
     return device
 
 
-async def pending_requests(service: FlowService, device_public_id: object, timestamp: object, signature: object) -> list[dict]:
-    """The login requests waiting for this device's person; the request is signed by the device."""
-    device = await _device_for(service, device_public_id)
-    now = service.clock.now()
-    if not isinstance(timestamp, int) or abs(now.timestamp() * 1000 - timestamp) > 5 * 60 * 1000:
-        raise TwoFactorError("Die Uhrzeit des Geräts weicht zu stark ab.", status=401)
-    if not verify_signature(device.public_key, f"list:{device.public_id}:{timestamp}", signature):
-        raise TwoFactorError("Die Anfrage konnte nicht geprüft werden.", status=401)
-    rows = await challenges.pending_for_account(service.db, device.account_id, now)
-    return [
-        {"id": r["public_id"], "number": r["number"], "nonce": r["nonce"],
-         "created_at": r["created_at"].isoformat(), "expires_at": r["expires_at"].isoformat()}
-        for r in rows
-    ]
-
-
-async def answer_request(
-    service: FlowService, hasher: PinHasher, limits: Limits, device_public_id: object, challenge_public_id: object,
-    decision: object, pin: object, signature: object, client_ip: str,
-) -> str:
-    """Approve or deny a login with the PIN and the device's signature."""
-    if decision not in ("approve", "deny"):
-        raise TwoFactorError("Unbekannte Antwort.", status=422)
-    device = await _device_for(service, device_public_id)
-    db, now = service.db, service.clock.now()
-    challenge = await challenges.by_public_id(db, challenge_public_id)
-    if challenge is None or challenge["account"] != device.account_id or challenge["status"] != "pending" or challenge["expires_at"] <= now:
-        raise TwoFactorError("Diese Anmeldung ist abgelaufen oder bereits beantwortet.", status=409)
-    if not verify_signature(device.public_key, f"{decision}:{challenge['public_id']}:{challenge['nonce']}", signature):
-        raise TwoFactorError("Die Anfrage konnte nicht geprüft werden.", status=401)
-    failures = await attempts.reserve_pin_attempt(db, device.id, limits.pin_attempts)
-    if failures is None:
-        raise TwoFactorError("Dieses Gerät ist nach zu vielen falschen PIN-Eingaben gesperrt.", status=423)
-    if not isinstance(pin, str) or not await hasher.verify(device.pin_hash, pin):
-        rows = await db.write([
-            attempts.lock_device_if_exhausted_step(device.id, limits.pin_attempts, now),
-            audit_step("pin_wrong", now, actor=f"account:{device.account_id}", organisation_id=device.organisation_id, client_ip=client_ip),
-        ])
-        if rows[0]:
-            await db.write([audit_step("pin_lock", now, actor="system:attempt-limit", organisation_id=device.organisation_id, client_ip=client_ip, details={"device": device.id})])
-            await _lock_person_after_pin_lock(service, device.account_id, client_ip)
-            raise TwoFactorError("Falscher PIN-Code. Das Gerät ist jetzt gesperrt; bitte wenden Sie sich an Ihren Admin.", field="pin", status=423)
-        left = limits.pin_attempts - failures - 1
-        raise TwoFactorError(f"Falscher PIN-Code. Noch {left} Versuche.", field="pin", status=401, attempts_left=left)
-    status = "approved" if decision == "approve" else "denied"
-    try:
-        await db.write([
-            attempts.pin_success_step(device.id),
-            challenges.answer_step(challenge["id"], status, now),
-            audit_step(f"login_{status}", now, actor=f"account:{device.account_id}", organisation_id=device.organisation_id, client_ip=client_ip),
-        ])
-    except ConflictError:
-        raise TwoFactorError("Diese Anmeldung ist abgelaufen oder bereits beantwortet.", status=409) from None
-    return status
-
-
-async def _lock_person_after_pin_lock(service: FlowService, account_id: int, client_ip: str) -> None:
+async def lock_person_after_pin_lock(service: FlowService, account_id: int, client_ip: str) -> None:
     """Shows the admin "Gesperrt"; their unlock leads to a new device registration."""
     from db.people import latest_instance_of
 
@@ -245,9 +180,3 @@ async def _lock_person_after_pin_lock(service: FlowService, account_id: int, cli
         await service.send(instance["id"], "lock_device", actor="system:attempt-limit", client_ip=client_ip)
     except (EventNotAllowed, TransitionConflict):
         pass
-
-
-async def finish_login(service: FlowService, challenge_public_id: str, browser_token: str) -> int | None:
-    """The account whose approved request this browser holds (once), else None."""
-    rows = await service.db.write([challenges.consume_step(challenge_public_id, browser_token, service.clock.now())])
-    return rows[0][0]["account"] if rows[0] else None

@@ -15,8 +15,8 @@ from web.documents import required_documents
 
 async def logged_in(settings, factory, db, clock, client, email="b.tester@abc.de"):
     record, person, app = await activated(settings, factory, db, clock, client, email=email)
-    public_id, _ = await login_request(person, email)
-    await app.answer((await app.requests()).json()["requests"][0], pin=PIN)
+    public_id, number = await login_request(person, email)
+    await app.answer((await app.requests()).json()["requests"][0], pin=PIN, number=number)
     assert (await person.post(f"/anmelden/weiter/{public_id}")).status_code == 303
     return record, person, app
 

@@ -16,9 +16,9 @@ async def test_a_whole_registration_and_login_leaves_no_secret_behind(settings, 
     async with running_app(settings, clock) as (_, client):
         record, person, app = await activated(settings, factory, db, clock, client)
         link = person.link
-        public_id, _ = await login_request(person, "b.tester@abc.de")
+        public_id, number = await login_request(person, "b.tester@abc.de")
         browser_token = client.cookies.get("pp_login")
-        await app.answer((await app.requests()).json()["requests"][0], pin=PIN)
+        await app.answer((await app.requests()).json()["requests"][0], pin=PIN, number=number)
         done = await person.post(f"/anmelden/weiter/{public_id}")
         session_token = done.cookies.get(SESSION_COOKIE)
     codes = [e["details"] for e in await db.fetch(AuditEvent.select(AuditEvent.details))]

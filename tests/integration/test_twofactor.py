@@ -143,8 +143,8 @@ async def login_request(person: Invitee, email: str) -> tuple[str, str]:
     assert started.status_code == 303
     wait_path = started.headers["location"]
     page = await person.get(wait_path)
-    number = re.search(r'id="login-number"[^>]*>(\d\d)<', page.text).group(1)
-    return wait_path.rsplit("/", 1)[1], number
+    number = re.search(r'id="login-number"[^>]*>(\d{3} \d{3})<', page.text).group(1)
+    return wait_path.rsplit("/", 1)[1], number.replace(" ", "")
 
 
 async def activated(settings, factory, db, clock, client, email="b.tester@abc.de"):
@@ -162,8 +162,8 @@ async def test_login_is_approved_in_the_app_and_gives_a_fresh_session(settings, 
         pending = await person.post(f"/anmelden/weiter/{public_id}", headers={"HX-Request": "true"})
         assert pending.status_code == 204 and SESSION_COOKIE not in pending.cookies
         listed = (await app.requests()).json()["requests"]
-        assert [r["number"] for r in listed] == [number]
-        assert (await app.answer(listed[0], pin=PIN)).json() == {"status": "approved"}
+        assert len(listed) == 1 and "number" not in listed[0]  # the person types it from the browser (PIN-6)
+        assert (await app.answer(listed[0], pin=PIN, number=number)).json() == {"status": "approved"}
         done = await person.post(f"/anmelden/weiter/{public_id}")
         assert done.status_code == 303 and done.headers["location"] == "/"
         assert done.cookies.get(SESSION_COOKIE)
@@ -192,15 +192,15 @@ async def test_unknown_users_get_the_same_waiting_page(settings, factory, db, cl
         unknown = await person.post("/anmelden", data={"username": "nobody@abc.de"})
         unknown_page = await person.get(unknown.headers["location"])
         assert known.status_code == unknown.status_code == 303
-        strip = lambda html: re.sub(r'[A-Za-z0-9_-]{20,}|\b\d\d\b', "", html)  # noqa: E731
+        strip = lambda html: re.sub(r'[A-Za-z0-9_-]{20,}|\b\d{3} \d{3}\b|(\d )+\d', "", html)  # noqa: E731
         assert strip(known_page.text) == strip(unknown_page.text)
 
 
 async def test_another_browser_cannot_finish_someone_elses_login(settings, factory, db, clock):
     async with running_app(settings, clock) as (app_, client):
         _, person, app = await activated(settings, factory, db, clock, client)
-        public_id, _ = await login_request(person, "b.tester@abc.de")
-        await app.answer((await app.requests()).json()["requests"][0], pin=PIN)
+        public_id, number = await login_request(person, "b.tester@abc.de")
+        await app.answer((await app.requests()).json()["requests"][0], pin=PIN, number=number)
         client.cookies.clear()  # the attacker's browser lacks the login cookie
         attacker = Invitee(client, db, clock, settings.secret_key)
         stolen = await attacker.post(f"/anmelden/weiter/{public_id}")
@@ -210,24 +210,24 @@ async def test_another_browser_cannot_finish_someone_elses_login(settings, facto
 async def test_requests_expire_after_two_minutes(settings, factory, db, clock):
     async with running_app(settings, clock) as (_, client):
         _, person, app = await activated(settings, factory, db, clock, client)
-        public_id, _ = await login_request(person, "b.tester@abc.de")
+        public_id, number = await login_request(person, "b.tester@abc.de")
         listed = (await app.requests()).json()["requests"]
         clock.advance(seconds=121)
         assert (await app.requests()).json()["requests"] == []
-        assert (await app.answer(listed[0], pin=PIN)).status_code == 409
+        assert (await app.answer(listed[0], pin=PIN, number=number)).status_code == 409
 
 
 async def test_wrong_pins_are_counted_and_five_lock_the_device(settings, factory, db, clock):
     async with running_app(settings, clock) as (_, client):
         _, person, app = await activated(settings, factory, db, clock, client)
-        await login_request(person, "b.tester@abc.de")
+        _, number = await login_request(person, "b.tester@abc.de")
         request = (await app.requests()).json()["requests"][0]
         for left in (4, 3, 2, 1):
-            wrong = await app.answer(request, pin="111333")
+            wrong = await app.answer(request, pin="111333", number=number)
             assert wrong.status_code == 401 and wrong.json()["attempts_left"] == left
-        fifth = await app.answer(request, pin="111333")
+        fifth = await app.answer(request, pin="111333", number=number)
         assert fifth.status_code == 423 and "gesperrt" in fifth.json()["error"]
-        assert (await app.answer(request, pin=PIN)).status_code == 423
+        assert (await app.answer(request, pin=PIN, number=number)).status_code == 423
         assert (await app.requests()).status_code == 423
     assert (await db.fetch(AuditEvent.select().where(AuditEvent.event == "pin_lock")))
     # The admin sees "Gesperrt"; after their unlock the person registers a new device.
@@ -238,10 +238,10 @@ async def test_fifty_parallel_wrong_pins_evaluate_at_most_five(settings, factory
     hasher = CountingHasher()
     async with running_app(settings, clock, pin_hasher=hasher) as (_, client):
         _, person, app = await activated(settings, factory, db, clock, client)
-        await login_request(person, "b.tester@abc.de")
+        _, number = await login_request(person, "b.tester@abc.de")
         request = (await app.requests()).json()["requests"][0]
         hasher.verifications = 0
-        results = await asyncio.gather(*[app.answer(request, pin="111333") for _ in range(50)])
+        results = await asyncio.gather(*[app.answer(request, pin="111333", number=number) for _ in range(50)])
     assert hasher.verifications <= 5
     assert sum(r.status_code == 401 for r in results) <= 4
     device = await db.fetch_one(Device.select(Device.pin_failures, Device.locked_at))
@@ -251,12 +251,12 @@ async def test_fifty_parallel_wrong_pins_evaluate_at_most_five(settings, factory
 async def test_signatures_are_checked(settings, factory, db, clock):
     async with running_app(settings, clock) as (_, client):
         _, person, app = await activated(settings, factory, db, clock, client)
-        await login_request(person, "b.tester@abc.de")
+        _, number = await login_request(person, "b.tester@abc.de")
         request = (await app.requests()).json()["requests"][0]
         impostor = App(client, clock)
         impostor.device_id = app.device_id  # knows the id, not the key
         assert (await impostor.requests()).status_code == 401
-        assert (await impostor.answer(request, pin=PIN)).status_code == 401
+        assert (await impostor.answer(request, pin=PIN, number=number)).status_code == 401
         stale = await app.requests(timestamp_ms=int(clock.now().timestamp() * 1000) - 10 * 60 * 1000)
         assert stale.status_code == 401
 
@@ -267,11 +267,11 @@ async def test_admins_log_in_with_the_second_factor_too(settings, factory, db, c
         from db.tables import Account
 
         await db.write([Account.update({Account.role: "admin"}).where(Account.id == record.account_id)])
-        public_id, _ = await login_request(person, "chefin@abc.de")
+        public_id, number = await login_request(person, "chefin@abc.de")
         # Without the app's approval there is no session and no admin page.
         assert (await person.post(f"/anmelden/weiter/{public_id}")).status_code == 200
         assert (await person.get("/nutzerverwaltung/", headers={"accept": "text/html"})).status_code == 401
-        await app.answer((await app.requests()).json()["requests"][0], pin=PIN)
+        await app.answer((await app.requests()).json()["requests"][0], pin=PIN, number=number)
         assert (await person.post(f"/anmelden/weiter/{public_id}")).status_code == 303
         await person.accept_consent()
         assert (await person.get("/nutzerverwaltung/")).status_code == 200
@@ -289,8 +289,8 @@ async def test_locked_people_cannot_log_in(settings, factory, db, clock, service
 async def test_an_admins_device_reset_ends_the_device_and_sessions_at_once(settings, factory, db, clock, service):
     async with running_app(settings, clock) as (_, client):
         record, person, app = await activated(settings, factory, db, clock, client)
-        public_id, _ = await login_request(person, "b.tester@abc.de")
-        await app.answer((await app.requests()).json()["requests"][0], pin=PIN)
+        public_id, number = await login_request(person, "b.tester@abc.de")
+        await app.answer((await app.requests()).json()["requests"][0], pin=PIN, number=number)
         assert (await person.post(f"/anmelden/weiter/{public_id}")).status_code == 303
         await person.accept_consent()
         assert "Herzlich Willkommen" in (await person.get("/")).text

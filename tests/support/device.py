@@ -4,6 +4,7 @@ what the browser app does with WebCrypto, for HTTP-level tests."""
 from __future__ import annotations
 
 import base64
+import secrets
 import time
 
 import httpx
@@ -41,15 +42,33 @@ class Device:
             self.device_id = response.json()["device_id"]
         return response
 
-    async def requests(self, timestamp_ms: int | None = None) -> httpx.Response:
+    def timestamp(self) -> int:
         now = self.clock.now().timestamp() if self.clock else time.time()
-        timestamp = timestamp_ms if timestamp_ms is not None else int(now * 1000)
-        return await self.client.post("/api/app/requests", json={
-            "device_id": self.device_id, "timestamp": timestamp, "signature": self.sign(f"list:{self.device_id}:{timestamp}"),
-        })
+        return int(now * 1000)
 
-    async def answer(self, request: dict, pin: str = "472913", decision: str = "approve") -> httpx.Response:
-        return await self.client.post(f"/api/app/requests/{request['id']}/answer", json={
-            "device_id": self.device_id, "decision": decision, "pin": pin,
-            "signature": self.sign(f"{decision}:{request['id']}:{request['nonce']}"),
-        })
+    def list_body(self, timestamp_ms: int | None = None, nonce: str | None = None) -> dict:
+        """A signed listing request: what the app sends, and what a replay sends again."""
+        timestamp = timestamp_ms if timestamp_ms is not None else self.timestamp()
+        nonce = nonce or secrets.token_urlsafe(18)
+        return {
+            "device_id": self.device_id, "timestamp": timestamp, "nonce": nonce,
+            "signature": self.sign(f"list:{self.device_id}:{timestamp}:{nonce}"),
+        }
+
+    async def requests(self, timestamp_ms: int | None = None) -> httpx.Response:
+        return await self.client.post("/api/app/requests", json=self.list_body(timestamp_ms))
+
+    def answer_body(self, request: dict, pin: str, decision: str, number: str | None) -> dict:
+        timestamp, nonce = self.timestamp(), secrets.token_urlsafe(18)
+        entered = (number or "") if decision == "approve" else ""
+        signed_number = "".join(entered.split())
+        return {
+            "device_id": self.device_id, "decision": decision, "pin": pin, "number": entered, "timestamp": timestamp,
+            "nonce": nonce, "signature": self.sign(f"{decision}:{request['id']}:{request['nonce']}:{signed_number}:{timestamp}:{nonce}"),
+        }
+
+    async def answer(self, request: dict, pin: str = "472913", decision: str = "approve", number: str | None = None) -> httpx.Response:
+        """`number`: what the person types from the browser's page (approve only)."""
+        return await self.client.post(
+            f"/api/app/requests/{request['id']}/answer", json=self.answer_body(request, pin, decision, number)
+        )

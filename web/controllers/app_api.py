@@ -11,11 +11,12 @@ from litestar.exceptions import SerializationException
 from litestar.params import FromPath
 
 from web.auth import client_ip
-from workflows.twofactor import ActivationRequest, Limits, TwoFactorError, activate_device, answer_request, pending_requests
+from workflows.login_approval import Answer, answer_request, pending_requests
+from workflows.twofactor import ActivationRequest, Limits, TwoFactorError, activate_device
 
 ACTIVATE_FIELDS = {"username", "code", "pin", "pin_repeat", "public_key", "terms_accepted"}
-LIST_FIELDS = {"device_id", "timestamp", "signature"}
-ANSWER_FIELDS = {"device_id", "decision", "pin", "signature"}
+LIST_FIELDS = {"device_id", "timestamp", "nonce", "signature"}
+ANSWER_FIELDS = {"device_id", "decision", "pin", "number", "timestamp", "nonce", "signature"}
 
 
 async def _json(request: Request, expected: set[str]) -> dict[str, Any]:
@@ -54,7 +55,9 @@ async def activate(request: Request) -> Response:
 async def list_requests(request: Request) -> Response:
     try:
         body = await _json(request, LIST_FIELDS)
-        items = await pending_requests(request.app.state.service, body.get("device_id"), body.get("timestamp"), body.get("signature"))
+        items = await pending_requests(
+            request.app.state.service, body.get("device_id"), body.get("timestamp"), body.get("nonce"), body.get("signature")
+        )
     except TwoFactorError as exc:
         return _error(exc)
     return Response({"requests": items}, status_code=200)
@@ -64,9 +67,9 @@ async def list_requests(request: Request) -> Response:
 async def answer(request: Request, challenge_id: FromPath[str]) -> Response:
     try:
         body = await _json(request, ANSWER_FIELDS)
+        answer_ = Answer(challenge_id=challenge_id, **{name: body.get(name) for name in ANSWER_FIELDS})
         status = await answer_request(
-            request.app.state.service, request.app.state.pin_hasher, _limits(request), body.get("device_id"),
-            challenge_id, body.get("decision"), body.get("pin"), body.get("signature"), client_ip(request),
+            request.app.state.service, request.app.state.pin_hasher, _limits(request), answer_, client_ip(request)
         )
     except TwoFactorError as exc:
         return _error(exc)

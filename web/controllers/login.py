@@ -13,10 +13,13 @@ from db import challenges
 from db.audit import audit_step
 from db.people import latest_instance_of
 from db.tables import Account
+from web import known_browser
 from web.auth import client_ip, current_session, end_session, start_session
+from web.browsers import describe
 from web.forms import read_form
 from web.rendering import page, wants_fragment
-from workflows.twofactor import LOGIN_STATES, Limits, finish_login, start_login
+from workflows.login_approval import finish_login, format_number, start_login
+from workflows.twofactor import LOGIN_STATES, Limits
 
 LOGIN_COOKIE = "pp_login"
 
@@ -34,10 +37,13 @@ async def login_start(request: Request) -> Response:
         errors = form.errors or {"username": "Bitte geben Sie Ihren Benutzernamen oder Ihre E-Mail-Adresse ein."}
         return page("login.html", {"values": form.values, "errors": errors}, status_code=HTTP_422_UNPROCESSABLE_ENTITY)
     settings = request.app.state.settings
-    data, browser_token = await start_login(request.app.state.service, username, client_ip(request), Limits.from_settings(settings))
-    response = Redirect(request.app.route_reverse("login_wait", public_id=data["public_id"]), status_code=303)
+    started = await start_login(
+        request.app.state.service, username, client_ip(request), describe(request.headers.get("user-agent")),
+        known_browser.known_accounts(request), Limits.from_settings(settings),
+    )
+    response = Redirect(request.app.route_reverse("login_wait", public_id=started.public_id), status_code=303)
     response.set_cookie(
-        LOGIN_COOKIE, browser_token, httponly=True, samesite="lax", secure=not settings.is_development,
+        LOGIN_COOKIE, started.browser_token, httponly=True, samesite="lax", secure=not settings.is_development,
         path="/anmelden", max_age=settings.login_request_seconds + 60,
     )
     return response
@@ -57,7 +63,11 @@ async def login_wait(request: Request, public_id: FromPath[str]) -> Response:
     challenge = await _own_challenge(request, public_id)
     if challenge is None or challenge["expires_at"] <= request.app.state.clock.now():
         return page("login_ended.html", {"reason": "expired"}, status_code=HTTP_409_CONFLICT)
-    return page("login_wait.html", {"challenge": challenge, "message": ""})
+    return _waiting(challenge, "")
+
+
+def _waiting(challenge: dict, message: str) -> Response:
+    return page("login_wait.html", {"challenge": challenge, "number": format_number(challenge["number"]), "message": message})
 
 
 @post("/anmelden/weiter/{public_id:str}", name="login_finish")
@@ -65,38 +75,59 @@ async def login_finish(request: HTMXRequest, public_id: FromPath[str]) -> Respon
     token = request.cookies.get(LOGIN_COOKIE) or ""
     service = request.app.state.service
     account_id = await finish_login(service, public_id, token) if token else None
-    if account_id is not None and await _may_log_in(request, account_id):
-        account = await request.app.state.db.fetch_one(Account.select(Account.organisation).where(Account.id == account_id))
-        target = request.app.route_reverse("home")
-        response = Response("", status_code=200, headers={"HX-Redirect": target}) if wants_fragment(request) else Redirect(target, status_code=303)
-        await start_session(request, response, "login", account_id, account["organisation"])
-        response.delete_cookie(LOGIN_COOKIE, path="/anmelden")
-        await request.app.state.db.write([audit_step(
-            "login", service.clock.now(), actor=f"account:{account_id}", organisation_id=account["organisation"],
-            client_ip=client_ip(request))])
-        return response
-    now = service.clock.now()
+    if account_id is None and token:
+        challenge = await _own_challenge(request, public_id)
+        if challenge is not None and challenge["status"] == "approved":
+            # The approval committed after the consume step above: consume it now, rather
+            # than reading "approved" as "not completed".
+            account_id = await finish_login(service, public_id, token)
+    if account_id is not None:
+        if await _may_log_in(request, account_id):
+            return await _logged_in(request, account_id)
+        return _ended(request, "locked")
     finished = await challenges.by_public_id(request.app.state.db, public_id)
     if finished is not None and finished["status"] == "used" and await _already_logged_in(request, finished):
         # A second poll that crossed the one that finished the login: same outcome.
-        target = request.app.route_reverse("home")
-        return Response("", status_code=200, headers={"HX-Redirect": target}) if wants_fragment(request) else Redirect(target, status_code=303)
+        return _to_home(request)
     challenge = await _own_challenge(request, public_id)
-    if challenge is not None and challenge["status"] == "pending" and challenge["expires_at"] > now:
+    if challenge is not None and challenge["status"] == "pending" and challenge["expires_at"] > service.clock.now():
         if wants_fragment(request):
             return Response("", status_code=204)
-        return page("login_wait.html", {"challenge": challenge, "message": "Die Anmeldung ist noch nicht bestätigt."})
-    reason = "denied" if challenge is not None and challenge["status"] == "denied" else "expired"
-    if account_id is not None:
-        reason = "locked"
+        return _waiting(challenge, "Die Anmeldung ist noch nicht bestätigt.")
+    status = challenge["status"] if challenge is not None else ""
+    return _ended(request, ENDED_REASONS.get(status, "expired"))
+
+
+# Why a request ended, as the browser that started it may learn it.
+ENDED_REASONS = {"denied": "denied", "not_me": "denied", "wrong_number": "number"}
+
+
+def _to_home(request: HTMXRequest) -> Response:
+    target = request.app.route_reverse("home")
+    return Response("", status_code=200, headers={"HX-Redirect": target}) if wants_fragment(request) else Redirect(target, status_code=303)
+
+
+def _ended(request: HTMXRequest, reason: str) -> Response:
     if wants_fragment(request):
         return Response("", status_code=200, headers={"HX-Redirect": request.app.route_reverse("login_ended", reason=reason)})
     return page("login_ended.html", {"reason": reason}, status_code=HTTP_409_CONFLICT)
 
 
+async def _logged_in(request: HTMXRequest, account_id: int) -> Response:
+    db, now = request.app.state.db, request.app.state.clock.now()
+    account = await db.fetch_one(Account.select(Account.organisation).where(Account.id == account_id))
+    response = _to_home(request)
+    await start_session(request, response, "login", account_id, account["organisation"])
+    response.delete_cookie(LOGIN_COOKIE, path="/anmelden")
+    known_browser.remember(request, response, account_id)
+    await db.write([audit_step(
+        "login", now, actor=f"account:{account_id}", organisation_id=account["organisation"], client_ip=client_ip(request))])
+    return response
+
+
 @get("/anmelden/beendet/{reason:str}", name="login_ended")
 async def login_ended(request: Request, reason: FromPath[str]) -> Response:
-    reason = reason if reason in ("denied", "expired", "locked") else "expired"
+    reason = reason if reason in ("denied", "expired", "locked", "number") else "expired"
     return page("login_ended.html", {"reason": reason}, status_code=HTTP_409_CONFLICT)
 
 
