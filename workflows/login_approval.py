@@ -32,7 +32,7 @@ CLOCK_WINDOW = timedelta(minutes=5)
 NONCE = re.compile(r"[A-Za-z0-9_-]{16,64}")
 DECISIONS = ("approve", "deny", "not_me")
 ENDED = "Diese Anmeldung ist abgelaufen oder bereits beantwortet."
-NUMBER_FORMAT = f"Bitte geben Sie die {NUMBER_DIGITS}-stellige Zahl ein, die Ihnen die Anmeldeseite im Browser zeigt."
+NUMBER_FORMAT = f"Bitte geben Sie die {NUMBER_DIGITS} Ziffern ein, die Ihnen die Anmeldeseite im Browser zeigt."
 WRONG_NUMBER = (
     "Die Zahl stimmt nicht mit der Anmeldeseite überein. Diese Anmeldung wurde deshalb abgebrochen. "
     "Wenn Sie sich selbst anmelden wollten, beginnen Sie die Anmeldung bitte neu."

@@ -1,6 +1,6 @@
 """The Zwei-Faktor-App in real Chromium, next to the portal: a person registers in one
 browser, activates the app in a second one (a phone, sharing nothing with the first),
-and logs in by confirming the two-digit number in the app. Also: a wrong PIN, a locked
+and logs in by typing the number shown in the portal into the app. Also: a wrong PIN, a locked
 device and "App zurücksetzen", axe-core on every screen, no sideways scrolling at
 320 px, and the app shell cached by its service worker.
 
@@ -70,11 +70,11 @@ async def registration_at_activation(portal, settings, email: str = EMAIL):
 
 
 async def start_login(page, email: str = EMAIL) -> str:
-    """Starts a login in the portal page; returns the two-digit number it shows."""
+    """Starts a login in the portal page; returns the number it shows ("482 913")."""
     await page.get_by_label("Benutzername oder E-Mail-Adresse").fill(email)
     await page.get_by_role("button", name="Weiter").click()
     number = page.locator("#login-number")
-    await expect(number).to_have_text(re.compile(r"^\s*\d{2}\s*$"))
+    await expect(number).to_have_text(re.compile(r"^\s*\d{3} \d{3}\s*$"))
     return (await number.inner_text()).strip()
 
 
@@ -242,7 +242,12 @@ async def test_activate_the_app_then_log_in_by_confirming_the_number(portal, set
     # First a wrong PIN: the app asks again and says how many tries are left.
     await unlock(app, WRONG_PIN)
     request = app.locator("#request-list .request")
-    await expect(request.locator(".number")).to_have_text(number, timeout=WAIT)
+    await expect(request).to_have_count(1, timeout=WAIT)
+    number_field = request.get_by_label("Zahl von der Anmeldeseite")
+    # The app shows no number: the person types the one from the browser (PIN-6).
+    await expect(number_field).to_have_attribute("inputmode", "numeric")
+    await expect(request).not_to_contain_text(number)
+    await number_field.fill(number)
     await request.get_by_role("button", name="Bestätigen").click()
     pin_field = app.get_by_label("PIN-Code", exact=True)
     await expect(app.locator("#unlock-pin-error")).to_have_text(f"Falscher PIN-Code. Noch {settings.pin_attempts - 1} Versuche.")
@@ -251,9 +256,16 @@ async def test_activate_the_app_then_log_in_by_confirming_the_number(portal, set
     await check_screen(app, "App entsperren mit falschem PIN-Code", portal)
 
     await unlock(app, PIN)
-    await expect(request.locator(".number")).to_have_text(number, timeout=WAIT)
-    await expect(request).to_have_count(1)
+    await expect(request).to_have_count(1, timeout=WAIT)
+    await expect(request.locator(".request-origin")).to_contain_text("Chrome auf Linux, IP-Adresse 127.0.0.1")
+    # Without the number nothing is sent: the message is next to the field.
+    await request.get_by_label("Zahl von der Anmeldeseite").fill("")
+    await request.get_by_role("button", name="Bestätigen").click()
+    await expect(request.get_by_label("Zahl von der Anmeldeseite")).to_be_focused()
+    await expect(request.locator(".field-error")).to_have_text(
+        "Bitte geben Sie die 6 Ziffern ein, die Ihnen die Anmeldeseite im Browser zeigt.")
     await check_screen(app, "Anmeldungen", portal)
+    await request.get_by_label("Zahl von der Anmeldeseite").fill(number)
     await request.get_by_role("button", name="Bestätigen").click()
     await expect(app.get_by_role("status")).to_have_text("Anmeldung bestätigt. Sie können im Portal weiterarbeiten.")
     await expect(request).to_have_count(0)
@@ -280,19 +292,19 @@ async def test_five_wrong_pins_lock_the_device_and_the_app_can_be_reset(portal, 
     await activate(app, code)
     await expect(heading(desk, "Glückwunsch")).to_be_visible(timeout=WAIT)
     await desk.get_by_role("link", name="Jetzt einloggen").click()
-    number = await start_login(desk)
+    await start_login(desk)
 
     await app.get_by_role("button", name="Weiter").click()
     request = app.locator("#request-list .request")
     for attempt in range(1, settings.pin_attempts):
         await unlock(app, WRONG_PIN)
-        await expect(request.locator(".number")).to_have_text(number, timeout=WAIT)
-        await request.get_by_role("button", name="Ablehnen").click()
+        await expect(request).to_have_count(1, timeout=WAIT)
+        await request.get_by_role("button", name="Das war ich nicht").click()
         await expect(app.locator("#unlock-pin-error")).to_have_text(
             f"Falscher PIN-Code. Noch {settings.pin_attempts - attempt} Versuche.")
     await unlock(app, WRONG_PIN)
-    await expect(request.locator(".number")).to_have_text(number, timeout=WAIT)
-    await request.get_by_role("button", name="Ablehnen").click()
+    await expect(request).to_have_count(1, timeout=WAIT)
+    await request.get_by_role("button", name="Das war ich nicht").click()
 
     await expect(heading(app, "Gerät gesperrt")).to_be_focused()
     await expect(app.locator("#locked-message")).to_contain_text("gesperrt")

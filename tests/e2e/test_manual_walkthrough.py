@@ -1,8 +1,8 @@
 """The manual ("Nutzerverwaltung – Nutzer anlegen", sections 1-5) walked from start to end
 in real Chromium, as the people in it would: an admin invites a colleague, the
 invitation travels through the outbox to a real SMTP server, the colleague registers on
-a phone, activates the Zwei-Faktor-App on another phone, logs in with the number shown
-in both, gives consent and reads a message in the Postfach. The admin's table follows
+a phone, activates the Zwei-Faktor-App on another phone, logs in by typing the number the
+portal shows into the app, gives consent and reads a message in the Postfach. The admin's table follows
 along live.
 
 Every step is asserted and photographed: into pytest's tmp dir, or into
@@ -201,7 +201,7 @@ async def test_the_manual_from_invitation_to_the_first_message(portal, db, clock
     await portal.screenshot(invitee, "login")
     await invitee.get_by_role("button", name="Weiter").click()
     number_shown = invitee.locator("#login-number")
-    await expect(number_shown).to_have_text(re.compile(r"^\s*\d{2}\s*$"))
+    await expect(number_shown).to_have_text(re.compile(r"^\s*\d{3} \d{3}\s*$"))
     number = (await number_shown.inner_text()).strip()
     await portal.screenshot(invitee, "login number")
 
@@ -212,9 +212,10 @@ async def test_the_manual_from_invitation_to_the_first_message(portal, db, clock
     await phone.get_by_role("button", name="Entsperren").click()
     await expect(heading(phone, "Anmeldungen")).to_be_visible()
     request = phone.locator("#request-list .request")
-    await expect(request.locator(".number")).to_have_text(number, timeout=WAIT)
-    await expect(request).to_have_count(1)
-    await portal.screenshot(phone, "app Anmeldung mit Kontrollzahl")
+    await expect(request).to_have_count(1, timeout=WAIT)
+    # The person types the number from the browser into the app (PIN-6).
+    await request.get_by_label("Zahl von der Anmeldeseite").fill(number)
+    await portal.screenshot(phone, "app Anmeldung mit eingegebener Zahl")
     await request.get_by_role("button", name="Bestätigen").click()
     await expect(phone.get_by_role("status")).to_have_text("Anmeldung bestätigt. Sie können im Portal weiterarbeiten.")
     await expect(request).to_have_count(0)

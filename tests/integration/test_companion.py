@@ -171,3 +171,6 @@ async def test_the_apps_own_input_checks_use_the_servers_words(settings, db):
         assert refused["pin"] == messages["pin_format"]
         assert (await errors(pin="135792", pin_repeat="135793"))["pin"] == messages["pin_mismatch"]
         assert (await errors(pin="123456", pin_repeat="123456"))["pin"] == messages["pin_trivial"]
+        # The number typed to approve a login (PIN-6) is checked before anything else.
+        unchecked = await client.post("/api/app/requests/x/answer", json={"decision": "approve", "number": "12 34"})
+        assert unchecked.status_code == 422 and unchecked.json()["error"] == messages["number_format"]

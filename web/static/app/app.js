@@ -420,9 +420,10 @@
     var round = ++state.pollRound;
     var deviceId = state.device.deviceId;
     var timestamp = Date.now();
-    sign(core.listMessage(deviceId, timestamp))
+    var nonce = core.newNonce();
+    sign(core.listMessage(deviceId, timestamp, nonce))
       .then(function (signature) {
-        return postJson(api.requests, { device_id: deviceId, timestamp: timestamp, signature: signature });
+        return postJson(api.requests, { device_id: deviceId, timestamp: timestamp, nonce: nonce, signature: signature });
       })
       .then(function (result) {
         if (!state.polling || round !== state.pollRound) { return; }
@@ -449,22 +450,25 @@
   });
   window.addEventListener("online", function () { if (state.polling) { poll(); } });
 
+  // The server lists the newest first; the list keeps that order, so a flood of requests
+  // started by someone else is visible as such and the person's own is on top.
   function showRequests(items) {
     var seen = {};
     var newest = null;
-    items.forEach(function (item) {
+    items.forEach(function (item, index) {
       seen[item.id] = true;
       if (!state.requests[item.id]) {
         state.requests[item.id] = { item: item, element: buildRequest(item), answering: false };
-        requestList.appendChild(state.requests[item.id].element);
-        newest = item;
+        if (!newest) { newest = item; }
       }
+      var node = state.requests[item.id].element;
+      if (requestList.children[index] !== node) { requestList.insertBefore(node, requestList.children[index] || null); }
     });
     Object.keys(state.requests).forEach(function (id) {
       if (!seen[id] && !state.requests[id].answering) { removeRequest(id); }
     });
     emptyNote.hidden = requestList.children.length > 0;
-    if (newest) { setStatus(msg("new_request", { number: newest.number })); }
+    if (newest) { setStatus(msg("new_request", { time: timeOf(newest.created_at), browser: newest.browser })); }
   }
 
   function element(tag, className, text) {
@@ -487,24 +491,46 @@
     li.setAttribute("data-request-id", item.id);
     var title = element("h2", "request-title", msg("requested_at", { time: timeOf(item.created_at) }));
     title.id = id + "-title";
-    var label = element("p", "number-label", "Kontrollzahl");
-    label.id = id + "-label";
-    var number = element("p", "number", item.number);
-    number.id = id + "-number";
+    var origin = element("p", "request-origin", msg("request_origin", { browser: item.browser, ip: item.ip }));
+    origin.id = id + "-origin";
+    var form = element("form", "request-form");
+    form.noValidate = true;
+    var field = element("div", "field");
+    var input = element("input", "number-input");
+    input.id = id + "-number";
+    input.type = "text";
+    input.name = "number";
+    input.setAttribute("inputmode", "numeric");
+    input.setAttribute("autocomplete", "off");
+    input.setAttribute("maxlength", "7");
+    input.setAttribute("aria-describedby", id + "-number-hint " + origin.id);
+    var label = element("label", "", msg("number_label"));
+    label.htmlFor = input.id;
+    var hint = element("span", "hint", msg("number_hint"));
+    hint.id = id + "-number-hint";
     var error = element("p", "field-error");
-    error.id = id + "-error";
+    error.id = input.id + "-error";
     error.hidden = true;
+    [label, hint, input, error].forEach(function (part) { field.appendChild(part); });
     var actions = element("div", "actions");
-    [["approve", "Bestätigen", ""], ["deny", "Ablehnen", "secondary"]].forEach(function (spec) {
-      var button = element("button", spec[2], spec[1]);
-      button.type = "button";
-      button.setAttribute("data-decision", spec[0]);
-      button.setAttribute("aria-describedby", label.id + " " + number.id + " " + error.id);
-      button.addEventListener("click", function () { answer(item.id, spec[0]); });
-      actions.appendChild(button);
+    var approve = element("button", "", msg("approve"));
+    approve.type = "submit";
+    approve.setAttribute("data-decision", "approve");
+    var notMe = element("button", "secondary", msg("not_me"));
+    notMe.type = "button";
+    notMe.setAttribute("data-decision", "not_me");
+    notMe.setAttribute("aria-describedby", title.id + " " + origin.id);
+    notMe.addEventListener("click", function () { answer(item.id, "not_me"); });
+    actions.appendChild(approve);
+    actions.appendChild(notMe);
+    form.appendChild(field);
+    form.appendChild(actions);
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      answer(item.id, "approve");
     });
     li.setAttribute("aria-labelledby", title.id);
-    [title, label, number, error, actions].forEach(function (part) { li.appendChild(part); });
+    [title, origin, form].forEach(function (part) { li.appendChild(part); });
     return li;
   }
 
@@ -529,16 +555,30 @@
   function answer(id, decision) {
     var entry = state.requests[id];
     if (!entry || entry.answering || state.pin === null) { return; }
-    var errorEl = entry.element.querySelector(".field-error");
-    errorEl.hidden = true;
+    var input = entry.element.querySelector(".number-input");
+    var number = "";
+    setFieldError(input, "");
+    if (decision === "approve") {
+      number = core.normaliseNumber(input.value);
+      if (number === null) {
+        setFieldError(input, msg("number_format"));
+        input.focus();
+        return;
+      }
+    }
     setAnswering(entry, true);
     setStatus(msg("sending"));
     var item = entry.item;
     var pin = state.pin;
-    sign(core.answerMessage(decision, item.id, item.nonce))
+    var timestamp = Date.now();
+    var nonce = core.newNonce();
+    sign(core.answerMessage(decision, item.id, item.nonce, number, timestamp, nonce))
       .then(function (signature) {
         var url = api.answer.replace("REQUEST_ID", encodeURIComponent(item.id));
-        return postJson(url, { device_id: state.device.deviceId, decision: decision, pin: pin, signature: signature });
+        return postJson(url, {
+          device_id: state.device.deviceId, decision: decision, pin: pin, number: number,
+          timestamp: timestamp, nonce: nonce, signature: signature
+        });
       })
       .then(function (result) {
         setAnswering(entry, false);
@@ -546,23 +586,33 @@
       }, function () {
         setAnswering(entry, false);
         setStatus("");
-        errorEl.textContent = msg("offline");
-        errorEl.hidden = false;
+        setFieldError(input, msg("offline"));
       });
   }
 
+  var ANSWERED = { approved: "approved", denied: "denied", not_me: "not_me_done" };
+
   function answered(id, result) {
     var body = result.body;
+    var entry = state.requests[id];
     if (result.status === 200) {
       removeRequest(id);
-      setStatus(msg(body.status === "approved" ? "approved" : "denied"));
+      setStatus(msg(ANSWERED[body.status] || "denied"));
     } else if (result.status === 401 && body.field === "pin") {
       // Wrong PIN: ask for it again, with the attempts left next to the field.
       forgetPin();
       setStatus("");
-      var input = document.getElementById("unlock-pin");
-      setFieldError(input, body.error);
-      show("unlock", input);
+      var pinInput = document.getElementById("unlock-pin");
+      setFieldError(pinInput, body.error);
+      show("unlock", pinInput);
+    } else if (result.status === 422 && body.field === "number" && body.ended) {
+      // A wrong number ended the request on the server: say so where focus goes.
+      removeRequest(id);
+      setStatus(body.error);
+    } else if (result.status === 422 && body.field === "number" && entry) {
+      var numberInput = entry.element.querySelector(".number-input");
+      setFieldError(numberInput, body.error);
+      numberInput.focus();
     } else if (result.status === 423) {
       setStatus("");
       showLocked(body.error || msg("server_error"));
@@ -572,14 +622,9 @@
     } else if (result.status === 401) {
       setStatus("");
       showProblem(body.error || msg("server_error"));
-    } else {
+    } else if (entry) {
       setStatus("");
-      var entry = state.requests[id];
-      if (entry) {
-        var errorEl = entry.element.querySelector(".field-error");
-        errorEl.textContent = body.error || msg("server_error");
-        errorEl.hidden = false;
-      }
+      setFieldError(entry.element.querySelector(".number-input"), body.error || msg("server_error"));
     }
   }
 

@@ -5,6 +5,7 @@
 
   var PIN_LENGTH = 6;
   var CODE_LENGTH = 8;
+  var NUMBER_LENGTH = 6;
   // Mirrors partnerportal/crypto.py is_trivial_pin.
   var COMMON_PINS = ["123123", "456456", "789789", "147258", "159753", "102030", "112233", "010203", "696969", "131313"];
 
@@ -38,6 +39,17 @@
     return isDigits(digits, CODE_LENGTH) ? digits : null;
   }
 
+  // The number from the portal's login page: "482 913", "482913" or pasted with spaces.
+  function normaliseNumber(value) {
+    var digits = String(value || "").replace(/\s+/g, "");
+    return isDigits(digits, NUMBER_LENGTH) ? digits : null;
+  }
+
+  // A fresh random value for each signed request: the server accepts each one once.
+  function newNonce() {
+    return base64url(crypto.getRandomValues(new Uint8Array(18)));
+  }
+
   function base64url(buffer) {
     var bytes = new Uint8Array(buffer);
     var binary = "";
@@ -45,9 +57,11 @@
     return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
   }
 
-  // The texts the server signs are fixed: see workflows/twofactor.py.
-  function listMessage(deviceId, timestamp) { return "list:" + deviceId + ":" + timestamp; }
-  function answerMessage(decision, requestId, nonce) { return decision + ":" + requestId + ":" + nonce; }
+  // The texts the server signs are fixed: see workflows/login_approval.py.
+  function listMessage(deviceId, timestamp, nonce) { return ["list", deviceId, timestamp, nonce].join(":"); }
+  function answerMessage(decision, requestId, requestNonce, number, timestamp, nonce) {
+    return [decision, requestId, requestNonce, number, timestamp, nonce].join(":");
+  }
 
   function format(template, values) {
     return template.replace(/\{(\w+)\}/g, function (whole, name) {
@@ -60,6 +74,8 @@
     isTrivialPin: isTrivialPin,
     pinProblem: pinProblem,
     normaliseCode: normaliseCode,
+    normaliseNumber: normaliseNumber,
+    newNonce: newNonce,
     base64url: base64url,
     listMessage: listMessage,
     answerMessage: answerMessage,

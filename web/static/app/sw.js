@@ -4,7 +4,7 @@
 // (/api/app/...) is never touched: login requests must be live, never cached.
 "use strict";
 
-var CACHE = "zwei-faktor-app-shell-v1";
+var CACHE = "zwei-faktor-app-shell-v2";
 var SHELL = [
   "/app/",
   "/app/manifest.webmanifest",
