@@ -5,11 +5,12 @@ rows cost the same as the first."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 
 from db.engine import Database, Sql
-from db.tables import FlowInstance, Outbox, TransitionHistory
+from db.tables import AuditEvent, FlowInstance, Outbox, TransitionHistory
 
 PAGE_SIZE = 50
 SORTS = ("newest", "oldest", "name")
@@ -213,6 +214,17 @@ async def timeline(db: Database, instance_id: int) -> list[dict]:
             TransitionHistory.actor, TransitionHistory.created_at,
         ).where(TransitionHistory.instance == instance_id).order_by(TransitionHistory.id)
     )
+
+
+async def security_events(db: Database, instance_id: int, events: tuple[str, ...]) -> list[dict]:
+    """Audit events of these kinds about the person (e.g. "Das war ich nicht"), oldest first."""
+    rows = await db.fetch(
+        AuditEvent.select(AuditEvent.event, AuditEvent.created_at, AuditEvent.details)
+        .where((AuditEvent.instance == instance_id) & AuditEvent.event.is_in(list(events)))
+        .order_by(AuditEvent.id)
+    )
+    # Database.fetch runs the compiled SQL itself, so JSON columns arrive as text.
+    return [{**row, "details": json.loads(row["details"]) if isinstance(row["details"], str) else row["details"]} for row in rows]
 
 
 async def mails(db: Database, instance_id: int) -> list[dict]:

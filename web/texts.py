@@ -8,6 +8,8 @@ DEFAULT_LANGUAGE = "de"
 TEXTS: dict[str, dict[str, str]] = {
     "de": {
         "skip_to_content": "Zum Inhalt springen",
+        "security_event.login_not_me": "Anmeldeanfrage gemeldet: „Das war ich nicht“",
+        "security_event.login_number_wrong": "Anmeldung abgebrochen: falsche Zahl in der Zwei-Faktor-App",
         "home.title": "Startseite",
         "home.welcome": "Herzlich Willkommen",
         "home.intro": "Hier verwalten Sie den Zugang Ihrer Organisation zum Portal.",

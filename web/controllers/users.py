@@ -236,7 +236,7 @@ class UsersController(Controller):
         event_labels = {t.event: t.label for t in flow.definition.transitions}
         context = {
             "row": row_view(service, person),
-            "timeline": await people.timeline(service.db, instance_id),
+            "timeline": await _timeline(service.db, instance_id),
             "mails": await people.mails(service.db, instance_id),
             "event_labels": event_labels,
             "state_labels": {s.name: s.label for s in flow.definition.states.values()},
@@ -323,3 +323,14 @@ class UsersController(Controller):
                 feed.unsubscribe(organisation_id, queue)
 
         return ServerSentEvent(events(), headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+# Security events the person's admins see in the timeline (PIN-6).
+TIMELINE_SECURITY_EVENTS = ("login_not_me", "login_number_wrong")
+
+
+async def _timeline(db, instance_id: int) -> list[dict]:
+    """Transitions and the person's security events, in the order they happened."""
+    entries = [{"kind": "transition", **row} for row in await people.timeline(db, instance_id)]
+    entries += [{"kind": "security", **row} for row in await people.security_events(db, instance_id, TIMELINE_SECURITY_EVENTS)]
+    return sorted(entries, key=lambda entry: entry["created_at"])
