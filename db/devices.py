@@ -87,19 +87,6 @@ async def registrations_for_username(db: Database, username: str) -> list[dict]:
     )
 
 
-async def accounts_with_device(db: Database, username: str) -> list[dict]:
-    """Accounts with this e-mail address that have a usable device."""
-    accounts = await db.fetch(
-        Account.select(Account.id, Account.organisation).where(WhereRaw("lower(email) = {}", username.strip().lower()))
-    )
-    result = []
-    for account in accounts:
-        device = await active_for_account(db, account["id"])
-        if device and device["locked_at"] is None:
-            result.append(account)
-    return result
-
-
 async def login_account(db: Database, username: str, login_states: frozenset[str]) -> int | None:
     """The account this username may log in to (a usable device, registration complete
     and not locked, revoked or deleted), or None. One statement whatever the answer, so
