@@ -286,6 +286,37 @@ async def test_activate_the_app_then_log_in_by_confirming_the_number(portal, set
     assert not script_errors(problems), str(problems)
 
 
+async def test_pin6_a_wrong_number_ends_the_request_and_das_war_ich_nicht_is_reported(portal, settings):
+    """PIN-6 in the browser: a wrong number ends the request in the app and on the portal's
+    page; "Das war ich nicht" ends the next one; both are said in words, focus stays put."""
+    desk, code = await registration_at_activation(portal, settings)
+    _, app, problems = await phone_app(portal)
+    await activate(app, code)
+    await expect(heading(desk, "Glückwunsch")).to_be_visible(timeout=WAIT)
+    await desk.get_by_role("link", name="Jetzt einloggen").click()
+    number = await start_login(desk)
+    await app.get_by_role("button", name="Weiter").click()
+    await unlock(app, PIN)
+    request = app.locator("#request-list .request")
+    await expect(request).to_have_count(1, timeout=WAIT)
+    wrong = f"{(int(number.replace(' ', '')) + 1) % 10**6:06d}"
+    await request.get_by_label("Zahl von der Anmeldeseite").fill(wrong)
+    await request.get_by_role("button", name="Bestätigen").click()
+    await expect(app.get_by_role("status")).to_contain_text("Die Zahl stimmt nicht mit der Anmeldeseite überein.")
+    await expect(request).to_have_count(0)
+    await expect(desk.get_by_role("alert")).to_contain_text("andere Zahl", timeout=WAIT)
+
+    await desk.get_by_role("link", name="Erneut anmelden").click()
+    await start_login(desk)
+    await expect(request).to_have_count(1, timeout=WAIT)
+    await request.get_by_role("button", name="Das war ich nicht").click()
+    await expect(app.get_by_role("status")).to_contain_text("Gemeldet: Das waren nicht Sie.")
+    await expect(request).to_have_count(0)
+    await check_screen(app, "Anmeldungen nach „Das war ich nicht“", portal)
+    await expect(desk.get_by_role("alert")).to_contain_text("abgelehnt", timeout=WAIT)
+    assert not script_errors(problems), str(problems)
+
+
 async def test_five_wrong_pins_lock_the_device_and_the_app_can_be_reset(portal, settings):
     desk, code = await registration_at_activation(portal, settings)
     _, app, problems = await phone_app(portal)
