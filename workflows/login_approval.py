@@ -202,11 +202,16 @@ async def answer_request(service: FlowService, hasher: PinHasher, limits: Limits
         ])
         raise TwoFactorError(WRONG_NUMBER, field="number", status=422, ended=True)
     if answer.decision == "not_me":
+        key = f"account:{device.account_id}"
+        # Lock order as in start_login (the account's lock, its throttle row, then its
+        # requests), so a start running at the same time cannot deadlock with this.
+        serialize = login_throttle.serialize_step(key, db.is_sqlite)
         await _write_answer(db, [
+            *([serialize] if serialize else []),
+            *login_throttle.hold_steps(key, now, now + limits.not_me_block),
             attempts.pin_success_step(device.id),
             challenges.answer_step(challenge["id"], "not_me", now),
             challenges.end_pending_step(device.account_id, now, "denied"),
-            *login_throttle.hold_steps(f"account:{device.account_id}", now, now + limits.not_me_block),
             audit_step("login_not_me", now, **context, details={**about, "blocked_minutes": int(limits.not_me_block.total_seconds() // 60)}),
         ])
         return "not_me"
