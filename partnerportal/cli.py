@@ -244,7 +244,7 @@ def _db_upgrade(args) -> int:
 def _registry(settings: Settings):
     from workflows.registry import FlowRegistry
 
-    return FlowRegistry.from_directory(settings.flows_dir or None)
+    return FlowRegistry.from_directory(settings.flows_dir or None, settings.onboarding_flow)
 
 
 def _flows_list(args) -> int:

@@ -28,7 +28,7 @@ async def ensure_organisation(db: Database, name: str) -> int:
 
 async def invite_admin(db: Database, settings: Settings, organisation: str, person: Person) -> tuple[str, str | None]:
     """Invites the organisation's admin (once) and returns (state, a fresh registration link or None)."""
-    registry = FlowRegistry.from_directory(settings.flows_dir or None)
+    registry = FlowRegistry.from_directory(settings.flows_dir or None, settings.onboarding_flow)
     await flow_snapshots.sync(db, registry)
     service = FlowService(db, registry, SystemClock())
     organisation_id = await ensure_organisation(db, organisation)
