@@ -11,8 +11,6 @@ from db.engine import Deferred
 from db.instances import Change, InstanceRecord
 from workflows.service import FlowService
 
-FLOW = "onboarding"
-
 
 @dataclass(frozen=True)
 class Person:
@@ -46,21 +44,24 @@ async def invite(
     role: str = "staff",
 ) -> InstanceRecord:
     db, now = service.db, service.clock.now()
-    if await accounts.count_recent_events(db, actor, "invite", now - timedelta(hours=1)) >= limit_per_hour:
+    flow = service.registry.onboarding()
+    invitation = flow.event_for("invitation")
+    if await accounts.count_recent_events(db, actor, invitation, now - timedelta(hours=1)) >= limit_per_hour:
         raise InviteLimitReached(limit_per_hour)
     existing = await accounts.find_by_email(db, organisation_id, person.email)
     if existing is not None:
         instance = existing["instance"]
-        can_resend = bool(instance) and "resend" in [
-            t.event for t in service.registry.get(instance["flow_name"], instance["flow_version"]).transitions_for(instance["state"], "admin")
-        ]
+        if instance:
+            own = service.registry.get(instance["flow_name"], instance["flow_version"])
+            offered = [t.event for t in own.transitions_for(instance["state"], "admin")]
+        can_resend = bool(instance) and own.event_for("invitation_again") in offered
         raise AlreadyInvited(instance["id"] if instance else None, can_resend)
-    record, outcome = service.prepare_start(FLOW, organisation_id, None, "invite", recipient=person.email)
+    record, outcomes = service.prepare_start(flow.name, organisation_id, None, invitation, recipient=person.email)
 
     def start(results) -> list:
         # The account id comes from the INSERT just before, in the same transaction.
         record.account_id = results[-1][0]["id"]
-        return instances.start_steps(Change(record, outcome, actor, client_ip), now)
+        return instances.start_steps(Change(record, outcomes[0], actor, client_ip), now, outcomes[1:])
 
     steps = [
         accounts.insert_step(organisation_id, role, person.salutation, person.first_name, person.last_name, person.email, now),

@@ -44,3 +44,10 @@ ROLES: dict[str, Role] = {role.name: role for role in _ROLES}
 
 def of_kind(kind: Kind) -> dict[str, Role]:
     return {name: role for name, role in ROLES.items() if role.kind == kind}
+
+
+@dataclass(frozen=True)
+class EventOf:
+    """For FlowService.send: the event that has `role` in the instance's own flow version."""
+
+    role: str

@@ -10,6 +10,7 @@ from db.instances import Change, InstanceRecord
 from partnerportal.clock import SystemClock
 from workflows.engine import EventNotAllowed, Flow, Outcome
 from workflows.registry import FlowRegistry
+from workflows.roles import EventOf
 
 __all__ = ["FlowService", "InstanceNotFound", "TransitionConflict", "EventNotAllowed"]
 
@@ -88,7 +89,7 @@ class FlowService:
     async def send(
         self,
         instance_id: int,
-        event: str,
+        event: str | EventOf,
         actor: str = "system",
         client_ip: str = "",
         data: dict[str, Any] | None = None,
@@ -103,6 +104,8 @@ class FlowService:
         if record is None:
             raise InstanceNotFound(instance_id)
         now = self.clock.now()
+        if isinstance(event, EventOf):
+            event = self.flow_of(record).event_for(event.role)
         outcomes = self.flow_of(record).run_through(record.state, event, now, context=record.context, data=data)
         changes = instances.chained(Change(record, outcomes[0], actor, client_ip, details or {}), outcomes[1:])
         try:

@@ -16,7 +16,7 @@ from db.tables import Account
 from web.auth import client_ip, current_session, end_session, start_session
 from web.forms import read_form
 from web.rendering import page, wants_fragment
-from workflows.twofactor import LOGIN_STATES, Limits, finish_login, start_login
+from workflows.twofactor import Limits, finish_login, may_log_in, start_login
 
 LOGIN_COOKIE = "pp_login"
 
@@ -56,7 +56,7 @@ async def _own_challenge(request: Request, public_id: str) -> dict | None:
 async def login_wait(request: Request, public_id: FromPath[str]) -> Response:
     challenge = await _own_challenge(request, public_id)
     if challenge is None or challenge["expires_at"] <= request.app.state.clock.now():
-        return page("login_ended.html", {"reason": "expired"}, status_code=HTTP_409_CONFLICT)
+        return page("login_ended.html", {"reason": "timed_out"}, status_code=HTTP_409_CONFLICT)
     return page("login_wait.html", {"challenge": challenge, "message": ""})
 
 
@@ -86,9 +86,9 @@ async def login_finish(request: HTMXRequest, public_id: FromPath[str]) -> Respon
         if wants_fragment(request):
             return Response("", status_code=204)
         return page("login_wait.html", {"challenge": challenge, "message": "Die Anmeldung ist noch nicht bestätigt."})
-    reason = "denied" if challenge is not None and challenge["status"] == "denied" else "expired"
+    reason = "denied" if challenge is not None and challenge["status"] == "denied" else "timed_out"
     if account_id is not None:
-        reason = "locked"
+        reason = "blocked"
     if wants_fragment(request):
         return Response("", status_code=200, headers={"HX-Redirect": request.app.route_reverse("login_ended", reason=reason)})
     return page("login_ended.html", {"reason": reason}, status_code=HTTP_409_CONFLICT)
@@ -96,7 +96,7 @@ async def login_finish(request: HTMXRequest, public_id: FromPath[str]) -> Respon
 
 @get("/anmelden/beendet/{reason:str}", name="login_ended")
 async def login_ended(request: Request, reason: FromPath[str]) -> Response:
-    reason = reason if reason in ("denied", "expired", "locked") else "expired"
+    reason = reason if reason in ("denied", "timed_out", "blocked") else "timed_out"
     return page("login_ended.html", {"reason": reason}, status_code=HTTP_409_CONFLICT)
 
 
@@ -107,8 +107,7 @@ async def _already_logged_in(request: Request, challenge: dict) -> bool:
 
 async def _may_log_in(request: Request, account_id: int) -> bool:
     """Locked, revoked or deleted people cannot log in, even with an approved request."""
-    row = await latest_instance_of(request.app.state.db, account_id)
-    return row is not None and row["state"] in LOGIN_STATES
+    return may_log_in(request.app.state.registry, await latest_instance_of(request.app.state.db, account_id))
 
 
 @post("/abmelden", name="logout")
