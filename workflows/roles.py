@@ -36,7 +36,7 @@ _ROLES = (
     Role("pin_lockout", "event", "sent after too many wrong PINs in the app"),
     Role("device_lost", "event", "sent by 'Gerät verloren' in the profile"),
     # Timers: exactly one timer has each purpose.
-    Role("expiry", "timer", "the invitation runs out: shown in the Nutzerverwaltung, ends links in mails, named in mails and help pages"),
+    Role("expiry", "timer", "the invitation runs out: its due time is shown in the Nutzerverwaltung and limits the links in mails; its duration is named in mails and help pages"),
 )
 
 ROLES: dict[str, Role] = {role.name: role for role in _ROLES}
