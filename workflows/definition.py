@@ -115,19 +115,23 @@ class FlowDefinition:
     # -- roles (workflows/roles.py): the code asks these, never for a state or event by name
 
     def states_with(self, role: str) -> frozenset[str]:
+        _known(role, "state")
         return frozenset(s.name for s in self.states.values() if role in s.roles)
 
     def has_role(self, state: str, role: str) -> bool:
+        _known(role, "state")
         spec = self.states.get(state)
         return spec is not None and role in spec.roles
 
     def event_for(self, role: str) -> str:
+        _known(role, "event")
         event = next((t.event for t in self.transitions if t.role == role), None)
         if event is None:
             raise MissingRole(self.name, self.version, role)
         return event
 
     def timer_for(self, purpose: str) -> TimerDef:
+        _known(purpose, "timer")
         timer = next((t for t in self.timers if t.purpose == purpose), None)
         if timer is None:
             raise MissingRole(self.name, self.version, purpose)
@@ -144,6 +148,13 @@ class FlowDefinition:
             or any(t.role or t.auto for t in self.transitions)
             or any(t.purpose for t in self.timers)
         )
+
+
+def _known(role: str, kind: str) -> None:
+    """A misspelt role in code would silently match nothing: refuse it instead."""
+    known = ROLES.get(role)
+    if known is None or known.kind != kind:
+        raise ValueError(f"{role!r} is not one of the {kind} roles in workflows/roles.py")
 
 
 def load_file(path: str | Path) -> FlowDefinition:

@@ -39,24 +39,30 @@ def _is_unique_violation(exc: Exception) -> bool:
     return name in ("IntegrityError", "UniqueViolationError") and "unique" in str(exc).lower()
 
 
+def _admin_may(service: FlowService, instance: dict, role: str) -> bool:
+    """Whether the instance's own flow version offers admins the event with `role` now."""
+    own = service.registry.get(instance["flow_name"], instance["flow_version"])
+    return own.event_for(role) in [t.event for t in own.transitions_for(instance["state"], "admin")]
+
+
 async def invite(
     service: FlowService, organisation_id: int, person: Person, actor: str, client_ip: str, limit_per_hour: int,
     role: str = "staff",
 ) -> InstanceRecord:
     db, now = service.db, service.clock.now()
     flow = service.registry.onboarding()
-    invitation = flow.event_for("invitation")
-    if await accounts.count_recent_events(db, actor, invitation, now - timedelta(hours=1)) >= limit_per_hour:
+    # Invitations of every version count, whatever their event is called there.
+    sent = service.registry.onboarding_events_for("invitation")
+    if await accounts.count_recent_events(db, actor, sent, now - timedelta(hours=1)) >= limit_per_hour:
         raise InviteLimitReached(limit_per_hour)
     existing = await accounts.find_by_email(db, organisation_id, person.email)
     if existing is not None:
         instance = existing["instance"]
-        if instance:
-            own = service.registry.get(instance["flow_name"], instance["flow_version"])
-            offered = [t.event for t in own.transitions_for(instance["state"], "admin")]
-        can_resend = bool(instance) and own.event_for("invitation_again") in offered
+        can_resend = bool(instance) and _admin_may(service, instance, "invitation_again")
         raise AlreadyInvited(instance["id"] if instance else None, can_resend)
-    record, outcomes = service.prepare_start(flow.name, organisation_id, None, invitation, recipient=person.email)
+    record, outcomes = service.prepare_start(
+        flow.name, organisation_id, None, flow.event_for("invitation"), recipient=person.email
+    )
 
     def start(results) -> list:
         # The account id comes from the INSERT just before, in the same transaction.

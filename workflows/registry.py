@@ -51,6 +51,15 @@ class FlowRegistry:
         over instances of several versions)."""
         return frozenset().union(*(f.definition.states_with(role) for f in self._all(self.onboarding_name)))
 
+    def onboarding_events_for(self, role: str) -> frozenset[str]:
+        """The event with `role` in each known version of the onboarding flow."""
+        events = set()
+        for flow in self._all(self.onboarding_name):
+            event = next((t.event for t in flow.definition.transitions if t.role == role), None)
+            if event is not None:
+                events.add(event)
+        return frozenset(events)
+
     def onboarding_timer_events(self, purpose: str) -> frozenset[str]:
         """The events of the timers with `purpose` in any known version of the onboarding flow."""
         events = set()

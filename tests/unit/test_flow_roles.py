@@ -176,3 +176,11 @@ def test_the_onboarding_flow_is_the_one_the_setting_names(tmp_path):
         FlowRegistry.from_directory(tmp_path, "fehlt")
     with pytest.raises(LookupError, match="PARTNERPORTAL_ONBOARDING_FLOW"):
         FlowRegistry.from_directory(tmp_path)  # two flows: the setting must choose
+
+
+def test_code_that_asks_for_an_unknown_role_fails_loudly():
+    definition = parse(dump(shipped_data()))
+    with pytest.raises(ValueError, match="'may_login' is not one of the state roles"):
+        definition.has_role("invited", "may_login")
+    with pytest.raises(ValueError, match="'may_log_in' is not one of the event roles"):
+        definition.event_for("may_log_in")
