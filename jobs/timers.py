@@ -3,6 +3,7 @@ transaction that applies its event, guarded by `status = 'pending'`."""
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 
@@ -107,7 +108,7 @@ def _plan(service: FlowService, due: list[dict], records: dict[int, InstanceReco
             # The timer's event and the automatic transitions it leads into.
             outcomes = flow.run_through(
                 current.state, timer["event"], now, context=current.context,
-                run=lambda *args, **kwargs: memo.run(flow, *args, **kwargs),
+                run=functools.partial(memo.run, flow),
             )
         except EventNotAllowed:
             plan.cancelled.append(timer["id"])

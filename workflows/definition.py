@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections import deque
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -139,7 +140,12 @@ class FlowDefinition:
 
     def auto_event(self, state: str) -> str | None:
         """The event that fires by itself when an instance enters `state`, if any."""
-        return next((t.event for t in self.transitions if t.auto and state in t.sources), None)
+        return self._auto_events.get(state)
+
+    @cached_property
+    def _auto_events(self) -> dict[str, str]:
+        # Asked after every transition (also in the timer sweep's batches): a dict, not a scan.
+        return {source: t.event for t in self.transitions if t.auto for source in t.sources}
 
     @property
     def declares_roles(self) -> bool:
