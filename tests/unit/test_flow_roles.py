@@ -184,3 +184,16 @@ def test_code_that_asks_for_an_unknown_role_fails_loudly():
         definition.has_role("invited", "may_login")
     with pytest.raises(ValueError, match="'may_log_in' is not one of the event roles"):
         definition.event_for("may_log_in")
+
+
+def test_flows_check_refuses_a_folder_without_the_onboarding_flow_the_setting_names(tmp_path, monkeypatch, capsys):
+    data, _ = renamed(shipped_data(), flow_name="aufnahme")
+    (tmp_path / "aufnahme.yaml").write_text(dump(data), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)  # reading the settings in development may write var/ here
+    monkeypatch.setenv("PARTNERPORTAL_SECRET_KEY", "k" * 40)
+    monkeypatch.setenv("PARTNERPORTAL_FLOWS_DIR", str(tmp_path))
+    monkeypatch.setenv("PARTNERPORTAL_ONBOARDING_FLOW", "onboarding")
+    assert main(["flows", "check"]) == 1
+    assert "PARTNERPORTAL_ONBOARDING_FLOW" in capsys.readouterr().err
+    monkeypatch.setenv("PARTNERPORTAL_ONBOARDING_FLOW", "aufnahme")
+    assert main(["flows", "check"]) == 0
