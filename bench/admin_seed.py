@@ -50,6 +50,7 @@ from bench.common import (
     remove_sqlite,
     sqlite_path,
 )
+from bench.seed import flow_version
 
 ORGANISATION_ID = 1
 ADMIN_ACCOUNT_ID = 1
@@ -104,7 +105,8 @@ def rows(instances: int, due: int, now: datetime) -> dict[str, list[tuple]]:
     out["account"].append(
         (ADMIN_ACCOUNT_ID, ORGANISATION_ID, "admin", "Frau", "Ada", "Admin", "admin@example.org", now - SPAN - timedelta(days=1))
     )
-    history_details = json.dumps({"flow_version": 1, "mails": ["invitation"]})
+    version = flow_version()
+    history_details = json.dumps({"flow_version": version, "mails": ["invitation"]})
     timer_id = 0
     due_left = due
     for i in range(1, instances + 1):
@@ -116,7 +118,7 @@ def rows(instances: int, due: int, now: datetime) -> dict[str, list[tuple]]:
         out["account"].append((account, ORGANISATION_ID, "staff", salutation, first, last, email, created))
         updated = created if state == "invited" else min(now, created + timedelta(hours=30))
         out["flow_instance"].append(
-            (i, ORGANISATION_ID, account, "onboarding", 1, state, 1 if state == "invited" else 3, "{}", created, updated)
+            (i, ORGANISATION_ID, account, "onboarding", version, state, 1 if state == "invited" else 3, "{}", created, updated)
         )
         out["transition_history"].append(
             (i, i, ORGANISATION_ID, "invite", "new", "invited", f"account:{ADMIN_ACCOUNT_ID}", "192.0.2.1",
@@ -131,7 +133,7 @@ def rows(instances: int, due: int, now: datetime) -> dict[str, list[tuple]]:
             out["timer"].append((timer_id, i, event, due_at, "pending", None))
         failed = i % 250 == 0
         out["outbox"].append(
-            (i, ORGANISATION_ID, i, "invitation", email, json.dumps({"flow_version": 1, "state": "invited"}),
+            (i, ORGANISATION_ID, i, "invitation", email, json.dumps({"flow_version": version, "state": "invited"}),
              "failed" if failed else "sent", 5 if failed else 1, created, "550 mailbox unavailable" if failed else "",
              created, None if failed else created + timedelta(seconds=5))
         )

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import re
 import sqlite3
 import time
@@ -44,8 +45,22 @@ from bench.common import (
 TIMERS = (("expire", 720), ("remind_inactive", 72), ("remind_expiring", 672))
 TIMERS_PER_INSTANCE = len(TIMERS)
 SEEDED_TABLES = ("organisation", "account", "flow_instance", "transition_history", "timer", "outbox", "invitation_link")
-HISTORY_DETAILS = '{"flow_version": 1, "mails": ["invitation"]}'
-OUTBOX_PAYLOAD = '{"flow_version": 1, "state": "invited"}'
+
+
+@functools.cache
+def flow_version() -> int:
+    """The shipped onboarding flow's version: seeded instances run on it (its snapshot is stored)."""
+    from workflows.registry import FlowRegistry
+
+    return FlowRegistry.from_directory().onboarding().version
+
+
+def _history_details() -> str:
+    return '{"flow_version": %d, "mails": ["invitation"]}' % flow_version()
+
+
+def _outbox_payload() -> str:
+    return '{"flow_version": %d, "state": "invited"}' % flow_version()
 
 
 def organisations_for(instances: int) -> int:
@@ -101,12 +116,12 @@ def _sqlite_statements() -> list[str]:
         f"{ts(epoch=_SQ_INVITED)} FROM s",
         _SQ_SERIES + "INSERT INTO flow_instance (id, organisation, account, flow_name, flow_version, state, version, "
         "context, created_at, updated_at) "
-        f"SELECT i, 1 + (i - 1) % :orgs, i, 'onboarding', 1, 'invited', 1, '{{}}', {ts(epoch=_SQ_INVITED)}, "
+        f"SELECT i, 1 + (i - 1) % :orgs, i, 'onboarding', {flow_version()}, 'invited', 1, '{{}}', {ts(epoch=_SQ_INVITED)}, "
         f"{ts(epoch=_SQ_INVITED)} FROM s",
         _SQ_SERIES + "INSERT INTO transition_history (id, instance, organisation, event, from_state, to_state, actor, "
         "client_ip, details, created_at) "
         f"SELECT i, i, 1 + (i - 1) % :orgs, 'invite', 'new', 'invited', 'admin:' || (1 + (i - 1) % :orgs), "
-        f"'192.0.2.1', '{HISTORY_DETAILS}', {ts(epoch=_SQ_INVITED)} FROM s",
+        f"'192.0.2.1', '{_history_details()}', {ts(epoch=_SQ_INVITED)} FROM s",
         _SQ_SERIES + f", e(k, event, hours) AS ({timer_values}) "
         "INSERT INTO timer (id, instance, event, due_at, status, fired_at) "
         f"SELECT (i - 1) * {TIMERS_PER_INSTANCE} + k + 1, i, event, "
@@ -115,7 +130,7 @@ def _sqlite_statements() -> list[str]:
         "'pending', NULL FROM s CROSS JOIN e",
         _SQ_SERIES + "INSERT INTO outbox (id, organisation, instance, kind, recipient, payload, status, attempts, "
         "next_attempt_at, last_error, created_at, sent_at) "
-        f"SELECT i, 1 + (i - 1) % :orgs, i, 'invitation', 'user' || i || '@example.org', '{OUTBOX_PAYLOAD}', "
+        f"SELECT i, 1 + (i - 1) % :orgs, i, 'invitation', 'user' || i || '@example.org', '{_outbox_payload()}', "
         f"'sent', 1, {ts(epoch=_SQ_INVITED)}, '', {ts(epoch=_SQ_INVITED)}, {ts(epoch=_SQ_INVITED + ' + 5')} FROM s",
         _SQ_SERIES + "INSERT INTO invitation_link (id, instance, token_hash, purpose, created_at, expires_at, ended_at) "
         f"SELECT i, i, printf('%064d', i), 'invitation', {ts(epoch=_SQ_INVITED)}, "
@@ -174,12 +189,12 @@ def _pg_statements() -> list[str]:
         f"{_PG_INVITED} FROM generate_series(1, $1::int) i",
         "INSERT INTO flow_instance (id, organisation, account, flow_name, flow_version, state, version, context, "
         "created_at, updated_at) "
-        f"SELECT i, 1 + (i - 1) % $2, i, 'onboarding', 1, 'invited', 1, '{{}}', {_PG_INVITED}, {_PG_INVITED} "
+        f"SELECT i, 1 + (i - 1) % $2, i, 'onboarding', {flow_version()}, 'invited', 1, '{{}}', {_PG_INVITED}, {_PG_INVITED} "
         "FROM generate_series(1, $1::int) i",
         "INSERT INTO transition_history (id, instance, organisation, event, from_state, to_state, actor, client_ip, "
         "details, created_at) "
         "SELECT i, i, 1 + (i - 1) % $2, 'invite', 'new', 'invited', 'admin:' || (1 + (i - 1) % $2), '192.0.2.1', "
-        f"'{HISTORY_DETAILS}', {_PG_INVITED} FROM generate_series(1, $1::int) i",
+        f"'{_history_details()}', {_PG_INVITED} FROM generate_series(1, $1::int) i",
         "INSERT INTO timer (id, instance, event, due_at, status, fired_at) "
         f"SELECT (i - 1) * {TIMERS_PER_INSTANCE} + k + 1, i, event, "
         f"CASE WHEN k = {_DUE_KIND} "
@@ -189,7 +204,7 @@ def _pg_statements() -> list[str]:
         "INSERT INTO outbox (id, organisation, instance, kind, recipient, payload, status, attempts, next_attempt_at, "
         "last_error, created_at, sent_at) "
         "SELECT i, 1 + (i - 1) % $2, i, 'invitation', 'user' || i || '@example.org', "
-        f"'{OUTBOX_PAYLOAD}', 'sent', 1, {_PG_INVITED}, '', {_PG_INVITED}, {_PG_INVITED} + interval '5 seconds' "
+        f"'{_outbox_payload()}', 'sent', 1, {_PG_INVITED}, '', {_PG_INVITED}, {_PG_INVITED} + interval '5 seconds' "
         "FROM generate_series(1, $1::int) i",
         "INSERT INTO invitation_link (id, instance, token_hash, purpose, created_at, expires_at, ended_at) "
         f"SELECT i, i, lpad(i::text, 64, '0'), 'invitation', {_PG_INVITED}, {_PG_INVITED} + interval '720 hours', NULL "

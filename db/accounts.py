@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
 from piccolo.columns.combination import WhereRaw
@@ -40,10 +41,11 @@ def insert_step(organisation_id: int, role: str, salutation: str, first_name: st
     )
 
 
-async def count_recent_events(db: Database, actor: str, event: str, since: datetime) -> int:
+async def count_recent_events(db: Database, actor: str, events: Collection[str], since: datetime) -> int:
+    """History rows of `actor` for any of `events` (names the caller takes from the flow) since then."""
     rows = await db.fetch(
         TransitionHistory.select(TransitionHistory.id).where(
-            (TransitionHistory.actor == actor) & (TransitionHistory.event == event) & (TransitionHistory.created_at > since)
+            (TransitionHistory.actor == actor) & TransitionHistory.event.is_in(sorted(events)) & (TransitionHistory.created_at > since)
         )
     )
     return len(rows)

@@ -25,7 +25,7 @@ class RowStatus(StrEnum):
     KNOWN = "known"  # the address had an invitation or account when the file was checked
     PENDING = "pending"
     RUNNING = "running"  # claimed by one step
-    INVITED = "invited"
+    INVITED = "invitation_sent"
     ALREADY_INVITED = "already_invited"  # found at run time
     LIMIT = "limit"  # the admin's hourly limit was reached; may be retried
 

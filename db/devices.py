@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -73,8 +74,9 @@ def revoke_step(device_id: int, now: datetime) -> Step:
     )
 
 
-async def registrations_for_username(db: Database, username: str) -> list[dict]:
-    """Open registrations (device step) of the accounts with this e-mail address."""
+async def registrations_for_username(db: Database, username: str, device_step: Collection[str]) -> list[dict]:
+    """Registrations at the device step (instances in one of `device_step`, given by the
+    caller from the flow's roles) of the accounts with this e-mail address."""
     return await db.fetch(
         FlowInstance.select(
             FlowInstance.id, FlowInstance.organisation, FlowInstance.account, FlowInstance.state,
@@ -82,7 +84,7 @@ async def registrations_for_username(db: Database, username: str) -> list[dict]:
         )
         .where(
             WhereRaw("lower(flow_instance$account.email) = {}", username.strip().lower())
-            & (FlowInstance.state == "in_progress")
+            & FlowInstance.state.is_in(sorted(device_step))
         )
     )
 

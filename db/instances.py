@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import json
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -41,6 +41,22 @@ class Change:
     actor: str = "system"
     client_ip: str = ""
     details: dict[str, Any] = field(default_factory=dict)
+
+
+def chained(first: Change, following: list[Outcome]) -> list[Change]:
+    """`first` and the automatic transitions that followed it, each change reading the
+    state and version the one before it wrote (persist them in this order)."""
+    changes, record = [first], first.record
+    for outcome in following:
+        previous = changes[-1].outcome
+        record = replace(record, state=previous.target, version=record.version + 1, context=previous.context)
+        changes.append(Change(record, outcome, first.actor, first.client_ip, first.details))
+    return changes
+
+
+def chain_steps(changes: list[Change], now: datetime) -> list[Step]:
+    """The statements of chained changes of one instance, in order (each version-checked)."""
+    return [step for change in changes for step in change_steps([change], now)]
 
 
 SELECT_COLUMNS = (
@@ -175,9 +191,10 @@ async def load_many(db: Database, instance_ids: list[int]) -> dict[int, Instance
     return {row["id"]: record_from_row(row) for row in rows}
 
 
-def start_steps(change: Change, now: datetime) -> list[Step | Deferred]:
+def start_steps(change: Change, now: datetime, following: list[Outcome] | tuple = ()) -> list[Step | Deferred]:
     """Insert a new instance already in the outcome's target state, with the history,
-    timers and outbox rows of its first event, in the same transaction."""
+    timers and outbox rows of its first event (and of the automatic transitions
+    `following` it), in the same transaction."""
     record, outcome = change.record, change.outcome
     (insert,) = _insert(
         FlowInstance,
@@ -201,7 +218,12 @@ def start_steps(change: Change, now: datetime) -> list[Step | Deferred]:
     def effects(results) -> list[Step]:
         record.id = results[-1][0]["id"]  # the INSERT just before
         record.state, record.version, record.context = outcome.target, 1, outcome.context
-        return effect_steps([change], now)
+        # Version 0 "read": the INSERT wrote version 1, which the first follower reads.
+        later = chained(Change(replace(record, version=0), outcome, change.actor, change.client_ip, change.details), list(following))[1:]
+        if later:
+            last = later[-1]
+            record.state, record.version, record.context = last.outcome.target, last.record.version + 1, last.outcome.context
+        return effect_steps([change], now) + chain_steps(later, now)
 
     return [insert, Deferred(effects)]
 

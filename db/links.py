@@ -6,15 +6,12 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from db.engine import Database, Step
 from db.tables import InvitationLink, Timer
-
-# States in which a registration link may be used.
-OPEN_STATES = ("invited", "in_progress")
-
 
 def new_token() -> str:
     return secrets.token_urlsafe(32)
@@ -45,26 +42,30 @@ def issue_step(instance_id: int, token: str, now: datetime, expires_at: datetime
     )
 
 
-async def invitation_expiry(db: Database, instance_id: int) -> datetime | None:
-    """When the invitation runs out: the due time of its pending `expire` timer."""
+async def invitation_expiry(db: Database, instance_id: int, expiry_events: Collection[str]) -> datetime | None:
+    """When the invitation runs out: the due time of its pending expiry timer (the caller
+    names the timer's events, from the flow's timer purpose "expiry")."""
     row = await db.fetch_one(
         Timer.select(Timer.due_at)
-        .where((Timer.instance == instance_id) & (Timer.event == "expire") & (Timer.status == "pending"))
+        .where((Timer.instance == instance_id) & Timer.event.is_in(sorted(expiry_events)) & (Timer.status == "pending"))
         .order_by(Timer.due_at, ascending=False)
         .limit(1)
     )
     return row["due_at"] if row else None
 
 
-async def link_expiry(db: Database, instance_id: int, now: datetime, validity: timedelta) -> datetime:
+async def link_expiry(
+    db: Database, instance_id: int, now: datetime, validity: timedelta, expiry_events: Collection[str]
+) -> datetime:
     """Until when a link sent now may be used: the invitation's expiry while it runs;
     after a device reset (no expiry running) the flow's validity from now."""
-    return await invitation_expiry(db, instance_id) or now + validity
+    return await invitation_expiry(db, instance_id, expiry_events) or now + validity
 
 
-async def find_valid(db: Database, token: str, now: datetime) -> ValidLink | None:
+async def find_valid(db: Database, token: str, now: datetime, open_states: Collection[str]) -> ValidLink | None:
     """The link for a token if it may be used now; None for unknown, ended, expired
-    or closed alike (callers show one neutral page for all, INV-8)."""
+    or closed alike (callers show one neutral page for all, INV-8). `open_states`: where
+    a link may be used, from the flow's state role "link_open"."""
     if not isinstance(token, str) or not 20 <= len(token) <= 100:
         return None
     row = await db.fetch_one(
@@ -75,7 +76,7 @@ async def find_valid(db: Database, token: str, now: datetime) -> ValidLink | Non
             InvitationLink.instance.state.as_alias("state"),
         ).where((InvitationLink.token_hash == token_hash(token)) & InvitationLink.ended_at.is_null())
     )
-    if row is None or row["expires_at"] <= now or row["state"] not in OPEN_STATES or not row["account"]:
+    if row is None or row["expires_at"] <= now or row["state"] not in open_states or not row["account"]:
         return None
     return ValidLink(
         link_id=row["id"], instance_id=row["instance"], organisation_id=row["organisation"],

@@ -6,6 +6,7 @@ rows cost the same as the first."""
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -55,7 +56,7 @@ def _escape_like(term: str) -> str:
 # separate timer and outbox queries were two more round trips per page.
 _PAGE_SQL = (
     "SELECT page.*, "
-    "(SELECT t.due_at FROM timer t WHERE t.instance = page.id AND t.event = 'expire' AND t.status = 'pending' "
+    "(SELECT t.due_at FROM timer t WHERE t.instance = page.id AND t.event IN ({events}) AND t.status = 'pending' "
     "ORDER BY t.id DESC LIMIT 1) AS expires_at, "
     "EXISTS (SELECT 1 FROM outbox o WHERE o.instance = page.id AND o.status = 'failed') AS mail_failed "
     "FROM (SELECT fi.id, fi.state, fi.flow_name, fi.flow_version, fi.version, fi.created_at, fi.updated_at, "
@@ -135,9 +136,16 @@ async def _search_candidates(db: Database, organisation_id: int, term: str) -> l
     return sorted({row["id"] for row in rows})
 
 
+def _page_sql(expiry_events: Collection[str], **parts: str) -> tuple[str, list[str]]:
+    """The page statement and its first arguments: the events of the expiry timers, which
+    the caller takes from the flow's timer purpose "expiry" (any version of the flow)."""
+    events = sorted(expiry_events)
+    return _PAGE_SQL.format(events=", ".join("{}" for _ in events), **parts), events
+
+
 async def list_page(
     db: Database, organisation_id: int, state: str | None = None, search: str = "", sort: str = "newest",
-    cursor: str | None = None, page_size: int = PAGE_SIZE,
+    cursor: str | None = None, page_size: int = PAGE_SIZE, *, expiry_events: Collection[str],
 ) -> Page:
     conditions = ["fi.organisation = {}"]
     values: list = [organisation_id]
@@ -170,8 +178,8 @@ async def list_page(
         conditions.append("fi.id > {}" if sort == "oldest" else "fi.id < {}")
         values.append(int(cursor))
     order, page_order = _ORDERS[sort]
-    sql = _PAGE_SQL.format(where=" AND ".join(conditions), order=order, page_order=page_order)
-    rows = await db.fetch(Sql(FlowInstance, sql, *values, page_size + 1))
+    sql, events = _page_sql(expiry_events, where=" AND ".join(conditions), order=order, page_order=page_order)
+    rows = await db.fetch(Sql(FlowInstance, sql, *events, *values, page_size + 1))
     more = len(rows) > page_size
     people = [_row_with_state(r) for r in rows[:page_size]]
     next_cursor = None
@@ -191,10 +199,10 @@ def _row_with_state(r: dict) -> PersonRow:
     return person
 
 
-async def one(db: Database, organisation_id: int, instance_id: int) -> PersonRow | None:
+async def one(db: Database, organisation_id: int, instance_id: int, *, expiry_events: Collection[str]) -> PersonRow | None:
     """One row, only if it belongs to the organisation (ids in URLs are checked, SES-7)."""
-    sql = _PAGE_SQL.format(where="fi.id = {} AND fi.organisation = {}", order="fi.id", page_order="page.id")
-    row = await db.fetch_one(Sql(FlowInstance, sql, instance_id, organisation_id, 1))
+    sql, events = _page_sql(expiry_events, where="fi.id = {} AND fi.organisation = {}", order="fi.id", page_order="page.id")
+    row = await db.fetch_one(Sql(FlowInstance, sql, *events, instance_id, organisation_id, 1))
     return _row_with_state(row) if row is not None else None
 
 
@@ -265,7 +273,7 @@ async def latest_history_id(db: Database) -> int:
 async def latest_instance_of(db: Database, account_id: int) -> dict | None:
     """A person's newest flow instance (an account may have been invited more than once)."""
     return await db.fetch_one(
-        FlowInstance.select(FlowInstance.id, FlowInstance.state)
+        FlowInstance.select(FlowInstance.id, FlowInstance.state, FlowInstance.flow_name, FlowInstance.flow_version)
         .where(FlowInstance.account == account_id)
         .order_by(FlowInstance.id, ascending=False)
         .limit(1)

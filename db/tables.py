@@ -256,7 +256,7 @@ class CsvImport(Table, tablename="csv_import"):
 
 class CsvImportRow(Table, tablename="csv_import_row"):
     """One person of an import. status: invalid, known (already invited when checked),
-    pending, running (claimed by one request), invited, already_invited, limit."""
+    pending, running (claimed by one request), invitation_sent, already_invited, limit."""
 
     id = Serial(primary_key=True)
     csv_import = ForeignKey(CsvImport, null=False)

@@ -25,7 +25,9 @@ from db.tables import DevMail, FlowInstance, Outbox
 from partnerportal.settings import Settings
 from partnerportal.signing import Signer
 from web.mail import LINK_KINDS, MailValues, RenderedMail, render_mail
+from workflows.definition import MissingRole
 from workflows.durations import format_hours
+from workflows.engine import Flow
 from workflows.registry import FlowRegistry, UnknownFlow
 
 log = logging.getLogger(__name__)
@@ -206,10 +208,11 @@ async def _prepare(dispatcher: Dispatcher, row: dict, now: datetime) -> tuple[Re
         return "Keine Einladung zu dieser E-Mail."
     if await _superseded(dispatcher.db, row):
         return "Durch eine neuere Einladung ersetzt."
-    if instance["state"] not in links.OPEN_STATES:
+    flow = _flow_of(dispatcher.registry, instance)
+    if flow is None or not flow.has_role(instance["state"], "link_open"):
         return "Die Einladung ist nicht mehr offen."
-    validity = timedelta(hours=values.validity_hours or 720)
-    expires_at = await links.link_expiry(dispatcher.db, instance["id"], now, validity)
+    expiry = flow.timer_for("expiry")
+    expires_at = await links.link_expiry(dispatcher.db, instance["id"], now, expiry.after, {expiry.event})
     if expires_at <= now:
         return "Die Einladung ist nicht mehr offen."
     token = links.new_token()
@@ -227,16 +230,22 @@ async def _instance(db: Database, instance_id: int) -> dict | None:
     )
 
 
-def _validity_hours(registry: FlowRegistry, instance: dict | None) -> int | None:
-    """The invitation's validity as the instance's own flow version defines it (720 h)."""
+def _flow_of(registry: FlowRegistry, instance: dict | None) -> Flow | None:
     if instance is None:
         return None
     try:
-        flow = registry.get(instance["flow_name"], instance["flow_version"])
+        return registry.get(instance["flow_name"], instance["flow_version"])
     except UnknownFlow:
         return None
-    timer = flow.definition.timer("expire")
-    return format_hours(timer.after) if timer else None
+
+
+def _validity_hours(registry: FlowRegistry, instance: dict | None) -> int | None:
+    """The invitation's validity as the instance's own flow version defines it (720 h)."""
+    flow = _flow_of(registry, instance)
+    try:
+        return format_hours(flow.timer_for("expiry").after) if flow else None
+    except MissingRole:  # a stored version without roles whose ids the current file no longer has
+        return None
 
 
 async def _superseded(db: Database, row: dict) -> bool:

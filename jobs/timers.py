@@ -3,6 +3,7 @@ transaction that applies its event, guarded by `status = 'pending'`."""
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 
@@ -102,17 +103,23 @@ def _plan(service: FlowService, due: list[dict], records: dict[int, InstanceReco
         if timer["event"] in cancelled_by_batch.get(record.id, set()):
             continue  # an earlier event of this batch already cancelled it in the same transaction
         current = working.get(record.id, record)
+        flow = service.flow_of(current)
         try:
-            outcome = memo.run(service.flow_of(current), current.state, timer["event"], now, context=current.context)
+            # The timer's event and the automatic transitions it leads into.
+            outcomes = flow.run_through(
+                current.state, timer["event"], now, context=current.context,
+                run=functools.partial(memo.run, flow),
+            )
         except EventNotAllowed:
             plan.cancelled.append(timer["id"])
             continue
         plan.fired.append(timer["id"])
-        plan.changes.append(Change(current, outcome, actor="system:timer", details={"timer": timer["id"]}))
-        cancelled_by_batch.setdefault(record.id, set()).update(outcome.timers_to_cancel)
-        working[record.id] = InstanceRecord(
-            **{**current.__dict__, "state": outcome.target, "version": current.version + 1, "context": outcome.context}
-        )
+        for outcome in outcomes:
+            plan.changes.append(Change(current, outcome, actor="system:timer", details={"timer": timer["id"]}))
+            cancelled_by_batch.setdefault(record.id, set()).update(outcome.timers_to_cancel)
+            current = working[record.id] = InstanceRecord(
+                **{**current.__dict__, "state": outcome.target, "version": current.version + 1, "context": outcome.context}
+            )
     return plan
 
 

@@ -244,7 +244,7 @@ def _db_upgrade(args) -> int:
 def _registry(settings: Settings):
     from workflows.registry import FlowRegistry
 
-    return FlowRegistry.from_directory(settings.flows_dir or None)
+    return FlowRegistry.from_directory(settings.flows_dir or None, settings.onboarding_flow)
 
 
 def _flows_list(args) -> int:
@@ -259,12 +259,12 @@ def _flows_check(args) -> int:
     from workflows.definition import FlowDefinitionError, load_file
     from workflows.registry import SHIPPED_FLOWS_DIR
 
-    files = args.files
+    files, settings = args.files, None
     if not files:
         settings = Settings.from_env()
         directory = Path(settings.flows_dir) if settings.flows_dir else SHIPPED_FLOWS_DIR
         files = sorted(directory.glob("*.yaml"))
-    failed = 0
+    failed, names = 0, set()
     for path in files:
         try:
             definition = load_file(path)
@@ -272,8 +272,13 @@ def _flows_check(args) -> int:
             print(f"error: {exc}", file=sys.stderr)
             failed += 1
         else:
+            names.add(definition.name)
             print(f"ok: {path}: flow {definition.name} version {definition.version}, "
                   f"{len(definition.states)} states, {len(definition.transitions)} transitions")
+    if settings is not None and not failed and files and settings.onboarding_flow not in names:
+        print(f"error: no file in the flows folder has flow: {settings.onboarding_flow} "
+              f"(PARTNERPORTAL_ONBOARDING_FLOW names the flow new invitations use)", file=sys.stderr)
+        failed += 1
     return 1 if failed or not files else 0
 
 

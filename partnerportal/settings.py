@@ -46,6 +46,7 @@ class Settings:
     login_not_me_block_minutes: int = 15
     known_browser_days: int = 180
     flows_dir: str = ""  # empty: the flows shipped in workflows/flows
+    onboarding_flow: str = "onboarding"  # the `flow:` name of the flow file new invitations use
     scheduler_enabled: bool = True
     sweep_interval_seconds: float = 5.0
     sweep_batch_size: int = 500
@@ -85,6 +86,8 @@ class Settings:
             raise SettingsError(f"{PREFIX}SMTP_SECURITY must be none, starttls or tls.")
         if self.mail_max_attempts < 1:
             raise SettingsError(f"{PREFIX}MAIL_MAX_ATTEMPTS must be at least 1.")
+        if not self.onboarding_flow.isidentifier():
+            raise SettingsError(f"{PREFIX}ONBOARDING_FLOW must be the name of a flow (its `flow:` key), such as onboarding.")
         if self.barrier_reports_per_ip_per_hour < 1:
             raise SettingsError(f"{PREFIX}BARRIER_REPORTS_PER_IP_PER_HOUR must be at least 1.")
         for name, low, high in LIMIT_RANGES:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from db import flow_snapshots, links
 from db.accounts import find_by_email
 from db.engine import Database
@@ -28,21 +26,24 @@ async def ensure_organisation(db: Database, name: str) -> int:
 
 async def invite_admin(db: Database, settings: Settings, organisation: str, person: Person) -> tuple[str, str | None]:
     """Invites the organisation's admin (once) and returns (state, a fresh registration link or None)."""
-    registry = FlowRegistry.from_directory(settings.flows_dir or None)
+    registry = FlowRegistry.from_directory(settings.flows_dir or None, settings.onboarding_flow)
     await flow_snapshots.sync(db, registry)
     service = FlowService(db, registry, SystemClock())
     organisation_id = await ensure_organisation(db, organisation)
     existing = await find_by_email(db, organisation_id, person.email)
     if existing is None or existing["instance"] is None:
         record = await invite(service, organisation_id, person, ACTOR, "", limit_per_hour=10_000, role="admin")
-        instance_id, state = record.id, record.state
+        instance_id, state, flow = record.id, record.state, service.flow_of(record)
     else:
-        instance_id, state = existing["instance"]["id"], existing["instance"]["state"]
-    if state not in links.OPEN_STATES:
+        instance = existing["instance"]
+        instance_id, state = instance["id"], instance["state"]
+        flow = registry.get(instance["flow_name"], instance["flow_version"])
+    if not flow.has_role(state, "link_open"):
         return state, None
     now = service.clock.now()
     token = links.new_token()
-    expiry = await links.link_expiry(db, instance_id, now, timedelta(hours=720))
+    timer = flow.timer_for("expiry")
+    expiry = await links.link_expiry(db, instance_id, now, timer.after, {timer.event})
     await db.write([links.issue_step(instance_id, token, now, expiry)])
     signed = Signer(settings.secret_key).sign("invitation-link", token)
     return state, f"{settings.base_url.rstrip('/')}/einladung/{signed}"

@@ -22,7 +22,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> i
     await db.start()
     try:
         await ensure_migrated(db)
-        registry = FlowRegistry.from_directory(settings.flows_dir or None)
+        registry = FlowRegistry.from_directory(settings.flows_dir or None, settings.onboarding_flow)
         await flow_snapshots.sync(db, registry)
         scheduler = create_scheduler(
             FlowService(db, registry, SystemClock()), settings.sweep_interval_seconds, settings.sweep_batch_size,

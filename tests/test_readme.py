@@ -307,3 +307,14 @@ def test_flow_file_section_names_every_key_and_only_real_guards_and_actions():
     assert {m.split(":")[0] for m in re.findall(r"`([\w: ]+)`", examples.group(2))} <= set(ACTIONS)
     for command in ("partnerportal flows check", "partnerportal flows diagram onboarding", "partnerportal flows migrate"):
         assert command in text
+
+
+def test_flow_file_section_lists_every_role_with_what_it_is_for():
+    from workflows.roles import ROLES
+
+    text = section("The flow file")
+    rows = dict(re.findall(r"^\| `(\w+)` \| [^|]+ \| (.+?) \|$", text, re.M))
+    assert set(rows) == set(ROLES)
+    for name, role in ROLES.items():
+        assert rows[name].rstrip(".").lower() == role.purpose.lower(), name
+    assert "PARTNERPORTAL_ONBOARDING_FLOW" in text and "`auto: true`" in text

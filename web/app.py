@@ -45,7 +45,7 @@ def create_app(settings: Settings | None = None, clock=None, pin_hasher: PinHash
         )
     clock = clock or SystemClock()
     db = Database(settings.database_url)
-    registry = FlowRegistry.from_directory(settings.flows_dir or None)
+    registry = FlowRegistry.from_directory(settings.flows_dir or None, settings.onboarding_flow)
     service = FlowService(db, registry, clock)
     live_feed = ChangeFeed(db)
 

@@ -59,7 +59,7 @@ def conflict(request: Request, exc: TransitionConflict) -> Response:
 
 
 def consent_required(request: Request, exc: Exception) -> Response:
-    target = request.app.route_reverse("consent")
+    target = request.app.route_reverse("consent_form")
     if HTMXDetails(request):
         return Response("", status_code=200, headers={"HX-Redirect": target})
     return Redirect(target, status_code=303)

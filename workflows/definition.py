@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections import deque
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -14,14 +15,15 @@ import yaml
 from workflows.actions import ACTIONS
 from workflows.durations import parse_duration
 from workflows.guards import GUARDS
+from workflows.roles import ROLES, of_kind
 
 BADGE_STYLES = frozenset({"neutral", "info", "progress", "success", "warning", "danger", "muted"})
 TOP_LEVEL_KEYS = {"flow", "version", "title", "states", "transitions", "timers"}
-STATE_KEYS = {"label", "badge", "initial", "final", "description", "on_enter"}
-TRANSITION_KEYS = {"event", "from", "to", "guard", "actions", "internal", "label", "trigger", "confirm"}
+STATE_KEYS = {"label", "badge", "initial", "final", "description", "on_enter", "roles"}
+TRANSITION_KEYS = {"event", "from", "to", "guard", "actions", "internal", "label", "trigger", "confirm", "role", "auto"}
 # Who may send an event: the admin table offers only "admin" events as row actions.
 TRIGGERS = frozenset({"admin", "invitee", "system"})
-TIMER_KEYS = {"event", "after", "start_in", "active_in"}
+TIMER_KEYS = {"event", "after", "start_in", "active_in", "purpose"}
 # Names that would shadow python-statemachine's own attributes.
 RESERVED_NAMES = {"send", "model", "configuration", "states", "events", "allowed_events", "activate_initial_state"}
 
@@ -30,6 +32,14 @@ class FlowDefinitionError(ValueError):
     def __init__(self, source: str, key: str, message: str):
         self.source, self.key, self.message = source, key, message
         super().__init__(f"{source}: {key}: {message}")
+
+
+class MissingRole(LookupError):
+    """The flow gives no state, event or timer the role the code asks for."""
+
+    def __init__(self, flow: str, version: int, role: str):
+        self.role = role
+        super().__init__(f"flow {flow!r} version {version} has no {role!r} role")
 
 
 @dataclass(frozen=True)
@@ -50,6 +60,7 @@ class StateDef:
     final: bool = False
     description: str = ""
     on_enter: tuple[Action, ...] = ()
+    roles: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -63,6 +74,8 @@ class TransitionDef:
     label: str = ""
     trigger: str = "system"
     confirm: str = ""
+    role: str | None = None
+    auto: bool = False  # fires at once when the instance enters one of `sources`
 
 
 @dataclass(frozen=True)
@@ -71,6 +84,7 @@ class TimerDef:
     after: timedelta
     start_in: tuple[str, ...]  # entering any of these starts (or restarts) the timer
     active_in: frozenset[str]  # leaving all of these cancels it
+    purpose: str | None = None
 
 
 @dataclass(frozen=True)
@@ -99,6 +113,55 @@ class FlowDefinition:
     def timer(self, event: str) -> TimerDef | None:
         return next((t for t in self.timers if t.event == event), None)
 
+    # -- roles (workflows/roles.py): the code asks these, never for a state or event by name
+
+    def states_with(self, role: str) -> frozenset[str]:
+        _known(role, "state")
+        return frozenset(s.name for s in self.states.values() if role in s.roles)
+
+    def has_role(self, state: str, role: str) -> bool:
+        _known(role, "state")
+        spec = self.states.get(state)
+        return spec is not None and role in spec.roles
+
+    def event_for(self, role: str) -> str:
+        _known(role, "event")
+        event = next((t.event for t in self.transitions if t.role == role), None)
+        if event is None:
+            raise MissingRole(self.name, self.version, role)
+        return event
+
+    def timer_for(self, purpose: str) -> TimerDef:
+        _known(purpose, "timer")
+        timer = next((t for t in self.timers if t.purpose == purpose), None)
+        if timer is None:
+            raise MissingRole(self.name, self.version, purpose)
+        return timer
+
+    def auto_event(self, state: str) -> str | None:
+        """The event that fires by itself when an instance enters `state`, if any."""
+        return self._auto_events.get(state)
+
+    @cached_property
+    def _auto_events(self) -> dict[str, str]:
+        # Asked after every transition (also in the timer sweep's batches): a dict, not a scan.
+        return {source: t.event for t in self.transitions if t.auto for source in t.sources}
+
+    @property
+    def declares_roles(self) -> bool:
+        return (
+            any(s.roles for s in self.states.values())
+            or any(t.role or t.auto for t in self.transitions)
+            or any(t.purpose for t in self.timers)
+        )
+
+
+def _known(role: str, kind: str) -> None:
+    """A misspelt role in code would silently match nothing: refuse it instead."""
+    known = ROLES.get(role)
+    if known is None or known.kind != kind:
+        raise ValueError(f"{role!r} is not one of the {kind} roles in workflows/roles.py")
+
 
 def load_file(path: str | Path) -> FlowDefinition:
     path = Path(path)
@@ -109,12 +172,36 @@ def load_file(path: str | Path) -> FlowDefinition:
     return parse(text, source=str(path))
 
 
-def parse(text: str, source: str = "<text>") -> FlowDefinition:
+def parse(text: str, source: str = "<text>", require_roles: bool = True) -> FlowDefinition:
+    """`require_roles=False` only for versions stored before flow files had roles."""
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise FlowDefinitionError(source, "file", f"is not valid YAML ({exc})") from None
-    return _Validator(source).definition(raw, text)
+    definition = _Validator(source).definition(raw, text)
+    if require_roles:
+        check_roles(definition)
+    return definition
+
+
+def check_roles(definition: FlowDefinition) -> None:
+    """Every role of workflows/roles.py is given: a missing one names itself and its use."""
+    where = {"state": "states", "event": "transitions", "timer": "timers"}
+    how = {"state": "roles: [{}] to a state", "event": "role: {} to a transition", "timer": "purpose: {} to a timer"}
+    for role in ROLES.values():
+        if role.kind == "state":
+            present = bool(definition.states_with(role.name))
+        elif role.kind == "event":
+            present = any(t.role == role.name for t in definition.transitions)
+        else:
+            present = any(t.purpose == role.name for t in definition.timers)
+        if not present:
+            raise FlowDefinitionError(
+                definition.source,
+                where[role.kind],
+                f"no {role.kind} has the role {role.name!r} ({role.purpose}); add "
+                + how[role.kind].format(role.name),
+            )
 
 
 class _Validator:
@@ -189,6 +276,7 @@ class _Validator:
                 final=spec.get("final") is True,
                 description=str(spec.get("description") or ""),
                 on_enter=self.actions(spec.get("on_enter") or [], f"{key}.on_enter"),
+                roles=self.roles(spec.get("roles") or [], "state", f"{key}.roles"),
             )
         initial = [s.name for s in states.values() if s.initial]
         if not initial:
@@ -218,6 +306,24 @@ class _Validator:
                 raise self.fail(f"{item_key}.{action_name}", problem)
             actions.append(Action(action_name, argument))
         return tuple(actions)
+
+    def roles(self, raw: Any, kind: str, key: str) -> frozenset[str]:
+        if not isinstance(raw, list):
+            raise self.fail(key, "must be a list such as [may_log_in]")
+        known = of_kind(kind)
+        for name in raw:
+            if name not in known:
+                raise self.fail(key, f"unknown {kind} role {name!r}; known: {', '.join(sorted(known))}")
+        return frozenset(raw)
+
+    def role(self, raw: Any, kind: str, key: str) -> str | None:
+        if raw is None:
+            return None
+        known = of_kind(kind)
+        if raw not in known:
+            word = "purpose" if kind == "timer" else f"{kind} role"
+            raise self.fail(key, f"unknown {word} {raw!r}; known: {', '.join(sorted(known))}")
+        return raw
 
     def state_ref(self, value: Any, states: dict, key: str) -> str:
         if value not in states:
@@ -253,6 +359,13 @@ class _Validator:
             internal = spec.get("internal") is True
             if internal and any(s != target for s in sources):
                 raise self.fail(f"{key}.internal", "only a transition from a state to itself can be internal")
+            auto = spec.get("auto", False)
+            if not isinstance(auto, bool):
+                raise self.fail(f"{key}.auto", "must be true or false")
+            if auto and (internal or trigger != "system"):
+                raise self.fail(f"{key}.auto", "an automatic transition is sent by the system: no trigger, not internal")
+            if auto and target in sources:
+                raise self.fail(f"{key}.auto", "an automatic transition must lead to another state")
             result.append(
                 TransitionDef(
                     event=event,
@@ -264,9 +377,52 @@ class _Validator:
                     label=str(spec.get("label") or ""),
                     trigger=trigger,
                     confirm=str(spec.get("confirm") or ""),
+                    role=self.role(spec.get("role"), "event", f"{key}.role"),
+                    auto=auto,
                 )
             )
+        self.event_roles(result)
+        self.auto_transitions(result)
         return tuple(result)
+
+    def event_roles(self, transitions: list[TransitionDef]) -> None:
+        """A role belongs to one event; the transitions of an event agree on it."""
+        role_of: dict[str, tuple[str, int]] = {}
+        event_of: dict[str, str] = {}
+        for i, t in enumerate(transitions):
+            if t.role is None:
+                continue
+            if t.event in role_of and role_of[t.event][0] != t.role:
+                raise self.fail(f"transitions[{i}].role", f"event {t.event!r} already has the role {role_of[t.event][0]!r}")
+            if event_of.get(t.role, t.event) != t.event:
+                raise self.fail(f"transitions[{i}].role", f"the role {t.role!r} already belongs to the event {event_of[t.role]!r}")
+            role_of[t.event], event_of[t.role] = (t.role, i), t.event
+
+    def auto_transitions(self, transitions: list[TransitionDef]) -> None:
+        """All transitions of an automatic event are automatic, a state has at most one
+        automatic event, and automatic transitions never lead round in a circle."""
+        auto_events = {t.event for t in transitions if t.auto}
+        auto_from: dict[str, str] = {}
+        for i, t in enumerate(transitions):
+            if t.event in auto_events and not t.auto:
+                raise self.fail(f"transitions[{i}].auto", f"event {t.event!r} is automatic elsewhere: mark every transition of it 'auto: true'")
+            for source in t.sources if t.auto else ():
+                if auto_from.get(source, t.event) != t.event:
+                    raise self.fail(f"transitions[{i}].auto", f"state {source!r} already has the automatic event {auto_from[source]!r}")
+                auto_from[source] = t.event
+        edges: dict[str, set[str]] = {}
+        for t in transitions:
+            for source in t.sources if t.auto else ():
+                edges.setdefault(source, set()).add(t.target)
+        for start in edges:
+            seen, queue = set(), deque(edges[start])
+            while queue:
+                state = queue.popleft()
+                if state == start:
+                    raise self.fail("transitions", f"automatic transitions lead from {start!r} back to it")
+                if state not in seen:
+                    seen.add(state)
+                    queue.extend(edges.get(state, ()))
 
     def timers(self, raw: Any, states: dict, transitions: tuple[TransitionDef, ...]) -> tuple[TimerDef, ...]:
         if not isinstance(raw, list):
@@ -294,7 +450,10 @@ class _Validator:
             active_in = frozenset(self.state_ref(s, states, f"{key}.active_in") for s in active)
             if missing := [s for s in start_in if s not in active_in]:
                 raise self.fail(f"{key}.active_in", f"must include the start state {missing[0]!r}")
-            result.append(TimerDef(spec["event"], after, start_in, active_in))
+            purpose = self.role(spec.get("purpose"), "timer", f"{key}.purpose")
+            if purpose is not None and any(t.purpose == purpose for t in result):
+                raise self.fail(f"{key}.purpose", f"another timer already has the purpose {purpose!r}")
+            result.append(TimerDef(spec["event"], after, start_in, active_in, purpose))
         if len({t.event for t in result}) != len(result):
             raise self.fail("timers", "each event may have only one timer")
         return tuple(result)
@@ -311,3 +470,30 @@ class _Validator:
         for state_name in states:
             if state_name not in seen:
                 raise self.fail(f"states.{state_name}", f"unreachable from the initial state {initial!r}")
+
+
+def with_roles_from(old: FlowDefinition, current: FlowDefinition) -> FlowDefinition:
+    """A version stored before flow files had roles takes the roles and automatic
+    transitions of the current file, matched by id: in those versions the code itself
+    held these meanings, under the same names."""
+    if old.declares_roles:
+        return old
+    from dataclasses import replace
+
+    event_roles = {t.event: t.role for t in current.transitions if t.role}
+    auto_events = {t.event for t in current.transitions if t.auto}
+    purposes = {t.event: t.purpose for t in current.timers if t.purpose}
+    states = {
+        name: replace(s, roles=current.states[name].roles if name in current.states else frozenset())
+        for name, s in old.states.items()
+    }
+    transitions = tuple(
+        replace(
+            t,
+            role=event_roles.get(t.event),
+            auto=t.event in auto_events and not t.internal and t.trigger == "system" and t.target not in t.sources,
+        )
+        for t in old.transitions
+    )
+    timers = tuple(replace(t, purpose=purposes.get(t.event)) for t in old.timers)
+    return replace(old, states=states, transitions=transitions, timers=timers)

@@ -16,7 +16,7 @@ from typing import Any
 from statemachine.exceptions import TransitionNotAllowed
 
 from workflows.actions import Effects
-from workflows.definition import FlowDefinition, TransitionDef
+from workflows.definition import FlowDefinition, TimerDef, TransitionDef
 from workflows.machine import build_machine_class
 
 
@@ -99,6 +99,42 @@ class Flow:
 
     def badge(self, state: str) -> str:
         return self.definition.states[state].badge
+
+    # Roles (workflows/roles.py): what the code may ask instead of naming states or events.
+    def states_with(self, role: str) -> frozenset[str]:
+        return self.definition.states_with(role)
+
+    def has_role(self, state: str, role: str) -> bool:
+        return self.definition.has_role(state, role)
+
+    def event_for(self, role: str) -> str:
+        return self.definition.event_for(role)
+
+    def timer_for(self, purpose: str) -> TimerDef:
+        return self.definition.timer_for(purpose)
+
+    def run_through(
+        self,
+        state: str,
+        event: str,
+        now: datetime,
+        context: dict[str, Any] | None = None,
+        data: dict[str, Any] | None = None,
+        run=None,
+    ) -> list[Outcome]:
+        """`event`, then every automatic transition (`auto: true`) it leads into: the
+        outcomes to persist in this order, in one transaction. An automatic transition
+        whose guard says no leaves the instance where it is. `run` stands in for
+        `self.run` (the timer sweep passes its OutcomeMemo's)."""
+        run = run or self.run
+        outcomes = [run(state, event, now, context=context, data=data)]
+        # The flow file cannot hold a circle of automatic transitions (definition.py).
+        while outcomes[-1].changed_state and (auto := self.definition.auto_event(outcomes[-1].target)):
+            try:
+                outcomes.append(run(outcomes[-1].target, auto, now, context=outcomes[-1].context))
+            except EventNotAllowed:
+                break
+        return outcomes
 
     def start(self, now: datetime, context: dict[str, Any] | None = None) -> tuple[str, list[tuple[str, datetime]]]:
         """The initial state and the timers that start in it."""

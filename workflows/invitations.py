@@ -11,8 +11,6 @@ from db.engine import Deferred
 from db.instances import Change, InstanceRecord
 from workflows.service import FlowService
 
-FLOW = "onboarding"
-
 
 @dataclass(frozen=True)
 class Person:
@@ -41,26 +39,35 @@ def _is_unique_violation(exc: Exception) -> bool:
     return name in ("IntegrityError", "UniqueViolationError") and "unique" in str(exc).lower()
 
 
+def _admin_may(service: FlowService, instance: dict, role: str) -> bool:
+    """Whether the instance's own flow version offers admins the event with `role` now."""
+    own = service.registry.get(instance["flow_name"], instance["flow_version"])
+    return own.event_for(role) in [t.event for t in own.transitions_for(instance["state"], "admin")]
+
+
 async def invite(
     service: FlowService, organisation_id: int, person: Person, actor: str, client_ip: str, limit_per_hour: int,
     role: str = "staff",
 ) -> InstanceRecord:
     db, now = service.db, service.clock.now()
-    if await accounts.count_recent_events(db, actor, "invite", now - timedelta(hours=1)) >= limit_per_hour:
+    flow = service.registry.onboarding()
+    # Invitations of every version count, whatever their event is called there.
+    sent = service.registry.onboarding_events_for("invitation")
+    if await accounts.count_recent_events(db, actor, sent, now - timedelta(hours=1)) >= limit_per_hour:
         raise InviteLimitReached(limit_per_hour)
     existing = await accounts.find_by_email(db, organisation_id, person.email)
     if existing is not None:
         instance = existing["instance"]
-        can_resend = bool(instance) and "resend" in [
-            t.event for t in service.registry.get(instance["flow_name"], instance["flow_version"]).transitions_for(instance["state"], "admin")
-        ]
+        can_resend = bool(instance) and _admin_may(service, instance, "invitation_again")
         raise AlreadyInvited(instance["id"] if instance else None, can_resend)
-    record, outcome = service.prepare_start(FLOW, organisation_id, None, "invite", recipient=person.email)
+    record, outcomes = service.prepare_start(
+        flow.name, organisation_id, None, flow.event_for("invitation"), recipient=person.email
+    )
 
     def start(results) -> list:
         # The account id comes from the INSERT just before, in the same transaction.
         record.account_id = results[-1][0]["id"]
-        return instances.start_steps(Change(record, outcome, actor, client_ip), now)
+        return instances.start_steps(Change(record, outcomes[0], actor, client_ip), now, outcomes[1:])
 
     steps = [
         accounts.insert_step(organisation_id, role, person.salutation, person.first_name, person.last_name, person.email, now),

@@ -23,7 +23,7 @@ from db.engine import ConflictError, Results, Step, Deferred
 from db.people import latest_instance_of
 from partnerportal.crypto import PinHasher, verify_signature
 from workflows.service import FlowService
-from workflows.twofactor import LOGIN_STATES, Limits, TwoFactorError, device_for, lock_person_after_pin_lock
+from workflows.twofactor import Limits, TwoFactorError, device_for, lock_person_after_pin_lock
 
 NUMBER_DIGITS = 6
 # A signed request of the app is accepted this long before and after its timestamp; its
@@ -80,7 +80,7 @@ async def start_login(
     no tell-tale throttle). Known and unknown usernames run the same statements."""
     db, now = service.db, service.clock.now()
     name = username.strip().lower() if isinstance(username, str) and 0 < len(username) <= 254 else ""
-    account_id = await devices.login_account(db, name, LOGIN_STATES)
+    account_id = await devices.login_account(db, name, service.registry.onboarding_states_with("may_log_in"))
     key = f"account:{account_id}" if account_id is not None else _name_key(name)
     ip_key = f"ip:{client_ip}"[:100]
     exempt = account_id is not None and account_id in known_accounts

@@ -69,7 +69,8 @@ def build_machine_class(definition: FlowDefinition) -> type[StateMachine]:
             events[t.event] = transition if t.event not in events else events[t.event] | transition
     labels = {}
     for t in definition.transitions:
-        labels.setdefault(t.event, t.label)
+        # Diagrams (Mermaid and SVG) mark automatic transitions, which no one sends.
+        labels.setdefault(t.event, f"{t.label or t.event} (automatisch)" if t.auto else t.label)
     # Named with the flow file's German label, so diagrams show "Einladen", not "Invite".
     attrs.update({event: Event(transitions, id=event, name=labels[event] or None) for event, transitions in events.items()})
     class_name = "".join(part.title() for part in definition.name.split("_")) + f"V{definition.version}"

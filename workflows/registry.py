@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from workflows.definition import FlowDefinition, FlowDefinitionError, load_file, parse
+from workflows.definition import FlowDefinition, FlowDefinitionError, load_file, parse, with_roles_from
 from workflows.engine import Flow
 
 SHIPPED_FLOWS_DIR = Path(__file__).parent / "flows"
@@ -16,7 +16,10 @@ class UnknownFlow(LookupError):
 
 
 class FlowRegistry:
-    def __init__(self, definitions: list[FlowDefinition]):
+    """`onboarding` names the flow new invitations use (the setting
+    PARTNERPORTAL_ONBOARDING_FLOW); None is allowed when the folder holds one flow."""
+
+    def __init__(self, definitions: list[FlowDefinition], onboarding: str | None = None):
         self._current: dict[str, Flow] = {}
         self._versions: dict[tuple[str, int], Flow] = {}
         for definition in definitions:
@@ -25,11 +28,49 @@ class FlowRegistry:
             flow = Flow(definition)
             self._current[definition.name] = flow
             self._versions[(definition.name, definition.version)] = flow
+        if onboarding is None and len(self._current) == 1:
+            onboarding = next(iter(self._current))
+        if onboarding not in self._current:
+            raise UnknownFlow(
+                f"The onboarding flow {onboarding!r} (PARTNERPORTAL_ONBOARDING_FLOW) is not among the flow files; "
+                f"known: {', '.join(self.names()) or 'none'}"
+            )
+        self.onboarding_name = onboarding
 
     @classmethod
-    def from_directory(cls, directory: str | Path | None = None) -> "FlowRegistry":
+    def from_directory(cls, directory: str | Path | None = None, onboarding: str | None = None) -> "FlowRegistry":
         directory = Path(directory) if directory else SHIPPED_FLOWS_DIR
-        return cls([load_file(p) for p in sorted(directory.glob("*.yaml"))])
+        return cls([load_file(p) for p in sorted(directory.glob("*.yaml"))], onboarding or None)
+
+    def onboarding(self) -> Flow:
+        """The current version of the flow new invitations start."""
+        return self._current[self.onboarding_name]
+
+    def onboarding_states_with(self, role: str) -> frozenset[str]:
+        """States with `role` in any known version of the onboarding flow (for queries
+        over instances of several versions)."""
+        return frozenset().union(*(f.definition.states_with(role) for f in self._all(self.onboarding_name)))
+
+    def onboarding_events_for(self, role: str) -> frozenset[str]:
+        """The event with `role` in each known version of the onboarding flow."""
+        events = set()
+        for flow in self._all(self.onboarding_name):
+            event = next((t.event for t in flow.definition.transitions if t.role == role), None)
+            if event is not None:
+                events.add(event)
+        return frozenset(events)
+
+    def onboarding_timer_events(self, purpose: str) -> frozenset[str]:
+        """The events of the timers with `purpose` in any known version of the onboarding flow."""
+        events = set()
+        for flow in self._all(self.onboarding_name):
+            timer = next((t for t in flow.definition.timers if t.purpose == purpose), None)
+            if timer is not None:
+                events.add(timer.event)
+        return frozenset(events)
+
+    def _all(self, name: str) -> list[Flow]:
+        return [flow for (n, _), flow in self._versions.items() if n == name]
 
     def names(self) -> list[str]:
         return sorted(self._current)
@@ -53,5 +94,8 @@ class FlowRegistry:
         """Register an older version from its stored text (no-op if known)."""
         key = (name, version)
         if key not in self._versions:
-            self._versions[key] = Flow(parse(text, source=f"<stored {name} v{version}>"))
+            definition = parse(text, source=f"<stored {name} v{version}>", require_roles=False)
+            if name in self._current:
+                definition = with_roles_from(definition, self._current[name].definition)
+            self._versions[key] = Flow(definition)
         return self._versions[key]

@@ -10,6 +10,7 @@ from db.instances import Change, InstanceRecord
 from partnerportal.clock import SystemClock
 from workflows.engine import EventNotAllowed, Flow, Outcome
 from workflows.registry import FlowRegistry
+from workflows.roles import EventOf
 
 __all__ = ["FlowService", "InstanceNotFound", "TransitionConflict", "EventNotAllowed"]
 
@@ -43,29 +44,33 @@ class FlowService:
         flow_name: str,
         organisation_id: int,
         account_id: int | None = None,
-        event: str = "invite",
+        event: str | None = None,
         actor: str = "system",
         client_ip: str = "",
         data: dict[str, Any] | None = None,
         recipient: str = "",
     ) -> tuple[InstanceRecord, Outcome]:
-        """Create an instance of the current version and run its first event, in one transaction."""
-        record, outcome = self.prepare_start(flow_name, organisation_id, account_id, event, data, recipient)
-        await self.db.write(instances.start_steps(Change(record, outcome, actor, client_ip), self.clock.now()))
-        return record, outcome
+        """Create an instance of the current version and run its first event (default: the
+        flow's "invitation" event), in one transaction."""
+        record, outcomes = self.prepare_start(flow_name, organisation_id, account_id, event, data, recipient)
+        steps = instances.start_steps(Change(record, outcomes[0], actor, client_ip), self.clock.now(), outcomes[1:])
+        await self.db.write(steps)
+        return record, outcomes[0]
 
     def prepare_start(
         self,
         flow_name: str,
         organisation_id: int,
         account_id: int | None,
-        event: str,
+        event: str | None,
         data: dict[str, Any] | None = None,
         recipient: str = "",
-    ) -> tuple[InstanceRecord, Outcome]:
-        """The new instance and its first outcome, not yet written: callers that add
-        statements of their own persist it with `db.instances.start_steps`."""
+    ) -> tuple[InstanceRecord, list[Outcome]]:
+        """The new instance and the outcomes of its first event and the automatic
+        transitions after it, not yet written: callers that add statements of their own
+        persist them with `db.instances.start_steps(first, now, following)`."""
         flow = self.registry.current(flow_name)
+        event = event or flow.event_for("invitation")
         now = self.clock.now()
         initial, _ = flow.start(now)
         record = InstanceRecord(
@@ -79,13 +84,12 @@ class FlowService:
             context={},
             recipient=recipient,
         )
-        outcome = flow.run(initial, event, now, data=data)
-        return record, outcome
+        return record, flow.run_through(initial, event, now, data=data)
 
     async def send(
         self,
         instance_id: int,
-        event: str,
+        event: str | EventOf,
         actor: str = "system",
         client_ip: str = "",
         data: dict[str, Any] | None = None,
@@ -93,19 +97,24 @@ class FlowService:
         details: dict[str, Any] | None = None,
         extra_steps: list | None = None,
     ) -> tuple[InstanceRecord, Outcome]:
-        """`extra_steps` are written in the same transaction (e.g. the device a step binds)."""
+        """`extra_steps` are written in the same transaction (e.g. the device a step binds),
+        and so are the automatic transitions the event leads into. Returns the record as
+        written and the outcome of `event` itself."""
         record = await instances.load(self.db, instance_id, organisation_id)
         if record is None:
             raise InstanceNotFound(instance_id)
         now = self.clock.now()
-        outcome = self.flow_of(record).run(record.state, event, now, context=record.context, data=data)
-        change = Change(record, outcome, actor, client_ip, details or {})
+        if isinstance(event, EventOf):
+            event = self.flow_of(record).event_for(event.role)
+        outcomes = self.flow_of(record).run_through(record.state, event, now, context=record.context, data=data)
+        changes = instances.chained(Change(record, outcomes[0], actor, client_ip, details or {}), outcomes[1:])
         try:
-            await self.db.write(instances.change_steps([change], now) + list(extra_steps or []))
+            await self.db.write(instances.chain_steps(changes, now) + list(extra_steps or []))
         except ConflictError:
             raise TransitionConflict(instance_id, event) from None
-        record.state, record.version, record.context = outcome.target, record.version + 1, outcome.context
-        return record, outcome
+        last = outcomes[-1]
+        record.state, record.version, record.context = last.target, record.version + len(outcomes), last.context
+        return record, outcomes[0]
 
     def allowed_events(self, record: InstanceRecord) -> list[str]:
         return self.flow_of(record).events_in(record.state)

@@ -13,10 +13,9 @@ from db.audit import audit_step
 from db.engine import ConflictError
 from partnerportal.crypto import PinHasher, code_hash, normalise_code, parse_public_key, pin_problem
 from workflows.engine import EventNotAllowed
+from workflows.registry import FlowRegistry
+from workflows.roles import EventOf
 from workflows.service import FlowService, TransitionConflict
-
-# Who may log in: registration complete, not locked, revoked or deleted.
-LOGIN_STATES = frozenset({"registered", "consented", "active"})
 WRONG_CODE = "Benutzername oder Aktivierungscode ist nicht korrekt, oder der Code ist abgelaufen."
 LOCKED_REGISTRATION = (
     "Zu viele Fehlversuche: Die Registrierung ist gesperrt. Bitte wenden Sie sich an die Person, "
@@ -61,6 +60,14 @@ class TwoFactorError(Exception):
     def __init__(self, message: str, field: str | None = None, status: int = 422, **extra):
         self.message, self.field, self.status, self.extra = message, field, status, extra
         super().__init__(message)
+
+
+def may_log_in(registry: FlowRegistry, instance: dict | None) -> bool:
+    """Whether the person of this instance (a row of db.people.latest_instance_of) may log
+    in: in the shipped flow, registration complete and not locked, revoked or deleted."""
+    if instance is None:
+        return False
+    return registry.get(instance["flow_name"], instance["flow_version"]).has_role(instance["state"], "may_log_in")
 
 
 def registration_scope(instance_id: int) -> str:
@@ -115,7 +122,8 @@ async def activate_device(
         raise TwoFactorError("Bitte prüfen Sie Ihre Eingaben.", status=422, errors=errors)
 
     db, now = service.db, service.clock.now()
-    for registration in await devices.registrations_for_username(db, request.username):
+    device_step = service.registry.onboarding_states_with("device_step")
+    for registration in await devices.registrations_for_username(db, request.username, device_step):
         instance_id = registration["id"]
         open_code = await activation.open_code(db, instance_id, now)
         if open_code is None:
@@ -146,7 +154,7 @@ async def _bind(service: FlowService, hasher: PinHasher, registration: dict, cod
         audit_step("device_bound", now, actor="app", organisation_id=registration["organisation"], instance_id=registration["id"], client_ip=client_ip),
     ]
     try:
-        await service.send(registration["id"], "activate_device", actor="app", client_ip=client_ip, extra_steps=steps)
+        await service.send(registration["id"], EventOf("activated"), actor="app", client_ip=client_ip, extra_steps=steps)
     except (ConflictError, TransitionConflict, EventNotAllowed):
         raise TwoFactorError(WRONG_CODE, field="code", status=409) from None
     return {"device_id": public_id, "account_id": registration["account"]}
@@ -154,7 +162,7 @@ async def _bind(service: FlowService, hasher: PinHasher, registration: dict, cod
 
 async def _lock_registration(service: FlowService, instance_id: int, client_ip: str) -> None:
     try:
-        await service.send(instance_id, "lock", actor="system:attempt-limit", client_ip=client_ip,
+        await service.send(instance_id, EventOf("code_lockout"), actor="system:attempt-limit", client_ip=client_ip,
                            details={"reason": "activation_code_attempts"})
     except (EventNotAllowed, TransitionConflict):
         pass  # already locked (or moved on) by a parallel request
@@ -177,6 +185,6 @@ async def lock_person_after_pin_lock(service: FlowService, account_id: int, clie
     if instance is None:
         return
     try:
-        await service.send(instance["id"], "lock_device", actor="system:attempt-limit", client_ip=client_ip)
+        await service.send(instance["id"], EventOf("pin_lockout"), actor="system:attempt-limit", client_ip=client_ip)
     except (EventNotAllowed, TransitionConflict):
         pass

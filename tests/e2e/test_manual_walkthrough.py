@@ -7,7 +7,12 @@ along live.
 
 Every step is asserted and photographed: into pytest's tmp dir, or into
 PARTNERPORTAL_SCREENSHOT_DIR when set (scripts/walkthrough_screenshots.py sets it to
-docs/screenshots for docs/walkthrough.md). All waits are bounded Playwright expects."""
+docs/screenshots for docs/walkthrough.md). All waits are bounded Playwright expects.
+
+It runs twice: on the shipped flow file, and on a copy in which every state id, event
+id and the flow's name are renamed (labels, roles and structure kept), chosen through
+PARTNERPORTAL_FLOWS_DIR and PARTNERPORTAL_ONBOARDING_FLOW: the portal must not know any
+id of the flow."""
 
 from __future__ import annotations
 
@@ -22,12 +27,14 @@ from playwright.async_api import expect
 
 import tests.support.server as server
 from db import postfach
-from db.tables import Account
+from db.tables import Account, FlowInstance
 from jobs.outbox import dispatch_due_mail
 from partnerportal.demo import DEMO_MESSAGES
 from partnerportal.signing import Signer
 from tests.support.browser import PageProblems
+from tests.support.flow_copies import renamed, shipped_data, write
 from tests.support.smtp import SmtpServer, link_in, parts
+from workflows.registry import FlowRegistry
 
 SCREENSHOT_DIR = "PARTNERPORTAL_SCREENSHOT_DIR"
 DESK = {"width": 1024, "height": 768}
@@ -49,9 +56,27 @@ def app_port(monkeypatch) -> int:
     return port
 
 
+@pytest.fixture(params=["shipped", "renamed"])
+def flow_copy(request, tmp_path) -> Path | None:
+    """None for the shipped flow file, else a folder holding the renamed copy."""
+    if request.param == "shipped":
+        return None
+    data, _ = renamed(shipped_data(), flow_name="aufnahme")
+    return write(tmp_path / "flows", data)
+
+
 @pytest.fixture
-def settings(settings, app_port):
-    return replace(settings, base_url=f"http://{server.HOST}:{app_port}")
+def settings(settings, app_port, flow_copy):
+    settings = replace(settings, base_url=f"http://{server.HOST}:{app_port}")
+    if flow_copy is not None:
+        settings = replace(settings, flows_dir=str(flow_copy.parent), onboarding_flow=flow_copy.stem)
+    return settings
+
+
+@pytest.fixture
+def registry(settings) -> FlowRegistry:
+    """The flows the portal under test runs (the test's own database work uses them too)."""
+    return FlowRegistry.from_directory(settings.flows_dir or None, settings.onboarding_flow)
 
 
 def heading(page, name: str):
@@ -62,8 +87,9 @@ def badge(page, email: str):
     return page.locator("#people-rows tr", has_text=email).locator(".badge").first
 
 
-async def test_the_manual_from_invitation_to_the_first_message(portal, db, clock, settings, registry):
-    if os.environ.get(SCREENSHOT_DIR):
+async def test_the_manual_from_invitation_to_the_first_message(portal, db, clock, settings, registry, flow_copy):
+    assert registry.onboarding().name == ("onboarding" if flow_copy is None else "aufnahme")
+    if os.environ.get(SCREENSHOT_DIR) and flow_copy is None:
         portal.screenshot_dir = Path(os.environ[SCREENSHOT_DIR])
         portal.screenshot_dir.mkdir(parents=True, exist_ok=True)
     organisation_id = await portal.factory.organisation(ORGANISATION)
@@ -247,10 +273,20 @@ async def test_the_manual_from_invitation_to_the_first_message(portal, db, clock
     await invitee.get_by_role("link", name="Zurück zum Postfach").click()
     await expect(invitee.get_by_role("button", name=re.compile(re.escape(subject)))).not_to_contain_text("Ungelesen")
 
-    # The table ends where the manual ends; nothing went wrong in any of the browsers.
-    await expect(badge(desk, EMAIL)).not_to_have_text("beantragt")
+    # The table ends where the manual ends: the consent and the flow's automatic step
+    # after it made the person "Aktiv". Nothing went wrong in any of the browsers.
+    await expect(badge(desk, EMAIL)).to_have_text("Aktiv", timeout=WAIT)
     assert await desk.evaluate("window.__notReloaded === true")
     admin.assert_no_problems()
     assert not invitee_problems.unexpected(), str(invitee_problems)
     assert not phone_problems.unexpected(), str(phone_problems)
     assert urlsplit(invitee.url).path == "/postfach"
+    # It ran on the flow the settings chose, ids and all.
+    instance = await db.fetch_one(
+        FlowInstance.select(FlowInstance.flow_name, FlowInstance.state)
+        .where(FlowInstance.account.email == EMAIL)
+    )
+    assert instance["flow_name"] == settings.onboarding_flow
+    assert registry.onboarding().label(instance["state"]) == "Aktiv"
+    if flow_copy is not None:
+        assert instance["state"].startswith("zustand")

@@ -22,6 +22,8 @@ import yaml
 from tests.support.environment import require_graphviz
 from workflows.definition import load_file
 from workflows.registry import SHIPPED_FLOWS_DIR
+from tests.support import roles
+from workflows.registry import FlowRegistry
 
 PARTNERPORTAL = Path(sys.executable).parent / "partnerportal"
 SHIPPED = SHIPPED_FLOWS_DIR / "onboarding.yaml"
@@ -351,7 +353,7 @@ def test_admin_create_invites_the_first_admin_and_prints_a_working_link(cli, tmp
             from datetime import datetime, timezone
 
             token = Signer(secret).unsign("invitation-link", signed)
-            return token is not None and await links.find_valid(db, token, datetime.now(timezone.utc)) is not None
+            return token is not None and await links.find_valid(db, token, datetime.now(timezone.utc), roles.link_open()) is not None
         finally:
             await db.close()
 
@@ -381,5 +383,6 @@ def test_commands_explain_problems_instead_of_printing_tracebacks(cli):
     unknown = cli("flows", "diagram", "nope")
     assert unknown.returncode == 1 and "No flow named 'nope'" in unknown.stderr and "Traceback" not in unknown.stderr
     assert cli("db", "upgrade").returncode == 0
-    same = cli("flows", "migrate", "onboarding", "--from-version", "1")
+    current = FlowRegistry.from_directory().onboarding().version
+    same = cli("flows", "migrate", "onboarding", "--from-version", str(current))
     assert same.returncode == 1 and "nothing to move" in same.stderr

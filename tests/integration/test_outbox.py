@@ -22,6 +22,7 @@ from tests.support.smtp import SmtpServer, link_in, parts
 from web.mail import MailValues, render_mail
 from workflows.actions import MAIL_KINDS
 from workflows.service import FlowService
+from tests.support import roles
 
 PROFILE = {"first_name": "Bernhard", "last_name": "Tester"}
 
@@ -73,7 +74,7 @@ async def test_the_invitation_mail_is_german_with_a_working_link(factory, db, cl
     assert link.startswith("http://test/einladung/")
     assert f'href="{link}"' in html
     token = signer.unsign("invitation-link", link.rsplit("/", 1)[1])
-    valid = await links.find_valid(db, token, clock.now())
+    valid = await links.find_valid(db, token, clock.now(), roles.link_open())
     assert valid is not None and valid.instance_id == record.id
     # Valid until the invitation's own expiry: 720 h after the invitation.
     assert valid.expires_at == clock.now() + timedelta(hours=720)
@@ -110,7 +111,7 @@ async def test_a_reminder_carries_a_fresh_link_and_the_expiry(factory, service, 
     assert link_in(first) != link_in(reminder)
     for message in (first, reminder):
         token = signer.unsign("invitation-link", link_in(message).rsplit("/", 1)[1])
-        assert (await links.find_valid(db, token, clock.now())).instance_id == record.id
+        assert (await links.find_valid(db, token, clock.now(), roles.link_open())).instance_id == record.id
 
 
 async def test_server_down_then_up_loses_and_duplicates_nothing(factory, db, settings, clock, registry, signer):

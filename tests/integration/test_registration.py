@@ -12,6 +12,7 @@ from db.tables import Account, AuditEvent, FlowInstance, InvitationLink, WebSess
 from tests.support.app import running_app
 from tests.support.invitee import Invitee
 from web.auth import SESSION_COOKIE
+from tests.support import roles
 
 
 async def state_of(db, instance_id):
@@ -22,7 +23,7 @@ async def test_link_token_is_random_and_only_its_hash_is_stored(factory, db, clo
     record = await factory.invite()
     token = links.new_token()
     assert len(token) >= 43  # 32 random bytes, base64url: 256 bits
-    await db.write([links.issue_step(record.id, token, clock.now(), await links.invitation_expiry(db, record.id))])
+    await db.write([links.issue_step(record.id, token, clock.now(), await links.invitation_expiry(db, record.id, roles.expiry_events()))])
     rows = await db.fetch(InvitationLink.select())
     assert rows[0]["token_hash"] == hashlib.sha256(token.encode()).hexdigest()
     assert token not in str(rows)

@@ -14,6 +14,8 @@ from db.tables import Account, FlowInstance, Outbox, TransitionHistory, WebSessi
 from tests.support.admin import AdminBrowser, login_session
 from tests.support.app import running_app
 from tests.support.environment import require_graphviz
+from tests.support import roles
+from workflows.registry import FlowRegistry
 
 
 @asynccontextmanager
@@ -198,13 +200,13 @@ async def test_resend_kills_the_old_link_and_restarts_720_hours(settings, factor
     async with admin_of(settings, factory, db, clock) as (admin, org, _):
         record = await factory.invite(org)
         token = links.new_token()
-        await db.write([links.issue_step(record.id, token, clock.now(), await links.invitation_expiry(db, record.id))])
-        assert await links.find_valid(db, token, clock.now()) is not None
+        await db.write([links.issue_step(record.id, token, clock.now(), await links.invitation_expiry(db, record.id, roles.expiry_events()))])
+        assert await links.find_valid(db, token, clock.now(), roles.link_open()) is not None
         clock.advance(minutes=20)
         response = await admin.event(record.id, "resend", htmx=True)
         assert response.status_code == 200 and "Eingeladen" in response.text
-        assert await links.find_valid(db, token, clock.now()) is None
-        expiry = await links.invitation_expiry(db, record.id)
+        assert await links.find_valid(db, token, clock.now(), roles.link_open()) is None
+        expiry = await links.invitation_expiry(db, record.id, roles.expiry_events())
         assert (expiry - clock.now()).total_seconds() == 720 * 3600
         kinds = [r["kind"] for r in await db.fetch(Outbox.select(Outbox.kind).where(Outbox.instance == record.id))]
         assert kinds == ["invitation", "invitation"]
@@ -259,7 +261,7 @@ async def test_detail_shows_timeline_mails_step_and_flow_version(settings, facto
         detail = await admin.get(f"/nutzerverwaltung/{record.id}")
         assert detail.status_code == 200
         text = detail.text
-        assert "beantragt" in text and "Version 1" in text
+        assert "beantragt" in text and f"Version {record.flow_version}" in text
         assert "Einladen" in text and "Persönliche Daten erfassen" in text
         assert "Einladung" in text and "wird versendet" in text
 
@@ -282,10 +284,13 @@ async def test_table_filters_searches_and_pages(settings, factory, db, clock):
 async def test_flow_view_shows_the_definition_and_its_diagram(settings, factory, db, clock):
     async with admin_of(settings, factory, db, clock) as (admin, _, _):
         view = await admin.get("/nutzerverwaltung/ablauf")
-        assert view.status_code == 200 and "Version 1" in view.text and "720 Stunden" in view.text
+        version = FlowRegistry.from_directory().onboarding().version
+        assert view.status_code == 200 and f"Version {version}" in view.text and "720 Stunden" in view.text
+        assert "sofort nach Erreichen von „Einwilligung erteilt“" in view.text  # the automatic step
         require_graphviz()
         svg = await admin.get("/nutzerverwaltung/ablauf.svg")
         assert svg.headers["content-type"].startswith("image/svg+xml") and "Eingeladen" in svg.text
+        assert "Abschließen (automatisch)" in svg.text
 
 
 async def test_a_failed_mail_can_be_sent_again_from_the_detail_view(settings, factory, db, clock):

@@ -9,6 +9,7 @@ import httpx
 
 from db import links
 from partnerportal.signing import Signer
+from tests.support import roles
 
 
 def csrf_of(html: str) -> str | None:
@@ -33,7 +34,7 @@ class Invitee:
     async def issue_link(self, instance_id: int) -> str:
         """A link as the invitation mail carries it; returns the path."""
         token = links.new_token()
-        expires = await links.link_expiry(self.db, instance_id, self.clock.now(), timedelta(hours=720))
+        expires = await links.link_expiry(self.db, instance_id, self.clock.now(), timedelta(hours=720), roles.expiry_events())
         await self.db.write([links.issue_step(instance_id, token, self.clock.now(), expires)])
         return f"/einladung/{self.signer.sign('invitation-link', token)}"
 

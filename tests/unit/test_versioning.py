@@ -9,8 +9,9 @@ from workflows.versioning import MigrationRefused, parse_mapping, plan_state_map
 
 
 def version_two(rename_locked_to: str | None = None):
+    """The next version of the shipped flow."""
     data = yaml.safe_load((SHIPPED_FLOWS_DIR / "onboarding.yaml").read_text())
-    data["version"] = 2
+    data["version"] += 1
     if rename_locked_to:
         data["states"][rename_locked_to] = data["states"].pop("locked")
         for t in data["transitions"]:
@@ -21,6 +22,7 @@ def version_two(rename_locked_to: str | None = None):
 
 
 OLD = parse((SHIPPED_FLOWS_DIR / "onboarding.yaml").read_text())
+V, NEXT = OLD.version, OLD.version + 1
 
 
 def test_states_with_the_same_name_map_to_themselves():
@@ -30,13 +32,13 @@ def test_states_with_the_same_name_map_to_themselves():
 
 def test_a_vanished_state_must_be_mapped():
     new = version_two(rename_locked_to="suspended")
-    with pytest.raises(MigrationRefused, match="locked of version 1 have no place in version 2"):
+    with pytest.raises(MigrationRefused, match=f"locked of version {V} have no place in version {NEXT}"):
         plan_state_mapping(OLD, new, {})
     assert plan_state_mapping(OLD, new, {"locked": "suspended"})["locked"] == "suspended"
 
 
 def test_mapping_to_an_unknown_state_is_refused():
-    with pytest.raises(MigrationRefused, match="version 2 has no state"):
+    with pytest.raises(MigrationRefused, match=f"version {NEXT} has no state"):
         plan_state_mapping(OLD, version_two(), {"locked": "nirvana"})
 
 

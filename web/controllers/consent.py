@@ -17,6 +17,7 @@ from web.documents import REQUIRED, load, required_documents
 from web.forms import read_form
 from web.rendering import page
 from workflows.engine import EventNotAllowed
+from workflows.roles import EventOf
 from workflows.service import TransitionConflict
 
 CHOICES = {"datenschutz": "accept_privacy", "nutzungsbedingungen": "accept_terms"}
@@ -26,7 +27,7 @@ ERRORS = {
 }
 
 
-@get("/einwilligung", name="consent")
+@get("/einwilligung", name="consent_form")
 async def consent_page(request: Request) -> Response:
     info = await require_login(request)
     records = await consent.history(request.app.state.db, info.account_id)
@@ -55,10 +56,12 @@ async def give_consent(request: Request) -> Response:
     steps.append(audit_step("consent_given", now, actor=f"account:{info.account_id}", organisation_id=info.organisation_id,
                             client_ip=ip, details={d.key: d.version for d in documents}))
     instance = await latest_instance_of(db, info.account_id)
-    if instance is not None and instance["state"] == "registered":
-        try:  # first login: the flow moves on, with the records in the same transaction
-            await service.send(instance["id"], "consent", actor=f"account:{info.account_id}", client_ip=ip, extra_steps=steps)
-            await service.send(instance["id"], "done", actor=f"account:{info.account_id}", client_ip=ip)
+    flow = service.registry.get(instance["flow_name"], instance["flow_version"]) if instance is not None else None
+    if flow is not None and flow.event_for("consent_given") in flow.events_in(instance["state"]):
+        # First login: the flow moves on (with any automatic transitions after the
+        # consent, e.g. to "Aktiv"), with the records in the same transaction.
+        try:
+            await service.send(instance["id"], EventOf("consent_given"), actor=f"account:{info.account_id}", client_ip=ip, extra_steps=steps)
         except (EventNotAllowed, TransitionConflict):
             await db.write(steps)
     else:

@@ -9,20 +9,18 @@ from web.auth import require_admin
 from web.rendering import page
 from workflows import diagram
 
-FLOW = "onboarding"
-
 
 @get("/nutzerverwaltung/ablauf", name="flow_view")
 async def flow_view(request: Request) -> Response:
     await require_admin(request)
-    flow = request.app.state.service.registry.current(FLOW)
+    flow = request.app.state.service.registry.onboarding()
     return page("flow.html", {"flow": flow.definition})
 
 
 @get("/nutzerverwaltung/ablauf.svg", name="flow_svg")
 async def flow_svg(request: Request) -> Response:
     await require_admin(request)
-    flow = request.app.state.service.registry.current(FLOW)
+    flow = request.app.state.service.registry.onboarding()
     cache = request.app.state.diagram_cache
     key = (flow.name, flow.version)
     if key not in cache:  # derived from the definition alone, so caching per process is safe

@@ -21,7 +21,8 @@ async def _valid_link(request: Request, signed: str) -> links.ValidLink | None:
     token = request.app.state.signer.unsign("invitation-link", signed)
     if token is None:
         return None
-    return await links.find_valid(request.app.state.db, token, request.app.state.clock.now())
+    open_states = request.app.state.registry.onboarding_states_with("link_open")
+    return await links.find_valid(request.app.state.db, token, request.app.state.clock.now(), open_states)
 
 
 def _neutral_page() -> Response:

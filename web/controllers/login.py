@@ -19,7 +19,7 @@ from web.browsers import describe
 from web.forms import read_form
 from web.rendering import page, wants_fragment
 from workflows.login_approval import finish_login, format_number, start_login
-from workflows.twofactor import LOGIN_STATES, Limits
+from workflows.twofactor import Limits, may_log_in
 
 LOGIN_COOKIE = "pp_login"
 
@@ -62,7 +62,7 @@ async def _own_challenge(request: Request, public_id: str) -> dict | None:
 async def login_wait(request: Request, public_id: FromPath[str]) -> Response:
     challenge = await _own_challenge(request, public_id)
     if challenge is None or challenge["expires_at"] <= request.app.state.clock.now():
-        return page("login_ended.html", {"reason": "expired"}, status_code=HTTP_409_CONFLICT)
+        return page("login_ended.html", {"reason": "timed_out"}, status_code=HTTP_409_CONFLICT)
     return _waiting(challenge, "")
 
 
@@ -84,7 +84,7 @@ async def login_finish(request: HTMXRequest, public_id: FromPath[str]) -> Respon
     if account_id is not None:
         if await _may_log_in(request, account_id):
             return await _logged_in(request, account_id)
-        return _ended(request, "locked")
+        return _ended(request, "blocked")
     finished = await challenges.by_public_id(request.app.state.db, public_id)
     if finished is not None and finished["status"] == "used" and await _already_logged_in(request, finished):
         # A second poll that crossed the one that finished the login: same outcome.
@@ -95,7 +95,7 @@ async def login_finish(request: HTMXRequest, public_id: FromPath[str]) -> Respon
             return Response("", status_code=204)
         return _waiting(challenge, "Die Anmeldung ist noch nicht bestätigt.")
     status = challenge["status"] if challenge is not None else ""
-    return _ended(request, ENDED_REASONS.get(status, "expired"))
+    return _ended(request, ENDED_REASONS.get(status, "timed_out"))
 
 
 # Why a request ended, as the browser that started it may learn it.
@@ -127,7 +127,7 @@ async def _logged_in(request: HTMXRequest, account_id: int) -> Response:
 
 @get("/anmelden/beendet/{reason:str}", name="login_ended")
 async def login_ended(request: Request, reason: FromPath[str]) -> Response:
-    reason = reason if reason in ("denied", "expired", "locked", "number") else "expired"
+    reason = reason if reason in ("denied", "timed_out", "blocked", "number") else "timed_out"
     return page("login_ended.html", {"reason": reason}, status_code=HTTP_409_CONFLICT)
 
 
@@ -138,8 +138,7 @@ async def _already_logged_in(request: Request, challenge: dict) -> bool:
 
 async def _may_log_in(request: Request, account_id: int) -> bool:
     """Locked, revoked or deleted people cannot log in, even with an approved request."""
-    row = await latest_instance_of(request.app.state.db, account_id)
-    return row is not None and row["state"] in LOGIN_STATES
+    return may_log_in(request.app.state.registry, await latest_instance_of(request.app.state.db, account_id))
 
 
 @post("/abmelden", name="logout")

@@ -122,9 +122,9 @@ def validate_report(result: FormResult, base_url: str) -> FormResult:
 def page_facts(request: Request) -> dict[str, int]:
     """The numbers the help and accessibility pages name, from the flow file and the settings in force."""
     settings: Settings = request.app.state.settings
-    expire = request.app.state.registry.current("onboarding").definition.timer("expire")
+    expiry = request.app.state.registry.onboarding().timer_for("expiry")
     return {
-        "link_hours": int(expire.after.total_seconds() // 3600) if expire else 720,
+        "link_hours": int(expiry.after.total_seconds() // 3600),
         "code_minutes": settings.activation_code_minutes,
         "code_attempts": settings.activation_code_attempts,
         "registration_code_attempts": settings.registration_code_attempts,

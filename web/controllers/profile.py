@@ -14,6 +14,7 @@ from web.documents import required_documents
 from web.forms import read_form
 from web.rendering import page
 from workflows.engine import EventNotAllowed
+from workflows.roles import EventOf
 from workflows.service import TransitionConflict
 
 
@@ -45,7 +46,7 @@ async def device_lost(request: Request) -> Response:
     instance = await latest_instance_of(service.db, info.account_id)
     if instance is not None:
         try:
-            await service.send(instance["id"], "lose_device", actor=f"account:{info.account_id}", client_ip=client_ip(request))
+            await service.send(instance["id"], EventOf("device_lost"), actor=f"account:{info.account_id}", client_ip=client_ip(request))
         except (EventNotAllowed, TransitionConflict):
             pass
     response = Redirect(request.app.route_reverse("home"), status_code=303)

@@ -20,7 +20,7 @@ from partnerportal.crypto import group_code
 from web.auth import client_ip, current_session
 from web.forms import SALUTATIONS, check_name, has_control_characters, read_form
 from web.rendering import page, wants_fragment
-from workflows.engine import EventNotAllowed
+from workflows.engine import EventNotAllowed, Flow
 from workflows.service import FlowService, TransitionConflict
 from workflows.twofactor import Limits, issue_code
 
@@ -36,7 +36,12 @@ STEPS = [
     ("registration_done", "Abschluss"),
 ]
 DEVICE_PAGES = {"registration_device", "registration_app", "registration_activation"}
-DONE_STATES = {"registered", "consented", "active"}
+# The wizard page of each state role (workflows/roles.py), in the order they are asked.
+STEP_OF_ROLE = (
+    ("profile_step", "registration_profile"),
+    ("device_step", "registration_device"),
+    ("registration_done", "registration_done"),
+)
 
 
 async def require_registration(request: Request) -> SessionInfo:
@@ -46,18 +51,14 @@ async def require_registration(request: Request) -> SessionInfo:
     return info
 
 
-def current_step(state: str) -> str | None:
-    if state == "invited":
-        return "registration_profile"
-    if state == "in_progress":
-        return "registration_device"
-    if state in DONE_STATES:
-        return "registration_done"
-    return None  # expired, revoked, locked, deleted: the registration cannot go on
+def current_step(flow: Flow, state: str) -> str | None:
+    """The wizard page for the state, or None where the registration cannot go on
+    (expired, revoked, locked, deleted in the shipped flow)."""
+    return next((step for role, step in STEP_OF_ROLE if flow.has_role(state, role)), None)
 
 
-def step_allowed(state: str, step: str) -> bool:
-    current = current_step(state)
+def step_allowed(flow: Flow, state: str, step: str) -> bool:
+    current = current_step(flow, state)
     return step == current or (current == "registration_device" and step in DEVICE_PAGES)
 
 
@@ -77,9 +78,10 @@ class RegistrationController(Controller):
 
     async def _guard(self, request: Request, step: str, post_request: bool = False):
         info, record = await self._load(request)
-        if step_allowed(record.state, step):
+        flow = request.app.state.service.flow_of(record)
+        if step_allowed(flow, record.state, step):
             return info, record, None
-        target = current_step(record.state)
+        target = current_step(flow, record.state)
         if target is None:
             return info, record, page("registration_closed.html", {}, status_code=HTTP_409_CONFLICT)
         if post_request:
@@ -91,7 +93,7 @@ class RegistrationController(Controller):
     @get("/", name="registration")
     async def start(self, request: Request) -> Response:
         _, record = await self._load(request)
-        target = current_step(record.state)
+        target = current_step(request.app.state.service.flow_of(record), record.state)
         if target is None:
             return page("registration_closed.html", {}, status_code=HTTP_409_CONFLICT)
         return Redirect(request.app.route_reverse(target), status_code=303)
@@ -134,7 +136,7 @@ class RegistrationController(Controller):
         }).where(Account.id == info.account_id))
         try:
             await service.send(
-                record.id, "complete_profile", actor=f"account:{info.account_id}", client_ip=client_ip(request),
+                record.id, service.flow_of(record).event_for("profile_saved"), actor=f"account:{info.account_id}", client_ip=client_ip(request),
                 data={"first_name": v["first_name"], "last_name": v["last_name"]}, extra_steps=[update],
             )
         except (EventNotAllowed, TransitionConflict):
@@ -182,14 +184,15 @@ class RegistrationController(Controller):
     async def status(self, request: HTMXRequest) -> Response:
         """Polled by the activation page: once the app has activated, move on."""
         _, record = await self._load(request)
-        if record.state in DONE_STATES:
+        flow = request.app.state.service.flow_of(record)
+        if flow.has_role(record.state, "registration_done"):
             target = request.app.route_reverse("registration_done")
             if wants_fragment(request):
                 return Response("", status_code=200, headers={"HX-Redirect": target})
             return Redirect(target, status_code=303)
         if wants_fragment(request):
             return Response("", status_code=204)
-        return Redirect(request.app.route_reverse(current_step(record.state) or "registration"), status_code=303)
+        return Redirect(request.app.route_reverse(current_step(flow, record.state) or "registration"), status_code=303)
 
     # -- 5. done --------------------------------------------------------------------
 
@@ -198,5 +201,6 @@ class RegistrationController(Controller):
         info, record, redirect = await self._guard(request, "registration_done")
         if redirect:
             return redirect
-        person = await people.one(request.app.state.db, info.organisation_id, record.id)
+        expiry_events = request.app.state.registry.onboarding_timer_events("expiry")
+        person = await people.one(request.app.state.db, info.organisation_id, record.id, expiry_events=expiry_events)
         return page("registration_done.html", self._context("registration_done", record, person=person))

@@ -128,11 +128,11 @@ class LiveRowLoads:
     def __init__(self) -> None:
         self._running: dict[tuple[int, int, int], asyncio.Future[PersonRow | None]] = {}
 
-    async def get(self, db, organisation_id: int, instance_id: int, generation: int) -> PersonRow | None:
+    async def get(self, service: FlowService, organisation_id: int, instance_id: int, generation: int) -> PersonRow | None:
         key = (organisation_id, instance_id, generation)
         running = self._running.get(key)
         if running is None:
-            running = asyncio.ensure_future(people.one(db, organisation_id, instance_id))
+            running = asyncio.ensure_future(people.one(service.db, organisation_id, instance_id, expiry_events=expiry_events(service)))
             self._running[key] = running
             running.add_done_callback(lambda _: self._running.pop(key, None))
         # shield: a stream that goes away must not cancel the read the others wait for
@@ -146,8 +146,13 @@ def live_row_loads(app: Litestar) -> LiveRowLoads:
     return loads
 
 
+def expiry_events(service: FlowService) -> frozenset[str]:
+    """The events of the invitation's expiry timers, whose due time the table shows."""
+    return service.registry.onboarding_timer_events("expiry")
+
+
 def state_choices(service: FlowService) -> list[tuple[str, str]]:
-    flow = service.registry.current("onboarding")
+    flow = service.registry.onboarding()
     return [(s.name, s.label) for s in flow.definition.states.values() if not s.initial]
 
 
@@ -164,7 +169,8 @@ class UsersController(Controller):
         sort = sort if sort in people.SORTS else "newest"
         status = status if status in dict(state_choices(service)) else ""
         result = await people.list_page(
-            service.db, admin.organisation_id, state=status or None, search=q[:100], sort=sort, cursor=cursor or None
+            service.db, admin.organisation_id, state=status or None, search=q[:100], sort=sort, cursor=cursor or None,
+            expiry_events=expiry_events(service),
         )
         context = {
             "rows": [row_view(service, p) for p in result.rows],
@@ -213,7 +219,7 @@ class UsersController(Controller):
             return self._form_again(request, form, HTTP_429_TOO_MANY_REQUESTS)
         if not wants_fragment(request):
             return Redirect(request.app.route_reverse("users"), status_code=303)
-        created = await people.one(service.db, admin.organisation_id, record.id)
+        created = await people.one(service.db, admin.organisation_id, record.id, expiry_events=expiry_events(service))
         return fragment(
             request, TEMPLATE, "created", {"row": row_view(service, created)},
             headers={"HX-Trigger": "person-invited"},
@@ -229,7 +235,7 @@ class UsersController(Controller):
     async def detail(self, request: HTMXRequest, instance_id: FromPath[int]) -> Response:
         admin = await require_admin(request)
         service: FlowService = request.app.state.service
-        person = await people.one(service.db, admin.organisation_id, instance_id)
+        person = await people.one(service.db, admin.organisation_id, instance_id, expiry_events=expiry_events(service))
         if person is None:
             raise NotFoundException()
         flow = service.registry.get(person.flow_name, person.flow_version)
@@ -248,7 +254,7 @@ class UsersController(Controller):
     async def run_event(self, request: HTMXRequest, instance_id: FromPath[int], event: FromPath[str]) -> Response:
         admin = await require_admin(request)
         service: FlowService = request.app.state.service
-        person = await people.one(service.db, admin.organisation_id, instance_id)
+        person = await people.one(service.db, admin.organisation_id, instance_id, expiry_events=expiry_events(service))
         if person is None:
             raise NotFoundException()
         view = row_view(service, person)
@@ -264,11 +270,11 @@ class UsersController(Controller):
                 organisation_id=admin.organisation_id,
             )
         except (EventNotAllowed, InstanceNotFound):
-            person = await people.one(service.db, admin.organisation_id, instance_id)
+            person = await people.one(service.db, admin.organisation_id, instance_id, expiry_events=expiry_events(service))
             if person is None:
                 raise NotFoundException() from None
             return self._row_or_redirect(request, row_view(service, person), status_code=HTTP_409_CONFLICT)
-        person = await people.one(service.db, admin.organisation_id, instance_id)
+        person = await people.one(service.db, admin.organisation_id, instance_id, expiry_events=expiry_events(service))
         return self._row_or_redirect(request, row_view(service, person))
 
     def _row_or_redirect(self, request: HTMXRequest, view: RowView, status_code: int = 200) -> Response:
@@ -285,7 +291,7 @@ class UsersController(Controller):
         if not (await read_form(request, ())).ok:
             raise NotFoundException()
         service: FlowService = request.app.state.service
-        if await people.one(service.db, admin.organisation_id, instance_id) is None:
+        if await people.one(service.db, admin.organisation_id, instance_id, expiry_events=expiry_events(service)) is None:
             raise NotFoundException()
         if not await retry_failed(service.db, outbox_id, admin.organisation_id, service.clock.now()):
             raise NotFoundException()
@@ -311,7 +317,7 @@ class UsersController(Controller):
                     except asyncio.TimeoutError:
                         yield ServerSentEventMessage(comment="keep-alive")
                         continue
-                    person = await loads.get(service.db, organisation_id, instance_id, feed.generation)
+                    person = await loads.get(service, organisation_id, instance_id, feed.generation)
                     if person is None:
                         continue
                     html = render_block(
