@@ -15,7 +15,7 @@ from db.people import latest_instance_of
 from db.tables import Account
 from web.auth import client_ip, current_session, end_session, start_session
 from web.forms import read_form
-from web.rendering import page, wants_fragment
+from web.rendering import client_redirect, page, wants_fragment
 from workflows.twofactor import LOGIN_STATES, Limits, finish_login, start_login
 
 LOGIN_COOKIE = "pp_login"
@@ -68,7 +68,7 @@ async def login_finish(request: HTMXRequest, public_id: FromPath[str]) -> Respon
     if account_id is not None and await _may_log_in(request, account_id):
         account = await request.app.state.db.fetch_one(Account.select(Account.organisation).where(Account.id == account_id))
         target = request.app.route_reverse("home")
-        response = Response("", status_code=200, headers={"HX-Redirect": target}) if wants_fragment(request) else Redirect(target, status_code=303)
+        response = client_redirect(target) if wants_fragment(request) else Redirect(target, status_code=303)
         await start_session(request, response, "login", account_id, account["organisation"])
         response.delete_cookie(LOGIN_COOKIE, path="/anmelden")
         await request.app.state.db.write([audit_step(
@@ -80,7 +80,7 @@ async def login_finish(request: HTMXRequest, public_id: FromPath[str]) -> Respon
     if finished is not None and finished["status"] == "used" and await _already_logged_in(request, finished):
         # A second poll that crossed the one that finished the login: same outcome.
         target = request.app.route_reverse("home")
-        return Response("", status_code=200, headers={"HX-Redirect": target}) if wants_fragment(request) else Redirect(target, status_code=303)
+        return client_redirect(target) if wants_fragment(request) else Redirect(target, status_code=303)
     challenge = await _own_challenge(request, public_id)
     if challenge is not None and challenge["status"] == "pending" and challenge["expires_at"] > now:
         if wants_fragment(request):
@@ -90,7 +90,7 @@ async def login_finish(request: HTMXRequest, public_id: FromPath[str]) -> Respon
     if account_id is not None:
         reason = "locked"
     if wants_fragment(request):
-        return Response("", status_code=200, headers={"HX-Redirect": request.app.route_reverse("login_ended", reason=reason)})
+        return client_redirect(request.app.route_reverse("login_ended", reason=reason))
     return page("login_ended.html", {"reason": reason}, status_code=HTTP_409_CONFLICT)
 
 

@@ -216,7 +216,7 @@ class UsersController(Controller):
         created = await people.one(service.db, admin.organisation_id, record.id)
         return fragment(
             request, TEMPLATE, "created", {"row": row_view(service, created)},
-            headers={"HX-Trigger": "person-invited"},
+            trigger="person-invited",
         )
 
     def _form_again(self, request: HTMXRequest, form: FormResult, status: int, existing: AlreadyInvited | None = None) -> Response:
