@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
-from db.engine import Database, Step
+from db.audit import audit_step
+from db.engine import Database, Deferred, Results, Sql, Step
 from db.tables import ConsentRecord
+
+# The newest record of one document for one account (ids grow with time, as in history()).
+_LATEST = (
+    'SELECT 1 FROM "consent_record" WHERE "id" = '
+    '(SELECT max("id") FROM "consent_record" WHERE "account" = {} AND "document" = {})'
+)
+# Written only when it changes something: giving what the newest record already gives
+# (a double click, a reload, parallel posts) or withdrawing what is not given adds nothing.
+_WRITE_IF = {
+    "given": "NOT EXISTS (" + _LATEST + " AND \"action\" = 'given' AND \"version\" = {})",
+    "withdrawn": "EXISTS (" + _LATEST + " AND \"action\" = 'given')",
+}
 
 
 def record_step(account_id: int, organisation_id: int, document: str, version: str, text_sha256: str,
@@ -18,6 +32,43 @@ def record_step(account_id: int, organisation_id: int, document: str, version: s
             )
         )
     )
+
+
+def change_steps(db: Database, account_id: int, organisation_id: int, documents: Sequence, action: str,
+                 now: datetime, client_ip: str, audit_event: str) -> list[Step | Deferred]:
+    """Give or withdraw consent to `documents` (objects with key, version and sha256), each
+    only where it changes the newest record, plus one audit event naming what changed.
+
+    Check and insert are one statement per document. On PostgreSQL a transaction lock per
+    account comes first, so parallel requests of one person decide one after the other,
+    each seeing what the one before committed; SQLite has one writer at a time anyway."""
+    if not documents:
+        return []
+    steps: list[Step | Deferred] = []
+    # PostgreSQL does not take the types of a SELECT list from the INSERT's columns.
+    values = ("{}, {}, {}, {}, {}, {}, {}, {}" if db.is_sqlite else
+              "{}::integer, {}::integer, {}::varchar, {}::varchar, {}::varchar, {}::varchar, {}::timestamptz, {}::varchar")
+    if not db.is_sqlite:
+        steps.append(Step(Sql(ConsentRecord, "SELECT pg_advisory_xact_lock(hashtext({}))", f"consent:{account_id}")))
+    for doc in documents:
+        condition_values = (account_id, doc.key, doc.version) if action == "given" else (account_id, doc.key)
+        steps.append(Step(Sql(
+            ConsentRecord,
+            'INSERT INTO "consent_record" ("account", "organisation", "document", "version", "text_sha256", "action", '
+            f'"created_at", "client_ip") SELECT {values} WHERE {_WRITE_IF[action]} RETURNING "id"',
+            account_id, organisation_id, doc.key, doc.version, doc.sha256, action, now, client_ip, *condition_values,
+        )))
+
+    def audit(results: Results) -> list[Step]:
+        # The inserts are the len(documents) steps right before this one.
+        changed = {doc.key: doc.version for doc, rows in zip(documents, results[-len(documents):]) if rows}
+        if not changed:
+            return []
+        return [audit_step(audit_event, now, actor=f"account:{account_id}", organisation_id=organisation_id,
+                           client_ip=client_ip, details=changed)]
+
+    steps.append(Deferred(audit))
+    return steps
 
 
 async def history(db: Database, account_id: int) -> list[dict]:

@@ -116,12 +116,14 @@ def _numbered(template: str) -> str:
     return "".join(sql)
 
 
-def _next_step(pending: list[Step | Deferred], results: Results) -> Step:
-    item = pending.pop(0)
-    while isinstance(item, Deferred):
-        pending[0:0] = item.expand(results)
+def _next_step(pending: list[Step | Deferred], results: Results) -> Step | None:
+    """The next statement, or None when none is left (a Deferred may expand to nothing)."""
+    while pending:
         item = pending.pop(0)
-    return item
+        if not isinstance(item, Deferred):
+            return item
+        pending[0:0] = item.expand(results)
+    return None
 
 
 class _PostgresEngine(PostgresEngine):
@@ -304,8 +306,7 @@ class Database:
         results: Results = []
         async with self._pg_connection() as connection:
             async with connection.transaction():
-                while pending:
-                    step = _next_step(pending, results)
+                while (step := _next_step(pending, results)) is not None:
                     rows: list = []
                     for sql, args in self._compile(step.query):
                         rows = await connection.fetch(sql, *args)
@@ -362,8 +363,7 @@ class Database:
         # (busy_timeout) instead of failing with "database is locked" mid-way.
         connection.execute("BEGIN IMMEDIATE")
         try:
-            while pending:
-                step = _next_step(pending, results)
+            while (step := _next_step(pending, results)) is not None:
                 rows: list = []
                 for sql, args in self._compile(step.query):
                     rows = connection.execute(sql, args).fetchall()

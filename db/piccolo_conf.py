@@ -6,5 +6,6 @@ from piccolo.conf.apps import AppRegistry
 
 from db.engine import make_engine  # noqa: E402
 
-DB = make_engine(os.environ.get("PARTNERPORTAL_DATABASE_URL", "sqlite:///var/partnerportal.sqlite"))
+# Empty means the default, as in partnerportal/settings.py.
+DB = make_engine(os.environ.get("PARTNERPORTAL_DATABASE_URL", "").strip() or "sqlite:///var/partnerportal.sqlite")
 APP_REGISTRY = AppRegistry(apps=["db.piccolo_app"])

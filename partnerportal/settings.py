@@ -9,6 +9,9 @@ from pathlib import Path
 
 PREFIX = "PARTNERPORTAL_"
 DEFAULT_DATABASE_URL = "sqlite:///var/partnerportal.sqlite"
+# Settings whose empty value has no meaning of its own: empty (or blank) means the default,
+# as an unset variable does (e.g. `PARTNERPORTAL_DATABASE_URL=` left in a .env file).
+EMPTY_MEANS_DEFAULT = frozenset({"database_url"})
 
 
 class SettingsError(RuntimeError):
@@ -71,7 +74,7 @@ class Settings:
             if f.name == "secret_generated":
                 continue
             raw = environ.get(PREFIX + f.name.upper())
-            if raw is not None:
+            if raw is not None and not (f.name in EMPTY_MEANS_DEFAULT and not raw.strip()):
                 values[f.name] = _convert(f.name, raw, f.type)
         values.update(overrides)
         settings = cls(**values)

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from db.engine import Database
@@ -29,6 +32,29 @@ def pytest_collection_modifyitems(config, items):
 
 def pytest_report_header(config):
     return f"partnerportal test database engine: {ENGINE}"
+
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+# Caches and build output of the tools, not of the code under test.
+NOT_WATCHED = frozenset({".git", ".venv", "__pycache__", ".pytest_cache", ".hypothesis", "build"})
+
+
+def files_under(root: Path) -> set[str]:
+    found: set[str] = set()
+    for folder, folders, files in os.walk(root):
+        folders[:] = [f for f in folders if f not in NOT_WATCHED and not f.endswith(".egg-info")]
+        found.update(str(Path(folder, name).relative_to(root)) for name in files)
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def working_tree_stays_clean():
+    """No test writes into the repository (a CLI run in its root once left
+    var/development-secret-key behind): a file that appears during the run fails it."""
+    before = files_under(REPOSITORY)
+    yield
+    if new := sorted(files_under(REPOSITORY) - before):
+        pytest.fail(f"The test run wrote into the working tree: {', '.join(new)}. Use tmp_path (and cwd=tmp_path).")
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ import sqlite3
 import asyncpg
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, NotFoundException, PermissionDeniedException
-from litestar.plugins.htmx import HTMXDetails
+from litestar.plugins.htmx import ClientRefresh, HTMXRequest
 from litestar.response import Redirect, Template
 from litestar.status_codes import (
     HTTP_403_FORBIDDEN,
@@ -20,6 +20,7 @@ from litestar.status_codes import (
 
 from db.engine import DatabaseUnavailable
 from web.auth import ConsentRequired
+from web.rendering import client_redirect
 from web.texts import text
 from workflows.service import TransitionConflict
 
@@ -34,11 +35,14 @@ def _page(request: Request, status: int, message_key: str) -> Response:
     return Template("error.html", context={"message": text(message_key)}, status_code=status)
 
 
-def http_error(request: Request, exc: HTTPException) -> Response:
+def http_error(request: HTMXRequest, exc: HTTPException) -> Response:
     status = exc.status_code
-    if status in (401, 403) and HTMXDetails(request):
+    if status in (401, 403) and request.htmx:
         # htmx would swap nothing for these; reloading shows the full page (login, error).
-        return Response("", status_code=status, headers={"HX-Refresh": "true"})
+        # htmx acts on HX-Refresh whatever the status, so the status stays the true one.
+        response = ClientRefresh()
+        response.status_code = status
+        return response
     if status == HTTP_403_FORBIDDEN and "csrf" in str(exc.detail).lower():
         return _page(request, status, "error.csrf")
     key = {404: "error.not_found", 403: "error.forbidden", 401: "error.login_required", 405: "error.method"}.get(status)
@@ -58,10 +62,10 @@ def conflict(request: Request, exc: TransitionConflict) -> Response:
     return _page(request, HTTP_409_CONFLICT, "error.conflict")
 
 
-def consent_required(request: Request, exc: Exception) -> Response:
+def consent_required(request: HTMXRequest, exc: Exception) -> Response:
     target = request.app.route_reverse("consent_form")
-    if HTMXDetails(request):
-        return Response("", status_code=200, headers={"HX-Redirect": target})
+    if request.htmx:
+        return client_redirect(target)
     return Redirect(target, status_code=303)
 
 

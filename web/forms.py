@@ -6,10 +6,11 @@ end up in mail headers)."""
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from dataclasses import dataclass, field
 
+import idna
+from email_validator import EmailNotValidError, ValidatedEmail, validate_email
 from litestar import Request
 
 CSRF_FIELD = "_csrf_token"
@@ -17,8 +18,6 @@ SALUTATIONS = ("Frau", "Herr", "Divers", "keine Angabe")
 NAME_MAX = 100
 EMAIL_MAX = 254
 _NAME_PUNCTUATION = set(" -'’.")
-_LOCAL_PART = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+$")
-_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
 
 @dataclass
@@ -73,9 +72,10 @@ def check_name(value: str, field_name: str) -> str | None:
 
 
 def normalise_email(value: str) -> str:
-    """The address with its domain in ASCII (IDNA) and lower case; local part kept."""
-    local, _, domain = value.rpartition("@")
-    return f"{local}@{domain.encode('idna').decode('ascii').lower()}"
+    """The address with its domain in ASCII (IDNA 2008) and lower case; local part kept.
+
+    Call only with an address check_email accepted."""
+    return _validated(value).ascii_email
 
 
 def check_email(value: str) -> str | None:
@@ -85,24 +85,32 @@ def check_email(value: str) -> str | None:
         return "Die E-Mail-Adresse darf keine Leer-, Steuerzeichen oder Zeilenumbrüche enthalten."
     if len(value) > EMAIL_MAX:
         return f"Die E-Mail-Adresse darf höchstens {EMAIL_MAX} Zeichen lang sein."
-    local, at, domain = value.rpartition("@")
-    if not at or not local or not domain:
-        return "Bitte geben Sie eine gültige E-Mail-Adresse ein, zum Beispiel b.tester@beispiel.de."
     try:
-        ascii_domain = domain.encode("idna").decode("ascii").lower()
-    except UnicodeError:
-        return "Die Domain der E-Mail-Adresse ist ungültig."
-    labels = ascii_domain.split(".")
-    if (
-        len(local) > 64
-        or not _LOCAL_PART.match(local)
-        or local.startswith(".") or local.endswith(".") or ".." in local
-        or len(labels) < 2
-        or not all(_LABEL.match(label) for label in labels)
-        or labels[-1].isdigit()
-    ):
+        _validated(value)
+    except EmailNotValidError:
+        if _domain_is_malformed(value):
+            return "Die Domain der E-Mail-Adresse ist ungültig."
         return "Bitte geben Sie eine gültige E-Mail-Adresse ein, zum Beispiel b.tester@beispiel.de."
     return None
+
+
+def _validated(value: str) -> ValidatedEmail:
+    # No DNS lookups (a form must not wait for, or leak addresses to, a resolver); ASCII
+    # local parts only, as not every mail server on the way speaks SMTPUTF8.
+    return validate_email(value, check_deliverability=False, allow_smtputf8=False)
+
+
+def _domain_is_malformed(value: str) -> bool:
+    """The part after the last @ cannot be written as an IDNA host name at all (the same
+    rules email-validator applies), as opposed to one that mail merely cannot reach."""
+    local, at, domain = value.rpartition("@")
+    if not at or not local or not domain:
+        return False
+    try:
+        idna.encode(domain, uts46=True)
+    except idna.IDNAError:
+        return True
+    return False
 
 
 PERSON_FIELDS = ("salutation", "first_name", "last_name", "email")

@@ -33,6 +33,7 @@ class ChangeFeed:
         self.interval = interval_seconds
         self._subscribers: dict[int, set[asyncio.Queue[int]]] = defaultdict(set)
         self._task: asyncio.Task | None = None
+        self._started = asyncio.Event()
         self._cursor = 0
         self._seen: set[int] = set()
         # Ids within LOOK_BACK of the cursor not seen yet: a transaction that took the id
@@ -46,8 +47,14 @@ class ChangeFeed:
         queue: asyncio.Queue[int] = asyncio.Queue(maxsize=1000)
         self._subscribers[organisation_id].add(queue)
         if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run())
+            self._started = asyncio.Event()
+            self._task = asyncio.create_task(self._run(self._started))
         return queue
+
+    async def ready(self) -> None:
+        """Returns once the feed has read where the history stands: every change committed
+        after that reaches the subscribers (anything older is not news)."""
+        await self._started.wait()
 
     def unsubscribe(self, organisation_id: int, queue: asyncio.Queue[int]) -> None:
         self._subscribers[organisation_id].discard(queue)
@@ -61,18 +68,30 @@ class ChangeFeed:
                 await self._task
             self._task = None
 
-    async def _run(self) -> None:
-        self._cursor = await people.latest_history_id(self.db)
-        # What is already there is no news: only later rows are delivered.
-        floor = max(0, self._cursor - LOOK_BACK)
-        self._seen = {r["id"] for r in await people.changed_since(self.db, floor)}
-        self._gaps = set(range(floor + 1, self._cursor + 1)) - self._seen
+    async def _run(self, started: asyncio.Event) -> None:
+        while not started.is_set():
+            if not self._subscribers:
+                return
+            try:
+                await self._read_starting_point()
+            except Exception:  # e.g. the database is down: the streams wait, ready() has not returned
+                log.warning("Live feed could not read the history; retrying", exc_info=True)
+                await asyncio.sleep(self.interval)
+            else:
+                started.set()
         while self._subscribers:
             await asyncio.sleep(self.interval)
             try:
                 await self.poll()
             except Exception:  # e.g. the database restarts: keep the streams, try again
                 log.warning("Live feed poll failed; retrying", exc_info=True)
+
+    async def _read_starting_point(self) -> None:
+        self._cursor = await people.latest_history_id(self.db)
+        # What is already there is no news: only later rows are delivered.
+        floor = max(0, self._cursor - LOOK_BACK)
+        self._seen = {r["id"] for r in await people.changed_since(self.db, floor)}
+        self._gaps = set(range(floor + 1, self._cursor + 1)) - self._seen
 
     async def poll(self) -> None:
         # Only rows above the cursor and the gaps below it: re-reading the whole look-back

@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import MediaType, Request, Response
-from litestar.plugins.htmx import HTMXRequest
+from litestar.plugins.htmx import ClientRedirect, HTMXRequest, TriggerEvent
 from litestar.response import Template
+from litestar.status_codes import HTTP_200_OK
 
 
 def render_block(request: Request, template_name: str, block: str, context: dict[str, Any]) -> str:
@@ -18,14 +19,16 @@ def render_block(request: Request, template_name: str, block: str, context: dict
 
 def fragment(
     request: Request, template_name: str, block: str, context: dict[str, Any], status_code: int = 200,
-    headers: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None, trigger: str | None = None,
 ) -> Response:
-    return Response(
-        render_block(request, template_name, block, context),
-        media_type=MediaType.HTML,
-        status_code=status_code,
-        headers={"Vary": "HX-Request", **(headers or {})},
-    )
+    """The block alone; `trigger` names a client event htmx fires when the response arrives."""
+    content = render_block(request, template_name, block, context)
+    headers = {"Vary": "HX-Request", **(headers or {})}
+    if trigger:
+        response = TriggerEvent(content, name=trigger, after="receive", media_type=MediaType.HTML, status_code=status_code)
+        response.headers.update(headers)
+        return response
+    return Response(content, media_type=MediaType.HTML, status_code=status_code, headers=headers)
 
 
 def page(
@@ -38,3 +41,11 @@ def wants_fragment(request: HTMXRequest) -> bool:
     """HTMX asked for part of a page; boosted links and history restores get the page."""
     htmx = getattr(request, "htmx", None)
     return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
+
+
+def client_redirect(target: str) -> Response:
+    """htmx loads `target` as a new page. ClientRedirect leaves the status to the handler,
+    which is 201 for a POST; htmx and the tests expect the 200 its docstring promises."""
+    response = ClientRedirect(target)
+    response.status_code = HTTP_200_OK
+    return response

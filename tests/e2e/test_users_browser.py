@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 
 from playwright.async_api import expect
 
@@ -16,7 +15,6 @@ from tests.support.browser import assert_no_axe_violations, horizontal_overflow
 from workflows.service import FlowService
 
 TABLE = "/nutzerverwaltung/"
-LIVE_DEADLINE_MS = 2_000
 
 
 async def open_table(admin):
@@ -25,11 +23,20 @@ async def open_table(admin):
     async with page.expect_response(lambda r: r.url.endswith("/nutzerverwaltung/live")) as live:
         await page.goto(TABLE)
     assert (await live.value).status == 200
-    # The server subscribes once the stream runs; its feed then reads where the history
-    # stands (nothing older is news): one query. Give it that moment before changing anything.
-    await asyncio.sleep(1.0)
-    await page.evaluate("window.__notReloaded = true")
+    # The stream's first event comes once its feed knows where the history stands (nothing
+    # older is news): from then on no change is missed.
+    await expect(page.locator("#live-ready")).to_have_text("bereit")
+    await page.evaluate("""() => {
+        window.__notReloaded = true;
+        window.__liveRows = 0;
+        document.body.addEventListener("htmx:sseMessage", e => { if (e.detail.type === "row") window.__liveRows += 1; });
+    }""")
     return page
+
+
+async def live_rows_arrived(page, count: int) -> None:
+    """Waits until the stream has delivered `count` row updates since the table opened."""
+    await page.wait_for_function("n => window.__liveRows >= n", arg=count)
 
 
 async def not_reloaded(page) -> bool:
@@ -104,7 +111,7 @@ async def test_invite_in_the_dialog_adds_the_row_without_a_reload(portal, db):
     await expect(page.get_by_role("link", name="Nutzer anlegen")).to_be_focused()
     assert await not_reloaded(page), "the page was reloaded"
     await expect(page.get_by_text("Keine Einträge gefunden.")).to_be_hidden()
-    await asyncio.sleep(1.2)  # the live feed reports the same invitation: still one row
+    await live_rows_arrived(page, 1)  # the live feed reports the same invitation: still one row
     await expect(page.locator("#people-rows tr", has_text="zoe.darc@example.org")).to_have_count(1)
     # The live feed may also win the race against the POST answer; the answer's row
     # (added on top) then replaces the row already shown instead of doubling it.
@@ -139,11 +146,10 @@ async def test_a_change_elsewhere_updates_the_badge_live_and_only_for_the_organi
     async with page_b.expect_response(lambda r: f"/{revoked.id}/revoke" in r.url) as done:
         await row_of(page_b, revoked.id).get_by_role("button", name=re.compile("Einladung widerrufen")).click()
     assert (await done.value).status == 200
-    started = time.monotonic()
     await expect(row_of(page_b, revoked.id).locator(".badge")).to_have_text("Widerrufen")
 
-    await expect(row_of(page_a, revoked.id).locator(".badge").first).to_have_text("Widerrufen", timeout=LIVE_DEADLINE_MS)
-    took = time.monotonic() - started
+    # How fast it arrives is measured in docs/benchmarks-nutzerverwaltung.md, not asserted here.
+    await expect(row_of(page_a, revoked.id).locator(".badge").first).to_have_text("Widerrufen")
     live = page_a.locator("#live-status")
     await expect(live).to_have_text("Status von Bernhard Tester: Widerrufen")
     await expect(live).to_have_attribute("role", "status")
@@ -165,20 +171,22 @@ async def test_a_change_elsewhere_updates_the_badge_live_and_only_for_the_organi
         )
     finally:
         await other_process.close()
-    await expect(row_of(page_a, progressed.id).locator(".badge").first).to_have_text("beantragt", timeout=LIVE_DEADLINE_MS)
+    await expect(row_of(page_a, progressed.id).locator(".badge").first).to_have_text("beantragt")
     await expect(page_a.locator("#live-status")).to_contain_text(": beantragt")
     await expect(page_a.locator("#filter-q")).to_be_focused()
     assert await not_reloaded(page_a)
 
-    # C, of another organisation, got neither row, and its own row is untouched.
-    await asyncio.sleep(0.7)
+    # C, of another organisation, got neither row. A later change of C's own reaches C
+    # after anything the feed handed out before it, so once it is shown, neither can come.
+    await FlowService(db, registry, clock).send(theirs.id, "remind_inactive")
+    await live_rows_arrived(page_c, 1)
+    await expect(page_c.locator("#live-status")).to_have_text("Status von Bernhard Tester: Eingeladen")
+    assert await page_c.evaluate("window.__liveRows") == 1
     await expect(row_of(page_c, revoked.id)).to_have_count(0)
     await expect(row_of(page_c, progressed.id)).to_have_count(0)
     await expect(page_c.locator("#people-rows")).not_to_contain_text("widerruf@example.org")
     await expect(row_of(page_c, theirs.id).locator(".badge").first).to_have_text("Eingeladen")
-    await expect(page_c.locator("#live-status")).to_have_text("")
     await portal.screenshot(page_c, "C unchanged")
-    assert took < LIVE_DEADLINE_MS / 1000
     for admin in (a, b, c):
         admin.assert_no_problems()
 

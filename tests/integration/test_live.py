@@ -1,17 +1,40 @@
 """Live badges: a change made through another process's database handle reaches the
-subscribers of that organisation, and only them."""
+subscribers of that organisation, and only them; the stream says when it is ready."""
 
 from __future__ import annotations
 
 import asyncio
 
+import httpx
+
 from db.engine import Database
+from tests.support.admin import login_session
+from tests.support.server import running_server
+from web.auth import SESSION_COOKIE
 from web.live import ChangeFeed
 from workflows.service import FlowService
 
+# Bounds for a hung test, not expectations of speed: every wait ends when its event comes.
+WAIT_SECONDS = 10
 
-async def next_item(queue: asyncio.Queue, timeout: float = 5.0):
+
+async def next_item(queue: asyncio.Queue, timeout: float = WAIT_SECONDS):
     return await asyncio.wait_for(queue.get(), timeout)
+
+
+async def next_event(lines) -> tuple[str, str]:
+    """The next server-sent event as (name, data); comments (keep-alives) are skipped."""
+    event, data = "", []
+    while (line := await anext(lines)) != "" or not event:
+        if line.startswith("event: "):
+            event = line.removeprefix("event: ")
+        elif line.startswith("data: "):
+            data.append(line.removeprefix("data: "))
+    return event, "\n".join(data)
+
+
+async def ready(feed: ChangeFeed) -> None:
+    await asyncio.wait_for(feed.ready(), WAIT_SECONDS)
 
 
 async def test_changes_from_another_process_reach_only_their_organisation(factory, database_url, registry, clock, db):
@@ -23,13 +46,15 @@ async def test_changes_from_another_process_reach_only_their_organisation(factor
     other_process = Database(database_url)
     await other_process.start(pool_size=2)
     try:
-        await asyncio.sleep(0.2)  # let the feed read its starting cursor
-        await FlowService(other_process, registry, clock).send(
-            mine.id, "complete_profile", data={"first_name": "A", "last_name": "B"}
-        )
+        await ready(feed)
+        other = FlowService(other_process, registry, clock)
+        await other.send(mine.id, "complete_profile", data={"first_name": "A", "last_name": "B"})
         assert await next_item(my_queue) == mine.id
-        await asyncio.sleep(0.3)
-        assert their_queue.empty()
+        # A later change of their own: the feed hands out changes in commit order, so had
+        # the first one reached them, it would come before this one.
+        await other.send(theirs.id, "remind_inactive")
+        assert await next_item(their_queue) == theirs.id
+        assert their_queue.empty() and my_queue.empty()
     finally:
         await other_process.close()
         feed.unsubscribe(mine.organisation_id, my_queue)
@@ -42,7 +67,7 @@ async def test_overlapping_polls_deliver_each_change_once(factory, service, db):
     feed = ChangeFeed(db, interval_seconds=3600)  # the test polls by hand
     queue = feed.subscribe(first.organisation_id)
     try:
-        await asyncio.sleep(0.1)  # the feed reads its starting point: nothing old is news
+        await ready(feed)  # the feed has read its starting point: nothing old is news
         await service.send(first.id, "remind_inactive")
         for _ in range(3):  # each poll looks back over earlier ids too
             await feed.poll()
@@ -53,3 +78,20 @@ async def test_overlapping_polls_deliver_each_change_once(factory, service, db):
     finally:
         feed.unsubscribe(first.organisation_id, queue)
         await feed.stop()
+
+
+async def test_a_ready_stream_misses_no_change(settings, factory, db, clock, service):
+    """The stream's first event says the feed is subscribed and knows where the history
+    stands; a change committed after it always arrives (what tests and clients wait for)."""
+    person = await factory.invite()
+    admin_id = await factory.account(person.organisation_id, role="admin")
+    token = await login_session(db, clock, admin_id, person.organisation_id)
+    with running_server(settings, clock) as base_url:
+        async with httpx.AsyncClient(base_url=base_url, cookies={SESSION_COOKIE: token}, timeout=WAIT_SECONDS) as client:
+            async with client.stream("GET", "/nutzerverwaltung/live") as stream:
+                assert stream.status_code == 200
+                lines = aiter(stream.aiter_lines())
+                assert await next_event(lines) == ("ready", "bereit")
+                await service.send(person.id, "complete_profile", data={"first_name": "Wera", "last_name": "Weiter"})
+                event, data = await next_event(lines)
+                assert event == "row" and f'id="person-{person.id}"' in data and "Status von Bernhard Tester: beantragt" in data

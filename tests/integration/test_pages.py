@@ -323,14 +323,14 @@ async def test_parallel_reports_from_one_address_stop_at_the_limit(settings, db,
     assert len(await stored_reports(db)) == 5
 
 
-async def test_operators_list_the_reports_with_the_cli(settings, db, clock, database_url):
+async def test_operators_list_the_reports_with_the_cli(settings, db, clock, database_url, tmp_path):
     async with running_app(settings, clock) as (_, client):
         reporter = Reporter(client)
         assert (await reporter.report(page_url="/hilfe", description="Erste Zeile\nZweite Zeile", email="")).status_code == 303
         clock.advance(minutes=5)
         assert (await reporter.report(page_url="", description="Kontrast zu schwach")).status_code == 303
 
-    listed = await asyncio.to_thread(reports_list, database_url)
+    listed = await asyncio.to_thread(reports_list, tmp_path, database_url)
     assert listed.returncode == 0, listed.stderr
     first, second = listed.stdout.split("#")[1:]
     assert first.startswith("1  2026-01-05 09:00 UTC  page: /hilfe  reply to: -\n")
@@ -338,17 +338,18 @@ async def test_operators_list_the_reports_with_the_cli(settings, db, clock, data
     assert second.startswith("2  2026-01-05 09:05 UTC  page: -  reply to: b.tester@example.org\n")
     assert "    Kontrast zu schwach" in second
 
-    newest = await asyncio.to_thread(reports_list, database_url, "--limit", "1")
+    newest = await asyncio.to_thread(reports_list, tmp_path, database_url, "--limit", "1")
     assert newest.stdout.count("#") == 1 and "Kontrast zu schwach" in newest.stdout
 
 
-async def test_the_cli_says_when_there_are_no_reports(db, database_url):
-    listed = await asyncio.to_thread(reports_list, database_url)
+async def test_the_cli_says_when_there_are_no_reports(db, database_url, tmp_path):
+    listed = await asyncio.to_thread(reports_list, tmp_path, database_url)
     assert listed.returncode == 0 and listed.stdout == "No accessibility reports.\n"
 
 
-def reports_list(database_url: str, *args: str) -> subprocess.CompletedProcess:
+def reports_list(cwd: Path, database_url: str, *args: str) -> subprocess.CompletedProcess:
+    """The CLI runs in `cwd`, a temporary folder: it may write there (e.g. a development key under var/)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PARTNERPORTAL_")}
     env["PARTNERPORTAL_DATABASE_URL"] = database_url
-    return subprocess.run([str(PARTNERPORTAL), "reports", "list", *args], env=env, capture_output=True, text=True, timeout=120,
-                          stdin=subprocess.DEVNULL)
+    return subprocess.run([str(PARTNERPORTAL), "reports", "list", *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=120, stdin=subprocess.DEVNULL)

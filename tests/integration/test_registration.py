@@ -129,15 +129,24 @@ async def test_personal_data_is_validated_and_the_email_cannot_be_changed(settin
     assert (account["email"], account["phone"], account["last_name"]) == ("b.tester@abc.de", "+49 89 1234-56", "Tester")
 
 
-@pytest.mark.parametrize("final_event", ["revoke", "expire"])
-async def test_a_closed_registration_says_so(settings, factory, db, clock, service, final_event):
+@pytest.mark.parametrize(
+    ("final_event", "status", "message"),
+    [
+        # Revoking ends the registration session (end_sessions): the person is logged out.
+        ("revoke", 401, "Bitte melden Sie sich an, um diese Seite zu sehen."),
+        # Expiry ends the link; the session that link opened only shows that it is over.
+        ("expire", 409, "Die Registrierung kann nicht fortgesetzt werden"),
+    ],
+)
+async def test_a_closed_registration_says_so(settings, factory, db, clock, service, final_event, status, message):
     record = await factory.invite()
     async with running_app(settings, clock) as (_, client):
         person = Invitee(client, db, clock, settings.secret_key)
         await person.redeem(await person.issue_link(record.id))
         await service.send(record.id, final_event)
-        response = await person.get("/registrierung/", follow_redirects=True)
-        assert response.status_code in (401, 409)
+        response = await person.get("/registrierung/", follow_redirects=True, headers={"accept": "text/html"})
+        assert response.status_code == status
+        assert message in response.text
         assert "Glückwunsch" not in response.text
 
 

@@ -4,6 +4,7 @@ row actions from the flow, detail view, cross-organisation isolation."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from contextlib import asynccontextmanager
 
@@ -67,7 +68,7 @@ async def test_htmx_invite_returns_the_new_row_and_closes_the_dialog(settings, f
         assert dialog.text.lstrip().startswith("<dialog") and "<html" not in dialog.text
         response = await admin.invite(htmx=True)
         assert response.status_code == 200
-        assert response.headers["HX-Trigger"] == "person-invited"
+        assert json.loads(response.headers["HX-Trigger"]) == {"person-invited": {}}
         assert 'hx-swap-oob="afterbegin:#people-rows"' in response.text
         assert "Eingeladen" in response.text and "Anna Müller wurde eingeladen." in response.text
         assert response.headers["vary"] == "HX-Request"

@@ -8,7 +8,8 @@ import shutil
 import pytest
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
-DATABASE_URL = os.environ.get("PARTNERPORTAL_DATABASE_URL", "")
+# Unset or empty: a throw-away SQLite file (as for the app, empty means the default).
+DATABASE_URL = os.environ.get("PARTNERPORTAL_DATABASE_URL", "").strip()
 ENGINE = "postgres" if DATABASE_URL.startswith(("postgres://", "postgresql://")) else "sqlite"
 
 

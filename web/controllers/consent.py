@@ -10,7 +10,6 @@ from litestar.response import Redirect
 from litestar.status_codes import HTTP_422_UNPROCESSABLE_ENTITY
 
 from db import consent
-from db.audit import audit_step
 from db.people import latest_instance_of
 from web.auth import client_ip, require_login
 from web.documents import REQUIRED, load, required_documents
@@ -52,9 +51,9 @@ async def give_consent(request: Request) -> Response:
                                      "errors": errors, "checked": checked}, status_code=HTTP_422_UNPROCESSABLE_ENTITY)
     db, service = request.app.state.db, request.app.state.service
     now, ip = service.clock.now(), client_ip(request)
-    steps = [consent.record_step(info.account_id, info.organisation_id, d.key, d.version, d.sha256, "given", now, ip) for d in documents]
-    steps.append(audit_step("consent_given", now, actor=f"account:{info.account_id}", organisation_id=info.organisation_id,
-                            client_ip=ip, details={d.key: d.version for d in documents}))
+    # Idempotent: a record (and the audit event) only where the consent changes, so a
+    # parallel or repeated post, or the fallback below after losing the race, adds nothing.
+    steps = consent.change_steps(db, info.account_id, info.organisation_id, documents, "given", now, ip, "consent_given")
     instance = await latest_instance_of(db, info.account_id)
     flow = service.registry.get(instance["flow_name"], instance["flow_version"]) if instance is not None else None
     if flow is not None and flow.event_for("consent_given") in flow.events_in(instance["state"]):
@@ -80,11 +79,8 @@ async def withdraw_consent(request: Request, document: FromPath[str]) -> Respons
         raise NotFoundException()
     doc = load(document)
     now, ip = request.app.state.clock.now(), client_ip(request)
-    await request.app.state.db.write([
-        consent.record_step(info.account_id, info.organisation_id, doc.key, doc.version, doc.sha256, "withdrawn", now, ip),
-        audit_step("consent_withdrawn", now, actor=f"account:{info.account_id}", organisation_id=info.organisation_id,
-                   client_ip=ip, details={doc.key: doc.version}),
-    ])
+    db = request.app.state.db
+    await db.write(consent.change_steps(db, info.account_id, info.organisation_id, [doc], "withdrawn", now, ip, "consent_withdrawn"))
     return Redirect(request.app.route_reverse("profile"), status_code=303)
 
 

@@ -17,7 +17,7 @@ from web import known_browser
 from web.auth import client_ip, current_session, end_session, start_session
 from web.browsers import describe
 from web.forms import read_form
-from web.rendering import page, wants_fragment
+from web.rendering import client_redirect, page, wants_fragment
 from workflows.login_approval import finish_login, format_number, start_login
 from workflows.twofactor import Limits, may_log_in
 
@@ -104,12 +104,12 @@ ENDED_REASONS = {"denied": "denied", "not_me": "denied", "wrong_number": "number
 
 def _to_home(request: HTMXRequest) -> Response:
     target = request.app.route_reverse("home")
-    return Response("", status_code=200, headers={"HX-Redirect": target}) if wants_fragment(request) else Redirect(target, status_code=303)
+    return client_redirect(target) if wants_fragment(request) else Redirect(target, status_code=303)
 
 
 def _ended(request: HTMXRequest, reason: str) -> Response:
     if wants_fragment(request):
-        return Response("", status_code=200, headers={"HX-Redirect": request.app.route_reverse("login_ended", reason=reason)})
+        return client_redirect(request.app.route_reverse("login_ended", reason=reason))
     return page("login_ended.html", {"reason": reason}, status_code=HTTP_409_CONFLICT)
 
 

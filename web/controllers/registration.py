@@ -19,7 +19,7 @@ from db.tables import Account
 from partnerportal.crypto import group_code
 from web.auth import client_ip, current_session
 from web.forms import SALUTATIONS, check_name, has_control_characters, read_form
-from web.rendering import page, wants_fragment
+from web.rendering import client_redirect, page, wants_fragment
 from workflows.engine import EventNotAllowed, Flow
 from workflows.service import FlowService, TransitionConflict
 from workflows.twofactor import Limits, issue_code
@@ -188,7 +188,7 @@ class RegistrationController(Controller):
         if flow.has_role(record.state, "registration_done"):
             target = request.app.route_reverse("registration_done")
             if wants_fragment(request):
-                return Response("", status_code=200, headers={"HX-Redirect": target})
+                return client_redirect(target)
             return Redirect(target, status_code=303)
         if wants_fragment(request):
             return Response("", status_code=204)

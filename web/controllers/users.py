@@ -30,6 +30,7 @@ from workflows.service import FlowService, InstanceNotFound
 
 TEMPLATE = "users.html"
 FORM_TEMPLATE = "users_new.html"
+KEEP_ALIVE_SECONDS = 15  # a comment on an idle stream keeps proxies from closing it
 
 
 @dataclass
@@ -222,7 +223,7 @@ class UsersController(Controller):
         created = await people.one(service.db, admin.organisation_id, record.id, expiry_events=expiry_events(service))
         return fragment(
             request, TEMPLATE, "created", {"row": row_view(service, created)},
-            headers={"HX-Trigger": "person-invited"},
+            trigger="person-invited",
         )
 
     def _form_again(self, request: HTMXRequest, form: FormResult, status: int, existing: AlreadyInvited | None = None) -> Response:
@@ -313,7 +314,16 @@ class UsersController(Controller):
             try:
                 while True:
                     try:
-                        instance_id = await asyncio.wait_for(queue.get(), timeout=15)
+                        await asyncio.wait_for(feed.ready(), timeout=KEEP_ALIVE_SECONDS)
+                        break
+                    except asyncio.TimeoutError:
+                        yield ServerSentEventMessage(comment="keep-alive")
+                # From here on every change reaches this stream: a client (or a test) that
+                # waits for this event before changing something cannot miss the change.
+                yield ServerSentEventMessage(data="bereit", event="ready")
+                while True:
+                    try:
+                        instance_id = await asyncio.wait_for(queue.get(), timeout=KEEP_ALIVE_SECONDS)
                     except asyncio.TimeoutError:
                         yield ServerSentEventMessage(comment="keep-alive")
                         continue
