@@ -13,8 +13,8 @@ HTMX = {"HX-Request": "true"}
 async def test_an_approved_login_polled_by_htmx_redirects_the_browser_to_the_start_page(settings, factory, db, clock):
     async with running_app(settings, clock) as (_, client):
         _, person, app = await activated(settings, factory, db, clock, client)
-        public_id, _ = await login_request(person, "b.tester@abc.de")
-        await app.answer((await app.requests()).json()["requests"][0], pin=PIN)
+        public_id, number = await login_request(person, "b.tester@abc.de")
+        await app.answer((await app.requests()).json()["requests"][0], pin=PIN, number=number)
         done = await person.post(f"/anmelden/weiter/{public_id}", headers=HTMX)
         assert done.status_code == 200 and done.headers["HX-Redirect"] == "/"
         assert "location" not in done.headers
@@ -34,8 +34,8 @@ async def test_a_denied_login_polled_by_htmx_redirects_to_the_ended_page(setting
 async def test_htmx_requests_before_consent_are_sent_to_the_consent_page(settings, factory, db, clock):
     async with running_app(settings, clock) as (_, client):
         _, person, app = await activated(settings, factory, db, clock, client)
-        public_id, _ = await login_request(person, "b.tester@abc.de")
-        await app.answer((await app.requests()).json()["requests"][0], pin=PIN)
+        public_id, number = await login_request(person, "b.tester@abc.de")
+        await app.answer((await app.requests()).json()["requests"][0], pin=PIN, number=number)
         assert (await person.post(f"/anmelden/weiter/{public_id}")).status_code == 303
         plain = await person.get("/postfach")
         assert plain.status_code == 303 and plain.headers["location"] == "/einwilligung"
