@@ -27,7 +27,8 @@ from web.controllers.dev_mailbox import DEV_MAILBOX_PATH, dev_mailbox_enabled
 from web.errors import EXCEPTION_HANDLERS
 from web.formatting import datetime_de
 from web.live import ChangeFeed
-from web.security import add_security_headers
+from web.auth import csrf_cookie_name
+from web.security import security_headers
 from web.texts import MAIL_LABELS, text
 from workflows.registry import FlowRegistry
 from workflows.service import FlowService
@@ -95,6 +96,7 @@ def create_app(settings: Settings | None = None, clock=None, pin_hasher: PinHash
         ),
         csrf_config=CSRFConfig(
             secret=settings.secret_key,
+            cookie_name=csrf_cookie_name(settings),
             cookie_secure=not settings.is_development,
             cookie_samesite="lax",
             cookie_httponly=False,  # the token is read from the page, not the cookie; harmless either way
@@ -102,7 +104,7 @@ def create_app(settings: Settings | None = None, clock=None, pin_hasher: PinHash
             exclude=["^/api/app/"],
         ),
         plugins=[HTMXPlugin()],
-        before_send=[add_security_headers],
+        before_send=[security_headers(production=not settings.is_development)],
         exception_handlers=EXCEPTION_HANDLERS,
         debug=False,
     )

@@ -12,6 +12,8 @@ import logging
 from db.tables import ActivationCode, Device
 from tests.integration.test_twofactor import PIN, activated, registered
 from tests.support.app import running_app
+from tests.support.invitee import Invitee
+from web.auth import SESSION_COOKIE
 
 
 async def test_pin5_deleting_a_person_revokes_their_device(settings, factory, db, clock, service):
@@ -39,3 +41,67 @@ async def test_act1_activation_codes_are_stored_keyed_with_the_secret(settings, 
     other_key = hmac.new(b"another-secret-key-of-32-characters!!", f"{record.id}:{code}".encode(), hashlib.sha256).hexdigest()
     assert stored != other_key
 
+
+
+def production(settings):
+    # An SMTP host as production needs one; the scheduler is off, so nothing is sent.
+    return dataclasses.replace(settings, environment="production", smtp_host="127.0.0.1", base_url="https://test")
+
+
+def set_cookies(response) -> dict[str, str]:
+    """Each Set-Cookie header by cookie name, lower-cased (attributes are case-insensitive)."""
+    return {h.split("=", 1)[0]: h.lower() for h in response.headers.get_list("set-cookie")}
+
+
+async def test_ses6_production_pages_send_strict_transport_security(settings):
+    """SES-6: HSTS on every production response (pages, errors, static files), never in development."""
+    async with running_app(production(settings), base_url="https://test") as (_, client):
+        for path in ("/anmelden", "/gibt-es-nicht", "/static/css/portal.css", "/health"):
+            response = await client.get(path)
+            assert response.headers["strict-transport-security"] == "max-age=31536000; includeSubDomains", path
+    async with running_app(settings) as (_, client):
+        assert "strict-transport-security" not in (await client.get("/anmelden")).headers
+
+
+async def test_ses5_production_session_and_csrf_cookies_carry_the_host_prefix(settings, factory, db, clock):
+    """SES-5: in production the session and CSRF cookies are `__Host-` cookies (Secure,
+    Path=/, no Domain); a cookie without the prefix, as a sibling subdomain or a plain-HTTP
+    response could plant it, opens no session."""
+    settings = production(settings)
+    record = await factory.invite(email="b.tester@abc.de")
+    async with running_app(settings, clock, base_url="https://test") as (_, client):
+        person = Invitee(client, db, clock, settings.secret_key)
+        link = await person.issue_link(record.id)
+        page = await person.get(link)
+        csrf = set_cookies(page)["__Host-csrftoken"]
+        assert "secure" in csrf and "path=/" in csrf and "domain" not in csrf
+        assert "csrftoken" not in set_cookies(page)
+        started = await person.post(link)  # the CSRF check reads the prefixed cookie
+        assert started.status_code == 303, started.text
+        session = set_cookies(started)["__Host-pp_session"]
+        assert all(a in session for a in ("secure", "httponly", "samesite=lax", "path=/")) and "domain" not in session
+        assert SESSION_COOKIE not in set_cookies(started)
+        token = client.cookies.get("__Host-pp_session")
+        opened = await person.get("/registrierung/daten")
+        assert opened.status_code == 200 and "<h1>Persönliche Daten</h1>" in opened.text
+
+        client.cookies.delete("__Host-pp_session")
+        client.cookies.set(SESSION_COOKIE, token)  # planted without the prefix
+        planted = await person.get("/registrierung/daten")
+        assert planted.status_code == 401 and "<h1>Persönliche Daten</h1>" not in planted.text
+
+        client.cookies.delete(SESSION_COOKIE)
+        client.cookies.set("__Host-pp_session", token)
+        ended = set_cookies(await person.post("/abmelden"))["__Host-pp_session"]
+        # Browsers ignore a __Host- cookie deletion without Secure: the logout must send it.
+        assert "secure" in ended and "max-age=0" in ended and "path=/" in ended
+
+
+async def test_ses5_development_keeps_plain_cookie_names(settings, factory, db, clock):
+    """SES-5: plain HTTP in development cannot hold `__Host-` cookies, so the names stay plain there."""
+    record = await factory.invite(email="b.tester@abc.de")
+    async with running_app(settings, clock) as (_, client):
+        person = Invitee(client, db, clock, settings.secret_key)
+        link = await person.issue_link(record.id)
+        assert "csrftoken" in set_cookies(await person.get(link))
+        assert SESSION_COOKIE in set_cookies(await person.post(link))
