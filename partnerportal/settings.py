@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass, field, fields
@@ -90,10 +91,32 @@ class Settings:
             )
         return _replace(self, secret_key=_development_secret(), secret_generated=True)
 
+    def start_warnings(self) -> list[str]:
+        """What a process logs at start about settings that work but leak (INV-1)."""
+        warnings = []
+        if self.smtp_host and self.smtp_security == "none" and not _is_loopback(self.smtp_host):
+            warnings.append(
+                f"Mail goes to {self.smtp_host}:{self.smtp_port} without TLS: invitation links and "
+                f"the SMTP password cross the network readable. Set {PREFIX}SMTP_SECURITY=starttls or tls."
+            )
+        return warnings
+
     def sqlite_path(self) -> Path | None:
         if self.database_url.startswith("sqlite:///"):
             return Path(self.database_url.removeprefix("sqlite:///"))
         return None
+
+
+def _is_loopback(host: str) -> bool:
+    """By name or address only: resolving a name at start could hang, and a name other
+    than localhost may point anywhere later."""
+    host = host.strip().strip("[]").rstrip(".").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 DEVELOPMENT_SECRET_FILE = Path("var/development-secret-key")

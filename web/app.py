@@ -44,6 +44,8 @@ def create_app(settings: Settings | None = None, clock=None, pin_hasher: PinHash
             "Development mode: no PARTNERPORTAL_SECRET_KEY set; using a generated one kept in "
             "var/development-secret-key (never do this in production)."
         )
+    for warning in settings.start_warnings():
+        log.warning(warning)
     clock = clock or SystemClock()
     db = Database(settings.database_url)
     registry = FlowRegistry.from_directory(settings.flows_dir or None)

@@ -4,15 +4,20 @@ the SMTP warning."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
 import hmac
 import logging
 
+import pytest
+
 from db.tables import ActivationCode, Device
+from partnerportal.worker import run_worker
 from tests.integration.test_twofactor import PIN, activated, registered
 from tests.support.app import running_app
 from tests.support.invitee import Invitee
+from web.app import create_app
 from web.auth import SESSION_COOKIE
 
 
@@ -105,3 +110,26 @@ async def test_ses5_development_keeps_plain_cookie_names(settings, factory, db, 
         link = await person.issue_link(record.id)
         assert "csrftoken" in set_cookies(await person.get(link))
         assert SESSION_COOKIE in set_cookies(await person.post(link))
+
+
+@pytest.mark.parametrize(
+    ("host", "security", "warned"),
+    [("mail.example.org", "none", True), ("192.0.2.25", "none", True), ("mail.example.org", "starttls", False),
+     ("mail.example.org", "tls", False), ("127.0.0.1", "none", False), ("localhost", "none", False), ("::1", "none", False),
+     ("", "none", False)],
+)
+async def test_inv1_mail_to_a_remote_server_without_tls_is_warned_at_start(settings, caplog, host, security, warned):
+    """INV-1: invitation links must not cross the network in clear text unnoticed: `serve`
+    and `worker` warn at start when the mail server is not on loopback and TLS is off."""
+    settings = dataclasses.replace(settings, smtp_host=host, smtp_security=security)
+    with caplog.at_level(logging.WARNING):
+        stop = asyncio.Event()
+        stop.set()
+        assert await run_worker(settings, stop) == 0
+        create_app(settings)  # last: Litestar's logging set-up replaces the root handler caplog reads
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING and "without TLS" in r.getMessage()]
+    if warned:
+        assert [r.name for r in warnings] == ["partnerportal.worker", "web.app"]
+        assert f"{host}:25" in warnings[0].getMessage() and "PARTNERPORTAL_SMTP_SECURITY" in warnings[0].getMessage()
+    else:
+        assert warnings == []
