@@ -132,7 +132,14 @@ def _serve(args, settings: Settings | None = None) -> int:
     print(f"Partnerportal on http://{args.host}:{args.port}/", flush=True)
     from partnerportal import log_redaction
 
-    config = uvicorn.Config(create_app(settings), host=args.host, port=args.port, log_level="info")
+    # NET-1: uvicorn believes X-Forwarded-For from 127.0.0.1 unless told otherwise, so a
+    # local client could forge its address (audit, per-address limits). Only the
+    # configured proxies are believed; with none, the header is ignored.
+    trusted = settings.trusted_proxy_list()
+    config = uvicorn.Config(
+        create_app(settings), host=args.host, port=args.port, log_level="info",
+        proxy_headers=bool(trusted), forwarded_allow_ips=trusted or None,
+    )
     log_redaction.install()  # after uvicorn configured its loggers
     uvicorn.Server(config).run()
     return 0

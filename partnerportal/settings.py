@@ -48,6 +48,9 @@ class Settings:
     payment_contact_email: str = "zahlungsavise@partnerportal.example"
     payment_contact_phone: str = "0800 000001"
     barrier_reports_per_ip_per_hour: int = 10
+    # Reverse proxies whose X-Forwarded-For is believed (NET-1): addresses or networks,
+    # comma-separated. Empty: none, the direct peer is the client.
+    trusted_proxies: str = ""
     # True once the secret was generated at start-up rather than configured.
     secret_generated: bool = field(default=False, compare=False)
 
@@ -80,6 +83,14 @@ class Settings:
             raise SettingsError(f"{PREFIX}MAIL_MAX_ATTEMPTS must be at least 1.")
         if self.barrier_reports_per_ip_per_hour < 1:
             raise SettingsError(f"{PREFIX}BARRIER_REPORTS_PER_IP_PER_HOUR must be at least 1.")
+        for entry in self.trusted_proxy_list():
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise SettingsError(
+                    f"{PREFIX}TRUSTED_PROXIES must list IP addresses or networks separated by commas "
+                    f"(e.g. 10.0.0.5,10.1.0.0/16), not {entry!r}."
+                ) from None
         if self.secret_key:
             if len(self.secret_key) < 32:
                 raise SettingsError(f"{PREFIX}SECRET_KEY must be at least 32 characters long.")
@@ -90,6 +101,9 @@ class Settings:
                 f"32 characters, e.g. the output of: python -c 'import secrets; print(secrets.token_urlsafe(48))'"
             )
         return _replace(self, secret_key=_development_secret(), secret_generated=True)
+
+    def trusted_proxy_list(self) -> list[str]:
+        return [entry.strip() for entry in self.trusted_proxies.split(",") if entry.strip()]
 
     def start_warnings(self) -> list[str]:
         """What a process logs at start about settings that work but leak (INV-1)."""
