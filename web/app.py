@@ -22,6 +22,7 @@ from partnerportal.clock import SystemClock
 from partnerportal.crypto import PinHasher
 from partnerportal.signing import Signer
 from partnerportal.settings import Settings
+from web.path_parameters import reject_impossible_path_parameters
 from web.routes import ROUTES
 from web.controllers.dev_mailbox import DEV_MAILBOX_PATH, dev_mailbox_enabled
 from web.errors import EXCEPTION_HANDLERS
@@ -106,6 +107,7 @@ def create_app(settings: Settings | None = None, clock=None, pin_hasher: PinHash
             exclude=["^/api/app/"],
         ),
         plugins=[HTMXPlugin()],
+        before_request=reject_impossible_path_parameters,
         before_send=[security_headers(production=not settings.is_development)],
         exception_handlers=EXCEPTION_HANDLERS,
         debug=False,
