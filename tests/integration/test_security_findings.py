@@ -14,7 +14,7 @@ import pytest
 
 from db.tables import ActivationCode, Device
 from partnerportal.worker import run_worker
-from tests.integration.test_twofactor import PIN, activated, registered
+from tests.integration.test_twofactor import activated, registered
 from tests.support.app import running_app
 from tests.support.invitee import Invitee
 from web.app import create_app
