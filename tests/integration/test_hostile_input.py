@@ -21,6 +21,7 @@ from tests.support.admin import login_session
 from tests.support.app import running_app
 from tests.support.server import running_server
 from web.app import create_app
+from web.auth import SESSION_COOKIE
 from web.controllers.app_api import MAX_BODY, MAX_DEPTH
 from web.path_parameters import MAX_ID
 
@@ -191,7 +192,7 @@ async def test_log3_no_path_or_json_parameter_value_causes_a_500(settings, facto
     real_ids = [record.id, admin_id]
 
     with running_server(settings, clock) as base_url, httpx.Client(base_url=base_url, timeout=30) as client:
-        client.cookies.set("pp_session", token)
+        client.cookies.set(SESSION_COOKIE, token)
         csrf = re.search(r'"X-CSRFToken": "([^"]+)"', client.get("/nutzerverwaltung/").text).group(1)
 
         @hypothesis_settings(
