@@ -133,3 +133,20 @@ async def test_inv1_mail_to_a_remote_server_without_tls_is_warned_at_start(setti
         assert f"{host}:25" in warnings[0].getMessage() and "PARTNERPORTAL_SMTP_SECURITY" in warnings[0].getMessage()
     else:
         assert warnings == []
+
+
+async def test_act1_the_migration_ends_codes_stored_under_the_old_hash(factory, db, clock):
+    """ACT-1: codes still open at the upgrade were hashed without the key and could never
+    match again; m0017 ends them (they would otherwise count wrong tries)."""
+    from datetime import timedelta
+
+    from db.migrations import m0017_security_findings as migration
+
+    record = await factory.invite()
+    now = clock.now()
+    await db.write([ActivationCode.insert(ActivationCode(
+        instance=record.id, code_hash="0" * 64, attempts=0, created_at=now, expires_at=now + timedelta(minutes=10),
+    ))])
+    await db.write([ActivationCode.raw(statement) for statement in migration.STATEMENTS])
+    row = await db.fetch_one(ActivationCode.select(ActivationCode.ended_at, ActivationCode.created_at))
+    assert row["ended_at"] == row["created_at"] == now
