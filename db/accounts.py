@@ -7,8 +7,10 @@ from datetime import datetime
 
 from piccolo.columns.combination import WhereRaw
 
-from db.engine import Database, Step
-from db.tables import Account, FlowInstance, TransitionHistory
+from db.engine import Database, Sql, Step
+from db.tables import Account, FlowInstance, Organisation, TransitionHistory
+
+ADMIN_ROLE = "admin"
 
 
 async def find_by_email(db: Database, organisation_id: int, email: str) -> dict | None:
@@ -49,3 +51,37 @@ async def count_recent_events(db: Database, actor: str, events: Collection[str],
         )
     )
     return len(rows)
+
+
+def _other_usable_admin(organisation_id: int, account_id: int, usable_states: frozenset[str]) -> Sql:
+    """One row if the organisation has an admin besides `account_id` whose newest
+    instance is in one of `usable_states` (who may log in), else none."""
+    states = sorted(usable_states)
+    return Sql(
+        Account,
+        'SELECT 1 AS "found" WHERE EXISTS (SELECT 1 FROM "account" a JOIN "flow_instance" f ON f."account" = a."id" '
+        'WHERE a."organisation" = {} AND a."role" = {} AND a."id" <> {} '
+        f'AND f."state" IN ({", ".join("{}" for _ in states)}) '
+        'AND f."id" = (SELECT max(g."id") FROM "flow_instance" g WHERE g."account" = a."id"))',
+        organisation_id, ADMIN_ROLE, account_id, *states,
+    )
+
+
+async def role_of(db: Database, account_id: int) -> str | None:
+    row = await db.fetch_one(Account.select(Account.role).where(Account.id == account_id))
+    return row["role"] if row else None
+
+
+async def other_usable_admin_exists(db: Database, organisation_id: int, account_id: int, usable_states: frozenset[str]) -> bool:
+    return bool(await db.fetch(_other_usable_admin(organisation_id, account_id, usable_states)))
+
+
+def keep_an_admin_steps(organisation_id: int, account_id: int, usable_states: frozenset[str]) -> list[Step]:
+    """Steps for the transaction that takes `account_id`'s access away: it rolls back
+    (ConflictError) unless another usable admin remains. The organisation's row is locked
+    first, so two admins removing each other at once are serialised on PostgreSQL (the
+    second sees the first's commit); SQLite's write lock serialises them anyway."""
+    return [
+        Step(Sql(Organisation, 'UPDATE "organisation" SET "name" = "name" WHERE "id" = {} RETURNING "id"', organisation_id), expect_rows=1),
+        Step(_other_usable_admin(organisation_id, account_id, usable_states), expect_rows=1),
+    ]

@@ -17,15 +17,15 @@ def end_open_codes_step(instance_id: int, now: datetime) -> Step:
     )
 
 
-def issue_steps(instance_id: int, now: datetime, valid_for: timedelta) -> tuple[str, list[Step]]:
-    """A new code; every older code of the registration stops working."""
+def issue_steps(instance_id: int, now: datetime, valid_for: timedelta, key: str) -> tuple[str, list[Step]]:
+    """A new code, stored as its HMAC with `key`; every older code of the registration stops working."""
     code = new_activation_code()
     return code, [
         end_open_codes_step(instance_id, now),
         Step(
             ActivationCode.insert(
                 ActivationCode(
-                    instance=instance_id, code_hash=code_hash(instance_id, code), attempts=0,
+                    instance=instance_id, code_hash=code_hash(key, instance_id, code), attempts=0,
                     created_at=now, expires_at=now + valid_for,
                 )
             )

@@ -61,6 +61,12 @@ def _parser() -> argparse.ArgumentParser:
     admin_create.add_argument("--last-name", default="")
     admin_create.add_argument("--salutation", default="keine Angabe")
     admin_create.set_defaults(run=_admin_create)
+    admin_restore = admin.add_parser(
+        "restore", help="give an admin who lost access (locked, lost device) a fresh registration link"
+    )
+    admin_restore.add_argument("--org", required=True, help="name of the organisation")
+    admin_restore.add_argument("--email", required=True)
+    admin_restore.set_defaults(run=_admin_restore)
 
     postfach = commands.add_parser("postfach", help="the organisations' Postfach").add_subparsers(title="postfach commands")
     deliver = postfach.add_parser("deliver", help="deliver a message to an organisation's Postfach")
@@ -132,7 +138,14 @@ def _serve(args, settings: Settings | None = None) -> int:
     print(f"Partnerportal on http://{args.host}:{args.port}/", flush=True)
     from partnerportal import log_redaction
 
-    config = uvicorn.Config(create_app(settings), host=args.host, port=args.port, log_level="info")
+    # NET-1: uvicorn believes X-Forwarded-For from 127.0.0.1 unless told otherwise, so a
+    # local client could forge its address (audit, per-address limits). Only the
+    # configured proxies are believed; with none, the header is ignored.
+    trusted = settings.trusted_proxy_list()
+    config = uvicorn.Config(
+        create_app(settings), host=args.host, port=args.port, log_level="info",
+        proxy_headers=bool(trusted), forwarded_allow_ips=trusted or None,
+    )
     log_redaction.install()  # after uvicorn configured its loggers
     uvicorn.Server(config).run()
     return 0
@@ -187,6 +200,34 @@ def _admin_create(args) -> int:
             print(f"{person.email} is already registered in {args.org} (state: {state}).")
         else:
             print(f"Invited {person.email} as admin of {args.org}. Registration link:\n{link}")
+        return 0
+
+    return _run_with_database(settings, work)
+
+
+def _admin_restore(args) -> int:
+    from db.migrate import UnmigratedDatabase, ensure_migrated
+    from partnerportal.setup import RestoreRefused, restore_admin
+    from web.forms import check_email, normalise_email
+
+    if problem := check_email(args.email):
+        print(problem, file=sys.stderr)
+        return 2
+    settings = Settings.from_env()
+
+    async def work(db) -> int:
+        try:
+            await ensure_migrated(db)
+        except UnmigratedDatabase as exc:
+            print(str(exc), file=sys.stderr)
+            return 1
+        try:
+            events, link = await restore_admin(db, settings, args.org, normalise_email(args.email))
+        except RestoreRefused as exc:
+            print(str(exc), file=sys.stderr)
+            return 1
+        done = f" ({', '.join(events)})" if events else ""
+        print(f"Restored {args.email} as admin of {args.org}{done}. They register their device again. Registration link:\n{link}")
         return 0
 
     return _run_with_database(settings, work)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass, field, fields
@@ -59,6 +60,9 @@ class Settings:
     payment_contact_email: str = "zahlungsavise@partnerportal.example"
     payment_contact_phone: str = "0800 000001"
     barrier_reports_per_ip_per_hour: int = 10
+    # Reverse proxies whose X-Forwarded-For is believed (NET-1): addresses or networks,
+    # comma-separated. Empty: none, the direct peer is the client.
+    trusted_proxies: str = ""
     # True once the secret was generated at start-up rather than configured.
     secret_generated: bool = field(default=False, compare=False)
 
@@ -102,6 +106,14 @@ class Settings:
                 f"{PREFIX}LOGIN_MAX_WAIT_MINUTES must be at least {PREFIX}LOGIN_START_WINDOW_MINUTES "
                 f"({self.login_start_window_minutes})."
             )
+        for entry in self.trusted_proxy_list():
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise SettingsError(
+                    f"{PREFIX}TRUSTED_PROXIES must list IP addresses or networks separated by commas "
+                    f"(e.g. 10.0.0.5,10.1.0.0/16), not {entry!r}."
+                ) from None
         if self.secret_key:
             if len(self.secret_key) < 32:
                 raise SettingsError(f"{PREFIX}SECRET_KEY must be at least 32 characters long.")
@@ -112,6 +124,19 @@ class Settings:
                 f"32 characters, e.g. the output of: python -c 'import secrets; print(secrets.token_urlsafe(48))'"
             )
         return _replace(self, secret_key=_development_secret(), secret_generated=True)
+
+    def trusted_proxy_list(self) -> list[str]:
+        return [entry.strip() for entry in self.trusted_proxies.split(",") if entry.strip()]
+
+    def start_warnings(self) -> list[str]:
+        """What a process logs at start about settings that work but leak (INV-1)."""
+        warnings = []
+        if self.smtp_host and self.smtp_security == "none" and not _is_loopback(self.smtp_host):
+            warnings.append(
+                f"Mail goes to {self.smtp_host}:{self.smtp_port} without TLS: invitation links and "
+                f"the SMTP password cross the network readable. Set {PREFIX}SMTP_SECURITY=starttls or tls."
+            )
+        return warnings
 
     def sqlite_path(self) -> Path | None:
         if self.database_url.startswith("sqlite:///"):
@@ -129,6 +154,17 @@ LIMIT_RANGES = (
     ("login_not_me_block_minutes", 1, 1440),
     ("known_browser_days", 1, 400),
 )
+def _is_loopback(host: str) -> bool:
+    """By name or address only: resolving a name at start could hang, and a name other
+    than localhost may point anywhere later."""
+    host = host.strip().strip("[]").rstrip(".").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
 
 DEVELOPMENT_SECRET_FILE = Path("var/development-secret-key")
 

@@ -1,19 +1,29 @@
-"""Creating an organisation with its first admin from the command line."""
+"""Creating an organisation with its first admin, and restoring an admin's access, from
+the command line."""
 
 from __future__ import annotations
 
+from collections import deque
+
 from db import flow_snapshots, links
-from db.accounts import find_by_email
+from db.accounts import ADMIN_ROLE, find_by_email, role_of
 from db.engine import Database
 from db.tables import Organisation
 from partnerportal.clock import SystemClock
 from partnerportal.settings import Settings
 from partnerportal.signing import Signer
+from workflows.definition import FlowDefinition
+from workflows.engine import Flow
 from workflows.invitations import Person, invite
 from workflows.registry import FlowRegistry
 from workflows.service import FlowService
 
 ACTOR = "cli:admin-create"
+RESTORE_ACTOR = "cli:admin-restore"
+
+
+class RestoreRefused(Exception):
+    """The account cannot be restored; the message says why and what to do instead."""
 
 
 async def ensure_organisation(db: Database, name: str) -> int:
@@ -40,10 +50,66 @@ async def invite_admin(db: Database, settings: Settings, organisation: str, pers
         flow = registry.get(instance["flow_name"], instance["flow_version"])
     if not flow.has_role(state, "link_open"):
         return state, None
+    return state, await _fresh_link(service, settings, instance_id, flow)
+
+
+async def _fresh_link(service: FlowService, settings: Settings, instance_id: int, flow: Flow) -> str:
     now = service.clock.now()
     token = links.new_token()
     timer = flow.timer_for("expiry")
-    expiry = await links.link_expiry(db, instance_id, now, timer.after, {timer.event})
-    await db.write([links.issue_step(instance_id, token, now, expiry)])
+    expiry = await links.link_expiry(service.db, instance_id, now, timer.after, {timer.event})
+    await service.db.write([links.issue_step(instance_id, token, now, expiry)])
     signed = Signer(settings.secret_key).sign("invitation-link", token)
-    return state, f"{settings.base_url.rstrip('/')}/einladung/{signed}"
+    return f"{settings.base_url.rstrip('/')}/einladung/{signed}"
+
+
+async def restore_admin(db: Database, settings: Settings, organisation: str, email: str) -> tuple[list[str], str]:
+    """Gives an admin who lost access (locked, lost or PIN-locked device, expired link) a
+    fresh registration link: runs the admin moves the flow offers towards a state where
+    a link works (e.g. unlock, device reset, resend) and returns (events run, link).
+    The admin registers their device again; their old device and sessions end."""
+    registry = FlowRegistry.from_directory(settings.flows_dir or None, settings.onboarding_flow)
+    await flow_snapshots.sync(db, registry)
+    service = FlowService(db, registry, SystemClock())
+    row = await db.fetch_one(Organisation.select(Organisation.id).where(Organisation.name == organisation))
+    if row is None:
+        raise RestoreRefused(f"No organisation named {organisation!r}.")
+    existing = await find_by_email(db, row["id"], email)
+    if existing is None or existing["instance"] is None:
+        raise RestoreRefused(f"{email} has no account in {organisation}; invite an admin with: partnerportal admin create")
+    if await role_of(db, existing["account_id"]) != ADMIN_ROLE:
+        raise RestoreRefused(f"{email} is not an admin of {organisation}.")
+    instance_id, state = existing["instance"]["id"], existing["instance"]["state"]
+    flow = registry.get(existing["instance"]["flow_name"], existing["instance"]["flow_version"])
+    open_states = flow.states_with("link_open")
+    events: list[str] = []
+    for _ in flow.definition.states:  # a path never needs more moves than there are states
+        if state in open_states:
+            return events, await _fresh_link(service, settings, instance_id, flow)
+        event = next_admin_move(flow.definition, state, open_states)
+        if event is None:
+            break
+        record, _ = await service.send(instance_id, event, actor=RESTORE_ACTOR)
+        events.append(event)
+        state = record.state
+    raise RestoreRefused(
+        f"{email} cannot get access again from the state {state!r}; invite another admin with: partnerportal admin create"
+    )
+
+
+def next_admin_move(flow: FlowDefinition, state: str, goals: frozenset[str]) -> str | None:
+    """The first admin event on a shortest way from `state` to one of `goals` (breadth
+    first over the flow's admin transitions; guards decide at run time, so the caller
+    asks again after each move)."""
+    first_event: dict[str, str | None] = {state: None}
+    queue = deque([state])
+    while queue:
+        current = queue.popleft()
+        for t in flow.transitions:
+            if t.trigger != "admin" or current not in t.sources or t.target in first_event:
+                continue
+            first_event[t.target] = first_event[current] or t.event
+            if t.target in goals:
+                return first_event[t.target]
+            queue.append(t.target)
+    return None

@@ -18,6 +18,8 @@ from workflows.service import FlowService
 
 async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for warning in settings.start_warnings():
+        logging.getLogger(__name__).warning(warning)
     db = Database(settings.database_url)
     await db.start()
     try:

@@ -22,12 +22,14 @@ from partnerportal.clock import SystemClock
 from partnerportal.crypto import PinHasher
 from partnerportal.signing import Signer
 from partnerportal.settings import Settings
+from web.path_parameters import reject_impossible_path_parameters
 from web.routes import ROUTES
 from web.controllers.dev_mailbox import DEV_MAILBOX_PATH, dev_mailbox_enabled
 from web.errors import EXCEPTION_HANDLERS
 from web.formatting import datetime_de
 from web.live import ChangeFeed
-from web.security import add_security_headers
+from web.auth import csrf_cookie_name
+from web.security import security_headers
 from web.texts import MAIL_LABELS, text
 from workflows.registry import FlowRegistry
 from workflows.service import FlowService
@@ -43,6 +45,8 @@ def create_app(settings: Settings | None = None, clock=None, pin_hasher: PinHash
             "Development mode: no PARTNERPORTAL_SECRET_KEY set; using a generated one kept in "
             "var/development-secret-key (never do this in production)."
         )
+    for warning in settings.start_warnings():
+        log.warning(warning)
     clock = clock or SystemClock()
     db = Database(settings.database_url)
     registry = FlowRegistry.from_directory(settings.flows_dir or None, settings.onboarding_flow)
@@ -95,6 +99,7 @@ def create_app(settings: Settings | None = None, clock=None, pin_hasher: PinHash
         ),
         csrf_config=CSRFConfig(
             secret=settings.secret_key,
+            cookie_name=csrf_cookie_name(settings),
             cookie_secure=not settings.is_development,
             cookie_samesite="lax",
             cookie_httponly=False,  # the token is read from the page, not the cookie; harmless either way
@@ -102,7 +107,8 @@ def create_app(settings: Settings | None = None, clock=None, pin_hasher: PinHash
             exclude=["^/api/app/"],
         ),
         plugins=[HTMXPlugin()],
-        before_send=[add_security_headers],
+        before_request=reject_impossible_path_parameters,
+        before_send=[security_headers(production=not settings.is_development)],
         exception_handlers=EXCEPTION_HANDLERS,
         debug=False,
     )

@@ -11,13 +11,25 @@ from db import sessions
 from db.sessions import SessionInfo
 
 SESSION_COOKIE = "pp_session"
+# In production the browser itself guarantees what the prefix promises (SES-5): set only
+# over HTTPS, with Secure and Path=/ and without Domain, so neither a sibling subdomain
+# nor a plain-HTTP response can plant or overwrite it (cookie tossing, session fixation).
+HOST_PREFIX = "__Host-"
+
+
+def session_cookie_name(settings) -> str:
+    return SESSION_COOKIE if settings.is_development else HOST_PREFIX + SESSION_COOKIE
+
+
+def csrf_cookie_name(settings) -> str:
+    return "csrftoken" if settings.is_development else HOST_PREFIX + "csrftoken"
 
 
 async def current_session(request: Request) -> SessionInfo | None:
     cached = request.scope.get("state", {}).get("session_info", ...)
     if cached is not ...:
         return cached
-    token = request.cookies.get(SESSION_COOKIE)
+    token = request.cookies.get(session_cookie_name(request.app.state.settings))
     info = None
     if token:
         settings = request.app.state.settings
@@ -46,8 +58,18 @@ async def require_admin(request: Request) -> SessionInfo:
 def set_session_cookie(response: Response, token: str, request: Request) -> None:
     settings = request.app.state.settings
     response.set_cookie(
-        SESSION_COOKIE, token, httponly=True, samesite="lax", secure=not settings.is_development, path="/",
+        session_cookie_name(settings), token, httponly=True, samesite="lax", secure=not settings.is_development, path="/",
         max_age=settings.session_absolute_hours * 3600,
+    )
+
+
+def clear_session_cookie(response: Response, request: Request) -> None:
+    """Litestar's delete_cookie sends no Secure attribute, and browsers ignore a
+    `__Host-` cookie set without it: delete with the same attributes as set."""
+    settings = request.app.state.settings
+    response.set_cookie(
+        session_cookie_name(settings), "", httponly=True, samesite="lax", secure=not settings.is_development, path="/",
+        max_age=0, expires=0,
     )
 
 
@@ -68,16 +90,16 @@ async def start_session(
     token = await sessions.create(
         request.app.state.db, kind, account_id, organisation_id, request.app.state.clock.now(),
         timedelta(hours=settings.session_absolute_hours), instance_id=instance_id,
-        end_token=request.cookies.get(SESSION_COOKIE),
+        end_token=request.cookies.get(session_cookie_name(settings)),
     )
     set_session_cookie(response, token, request)
 
 
 async def end_session(request: Request, response: Response) -> None:
-    token = request.cookies.get(SESSION_COOKIE)
+    token = request.cookies.get(session_cookie_name(request.app.state.settings))
     if token:
         await request.app.state.db.write([sessions.end_step(token, request.app.state.clock.now())])
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    clear_session_cookie(response, request)
 
 
 class ConsentRequired(Exception):

@@ -45,7 +45,8 @@ def http_error(request: HTMXRequest, exc: HTTPException) -> Response:
         return response
     if status == HTTP_403_FORBIDDEN and "csrf" in str(exc.detail).lower():
         return _page(request, status, "error.csrf")
-    key = {404: "error.not_found", 403: "error.forbidden", 401: "error.login_required", 405: "error.method"}.get(status)
+    key = {404: "error.not_found", 403: "error.forbidden", 401: "error.login_required", 405: "error.method",
+           413: "error.too_large"}.get(status)
     if key is None:
         key = "error.internal" if status >= 500 else "error.bad_request"
     return _page(request, status, key)

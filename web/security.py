@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from litestar.datastructures import MutableScopeHeaders
 from litestar.types import Message, Scope
 
@@ -21,11 +23,25 @@ CONTENT_SECURITY_POLICY = "; ".join(
 )
 
 STATIC_PREFIX = "/static/"
+# Production is served over HTTPS only: browsers that saw the portal once refuse plain
+# HTTP to it for a year, so a network attacker cannot strip TLS on a later visit.
+STRICT_TRANSPORT_SECURITY = "max-age=31536000; includeSubDomains"
 
 
-async def add_security_headers(message: Message, scope: Scope) -> None:
-    if message["type"] != "http.response.start":
-        return
+def security_headers(production: bool) -> Callable[[Message, Scope], Awaitable[None]]:
+    """The before_send hook; Strict-Transport-Security only in production (development is plain HTTP)."""
+
+    async def add(message: Message, scope: Scope) -> None:
+        if message["type"] != "http.response.start":
+            return
+        headers = _common_headers(message, scope)
+        if production:
+            headers["Strict-Transport-Security"] = STRICT_TRANSPORT_SECURITY
+
+    return add
+
+
+def _common_headers(message: Message, scope: Scope) -> MutableScopeHeaders:
     headers = MutableScopeHeaders.from_message(message)
     headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
     headers["X-Content-Type-Options"] = "nosniff"
@@ -35,3 +51,4 @@ async def add_security_headers(message: Message, scope: Scope) -> None:
     if not scope.get("path", "").startswith(STATIC_PREFIX):
         # Pages may show personal data: never keep them in a shared or browser cache.
         headers["Cache-Control"] = "no-store"
+    return headers

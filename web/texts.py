@@ -28,6 +28,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "error.csrf": "Ihre Sitzung ist abgelaufen oder das Formular ist veraltet. Bitte laden Sie die Seite neu und versuchen Sie es noch einmal.",
         "error.method": "Diese Aktion ist hier nicht möglich.",
         "error.bad_request": "Die Anfrage ist ungültig.",
+        "error.too_large": "Die Anfrage ist zu groß.",
         "error.conflict": "Der Datensatz wurde gerade an anderer Stelle geändert. Bitte laden Sie die Seite neu.",
         "error.unavailable": "Der Dienst ist vorübergehend nicht erreichbar. Bitte versuchen Sie es in einigen Minuten erneut.",
         "error.internal": "Ein unerwarteter Fehler ist aufgetreten. Bitte versuchen Sie es später erneut.",

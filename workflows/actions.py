@@ -57,8 +57,9 @@ def end_sessions(effects: Effects, argument: None) -> None:
 
 
 def anonymise_person(effects: Effects, argument: None) -> None:
-    """Personal data is removed; the history keeps only ids (GDPR)."""
-    effects.records.update({"anonymise_person", "end_links", "end_sessions"})
+    """Personal data is removed; the history keeps only ids (GDPR). The person's app
+    stops working too (PIN-5): a deleted person must not keep a usable second factor."""
+    effects.records.update({"anonymise_person", "end_links", "end_sessions", "revoke_devices"})
 
 
 def revoke_devices(effects: Effects, argument: None) -> None:

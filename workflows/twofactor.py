@@ -5,7 +5,8 @@ these functions, so the limits are the same everywhere (PIN-4)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hmac
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from db import activation, attempts, devices
@@ -36,6 +37,7 @@ class Limits:
     start_window: timedelta = timedelta(minutes=15)
     max_wait: timedelta = timedelta(hours=4)
     not_me_block: timedelta = timedelta(minutes=15)
+    code_key: str = field(default="", repr=False)  # the secret key: activation codes are stored as its HMAC (ACT-1)
 
     @classmethod
     def from_settings(cls, settings) -> "Limits":
@@ -51,6 +53,7 @@ class Limits:
             start_window=timedelta(minutes=settings.login_start_window_minutes),
             max_wait=timedelta(minutes=settings.login_max_wait_minutes),
             not_me_block=timedelta(minutes=settings.login_not_me_block_minutes),
+            code_key=settings.secret_key,
         )
 
 
@@ -77,7 +80,7 @@ def registration_scope(instance_id: int) -> str:
 async def issue_code(service: FlowService, instance_id: int, actor: str, client_ip: str, limits: Limits) -> str:
     """A fresh code for a registration at the device step; older codes stop working."""
     now = service.clock.now()
-    code, steps = activation.issue_steps(instance_id, now, limits.code_valid)
+    code, steps = activation.issue_steps(instance_id, now, limits.code_valid, limits.code_key)
     record_org = await _organisation_of(service, instance_id)
     steps.append(audit_step("activation_code_issued", now, actor=actor, organisation_id=record_org, instance_id=instance_id, client_ip=client_ip))
     await service.db.write(steps)
@@ -133,7 +136,7 @@ async def activate_device(
             raise TwoFactorError(LOCKED_REGISTRATION, status=423)
         if not await attempts.reserve_code_attempt(db, open_code["id"], limits.code_attempts):
             continue  # this code is used up; a new one can be shown in the portal
-        if open_code["code_hash"] != code_hash(instance_id, code):
+        if not hmac.compare_digest(open_code["code_hash"], code_hash(limits.code_key, instance_id, code)):
             await db.write([audit_step("activation_code_wrong", now, actor="app", organisation_id=registration["organisation"], instance_id=instance_id, client_ip=client_ip)])
             if await attempts.counter_value(db, registration_scope(instance_id)) >= limits.registration_attempts:
                 await _lock_registration(service, instance_id, client_ip)

@@ -164,6 +164,6 @@ async def test_cookies_are_secure_outside_development(settings, factory, db, clo
         person.csrf = re.search(r'name="_csrf_token" value="([^"]+)"', page.text).group(1)
         started = await client.post(link, data={"_csrf_token": person.csrf})
         session_cookie = started.headers["set-cookie"]
-        assert session_cookie.startswith(f"{SESSION_COOKIE}=")
+        assert session_cookie.startswith(f"__Host-{SESSION_COOKIE}=")  # SES-5: the production name
         for attribute in ("Secure", "HttpOnly", "SameSite=lax"):
             assert attribute.lower() in session_cookie.lower()

@@ -118,7 +118,7 @@ def test_admin_moves_come_from_the_definitions_triggers(flow):
 
 def test_record_effects_are_collected(flow):
     assert flow.run("invited", "resend", NOW).records == {"end_links"}
-    assert flow.run("active", "delete", NOW).records == {"anonymise_person", "end_links", "end_sessions"}
+    assert flow.run("active", "delete", NOW).records == {"anonymise_person", "end_links", "end_sessions", "revoke_devices"}
 
 
 def test_a_shorter_expiry_in_the_file_changes_the_timer():

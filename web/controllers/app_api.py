@@ -17,16 +17,49 @@ from workflows.twofactor import ActivationRequest, Limits, TwoFactorError, activ
 ACTIVATE_FIELDS = {"username", "code", "pin", "pin_repeat", "public_key", "terms_accepted"}
 LIST_FIELDS = {"device_id", "timestamp", "nonce", "signature"}
 ANSWER_FIELDS = {"device_id", "decision", "pin", "number", "timestamp", "nonce", "signature"}
+# The largest body the app sends is an activation with its public key (~400 bytes);
+# more is refused with 413 before it is read into memory or parsed.
+MAX_BODY = 16 * 1024
+# A body is an object of fields; only the public key is an object itself.
+MAX_DEPTH = 2
+INVALID = "Die Anfrage ist ungültig."
+
+
+def api_post(path: str, name: str, fields: set[str]):
+    """A POST route of the app's API; `opt` names the JSON fields it accepts (tests read them too)."""
+    return post(path, name=name, request_max_body_size=MAX_BODY, opt={"json_fields": frozenset(fields)})
 
 
 async def _json(request: Request, expected: set[str]) -> dict[str, Any]:
     try:
         body = await request.json()
-    except (SerializationException, ValueError):
-        raise TwoFactorError("Die Anfrage ist ungültig.", status=400) from None
+    except (SerializationException, ValueError, RecursionError):
+        # RecursionError: the JSON decoder's answer to deeply nested arrays or objects.
+        raise TwoFactorError(INVALID, status=400) from None
     if not isinstance(body, dict) or set(body) - expected:
         raise TwoFactorError("Die Anfrage enthält unerwartete Felder.", status=400)
+    if not _plain(body):
+        raise TwoFactorError(INVALID, status=400)
     return body
+
+
+def _plain(body: dict) -> bool:
+    """Nesting at most MAX_DEPTH deep and no NUL in any text (PostgreSQL refuses NUL in text)."""
+    pending: list[tuple[object, int]] = [(body, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return False
+        elif isinstance(value, (dict, list)):
+            if depth > MAX_DEPTH:
+                return False
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, item in items:
+                if isinstance(key, str) and "\x00" in key:
+                    return False
+                pending.append((item, depth + 1))
+    return True
 
 
 def _error(exc: TwoFactorError) -> Response:
@@ -38,7 +71,7 @@ def _limits(request: Request) -> Limits:
     return Limits.from_settings(request.app.state.settings)
 
 
-@post("/api/app/activate", name="app_activate")
+@api_post("/api/app/activate", "app_activate", ACTIVATE_FIELDS)
 async def activate(request: Request) -> Response:
     try:
         body = await _json(request, ACTIVATE_FIELDS)
@@ -51,7 +84,7 @@ async def activate(request: Request) -> Response:
     return Response({"device_id": result["device_id"]}, status_code=201)
 
 
-@post("/api/app/requests", name="app_requests")
+@api_post("/api/app/requests", "app_requests", LIST_FIELDS)
 async def list_requests(request: Request) -> Response:
     try:
         body = await _json(request, LIST_FIELDS)
@@ -63,7 +96,7 @@ async def list_requests(request: Request) -> Response:
     return Response({"requests": items}, status_code=200)
 
 
-@post("/api/app/requests/{challenge_id:str}/answer", name="app_answer")
+@api_post("/api/app/requests/{challenge_id:str}/answer", "app_answer", ANSWER_FIELDS)
 async def answer(request: Request, challenge_id: FromPath[str]) -> Response:
     try:
         body = await _json(request, ANSWER_FIELDS)

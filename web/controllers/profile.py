@@ -10,7 +10,7 @@ from db import consent, devices, sessions
 from db.audit import audit_step
 from db.people import latest_instance_of
 from db.tables import Account
-from web.auth import SESSION_COOKIE, client_ip, require_login
+from web.auth import clear_session_cookie, client_ip, require_login
 from web.documents import required_documents
 from web.forms import read_form
 from web.rendering import page
@@ -84,7 +84,7 @@ async def device_lost(request: Request) -> Response:
 
 def _logged_out(request: Request) -> Response:
     response = Redirect(request.app.route_reverse("home"), status_code=303)
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    clear_session_cookie(response, request)
     return response
 
 
@@ -98,5 +98,5 @@ async def logout_everywhere(request: Request) -> Response:
     await db.write([audit_step("logout_everywhere", now, actor=f"account:{info.account_id}",
                                 organisation_id=info.organisation_id, client_ip=client_ip(request))])
     response = Redirect(request.app.route_reverse("home"), status_code=303)
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    clear_session_cookie(response, request)
     return response

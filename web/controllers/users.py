@@ -23,6 +23,7 @@ from db.people import PersonRow
 from web.auth import actor_of, client_ip, require_admin
 from web.forms import PERSON_FIELDS, SALUTATIONS, FormResult, read_form, validate_person
 from web.rendering import fragment, page, render_block, wants_fragment
+from workflows import admins as admin_rules
 from workflows.definition import TransitionDef
 from workflows.engine import EventNotAllowed
 from workflows.invitations import AlreadyInvited, InviteLimitReached, Person, invite
@@ -263,13 +264,15 @@ class UsersController(Controller):
         form = await read_form(request, ("confirmed",))
         if transition is None or not form.ok:
             return self._row_or_redirect(request, view, status_code=HTTP_409_CONFLICT)
-        if transition.confirm and form.values["confirmed"] != "1":
-            return page("users_confirm.html", {"row": view, "transition": transition})
         try:
-            await service.send(
-                instance_id, event, actor=actor_of(admin), client_ip=client_ip(request),
-                organisation_id=admin.organisation_id,
+            if transition.confirm and form.values["confirmed"] != "1":
+                await admin_rules.check(service, admin.account_id, admin.organisation_id, instance_id, event)
+                return page("users_confirm.html", {"row": view, "transition": transition})
+            await admin_rules.send_as_admin(
+                service, admin.account_id, admin.organisation_id, instance_id, event, actor_of(admin), client_ip(request)
             )
+        except admin_rules.AdminActionRefused as exc:
+            return self._refused(request, view, exc.message)
         except (EventNotAllowed, InstanceNotFound):
             person = await people.one(service.db, admin.organisation_id, instance_id, expiry_events=expiry_events(service))
             if person is None:
@@ -277,6 +280,13 @@ class UsersController(Controller):
             return self._row_or_redirect(request, row_view(service, person), status_code=HTTP_409_CONFLICT)
         person = await people.one(service.db, admin.organisation_id, instance_id, expiry_events=expiry_events(service))
         return self._row_or_redirect(request, row_view(service, person))
+
+    def _refused(self, request: HTMXRequest, view: RowView, message: str) -> Response:
+        """409: the action conflicts with the organisation keeping an admin (SES-7)."""
+        context = {"row": view, "message": message}
+        if wants_fragment(request):
+            return fragment(request, TEMPLATE, "refused", context, status_code=HTTP_409_CONFLICT)
+        return page("users_refused.html", context, status_code=HTTP_409_CONFLICT)
 
     def _row_or_redirect(self, request: HTMXRequest, view: RowView, status_code: int = 200) -> Response:
         if wants_fragment(request):
