@@ -22,8 +22,8 @@ from piccolo.columns.combination import WhereRaw
 from db import links
 from db.engine import Database, Step
 from db.tables import DevMail, FlowInstance, Outbox
-from partnerportal.settings import Settings
-from partnerportal.signing import Signer
+from core.settings import Settings
+from core.signing import Signer
 from web.mail import LINK_KINDS, MailValues, RenderedMail, render_mail
 from workflows.durations import format_hours
 from workflows.registry import FlowRegistry, UnknownFlow

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timezone
 from pathlib import Path
 
-from partnerportal.settings import Settings, SettingsError
+from core.settings import Settings, SettingsError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -130,7 +130,7 @@ def _serve(args, settings: Settings | None = None) -> int:
         print(str(exc), file=sys.stderr)
         return 1
     print(f"Partnerportal on http://{args.host}:{args.port}/", flush=True)
-    from partnerportal import log_redaction
+    from core import log_redaction
 
     config = uvicorn.Config(create_app(settings), host=args.host, port=args.port, log_level="info")
     log_redaction.install()  # after uvicorn configured its loggers
@@ -195,7 +195,7 @@ def _admin_create(args) -> int:
 def _postfach_deliver(args) -> int:
     from db import postfach
     from db.tables import Organisation
-    from partnerportal.clock import SystemClock
+    from core.clock import SystemClock
 
     try:
         body = args.body_file.read_text(encoding="utf-8").strip()
@@ -296,7 +296,7 @@ def _flows_diagram(args) -> int:
 def _flows_migrate(args) -> int:
     from db import flow_snapshots
     from db.flow_migration import migrate_instances
-    from partnerportal.clock import SystemClock
+    from core.clock import SystemClock
     from workflows.registry import UnknownFlow
     from workflows.versioning import MigrationRefused, parse_mapping, plan_state_mapping
 

@@ -8,9 +8,9 @@ from db import flow_snapshots, links
 from db.accounts import find_by_email
 from db.engine import Database
 from db.tables import Organisation
-from partnerportal.clock import SystemClock
-from partnerportal.settings import Settings
-from partnerportal.signing import Signer
+from core.clock import SystemClock
+from core.settings import Settings
+from core.signing import Signer
 from workflows.invitations import Person, invite
 from workflows.registry import FlowRegistry
 from workflows.service import FlowService

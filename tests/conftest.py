@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from db.engine import Database
-from partnerportal.clock import FrozenClock
-from partnerportal.settings import Settings
+from core.clock import FrozenClock
+from core.settings import Settings
 from tests.support import database as test_db
 from tests.support.environment import DATABASE_URL, ENGINE
 from tests.support.factories import Factory

@@ -1,5 +1,5 @@
 """README.md tells the truth: its Quickstart commands work, its settings table matches
-partnerportal/settings.py, its command table matches the CLI, and CI runs the README's
+core/settings.py, its command table matches the CLI, and CI runs the README's
 test command.
 
 Like tests/integration/test_cli.py, this runs the installed console script against a
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from partnerportal import settings as settings_module
+from core import settings as settings_module
 from partnerportal.cli import _parser
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -18,10 +18,10 @@ from db import flow_snapshots
 from db.engine import Database
 from db.migrate import ensure_migrated
 from jobs.scheduler import create_scheduler
-from partnerportal.clock import SystemClock
-from partnerportal.crypto import PinHasher
-from partnerportal.signing import Signer
-from partnerportal.settings import Settings
+from core.clock import SystemClock
+from core.crypto import PinHasher
+from core.signing import Signer
+from core.settings import Settings
 from web.routes import ROUTES
 from web.controllers.dev_mailbox import DEV_MAILBOX_PATH, dev_mailbox_enabled
 from web.errors import EXCEPTION_HANDLERS

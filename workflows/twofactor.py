@@ -11,7 +11,7 @@ from datetime import timedelta
 from db import activation, attempts, challenges, devices
 from db.audit import audit_step
 from db.engine import ConflictError
-from partnerportal.crypto import PinHasher, code_hash, normalise_code, parse_public_key, pin_problem, verify_signature
+from core.crypto import PinHasher, code_hash, normalise_code, parse_public_key, pin_problem, verify_signature
 from workflows.engine import EventNotAllowed
 from workflows.service import FlowService, TransitionConflict
 

@@ -25,7 +25,7 @@ from db import postfach
 from db.tables import Account
 from jobs.outbox import dispatch_due_mail
 from partnerportal.demo import DEMO_MESSAGES
-from partnerportal.signing import Signer
+from core.signing import Signer
 from tests.support.browser import PageProblems
 from tests.support.smtp import SmtpServer, link_in, parts
 

@@ -16,7 +16,7 @@ from db.engine import Database
 from db.tables import InvitationLink, Outbox, TransitionHistory
 from jobs.outbox import CLAIM_LEASE, backoff, claim, claim_query, dispatch_due_mail, message_id, retry_failed
 from jobs.scheduler import create_scheduler
-from partnerportal.signing import Signer
+from core.signing import Signer
 from tests.conftest import TEST_SECRET
 from tests.support.smtp import SmtpServer, link_in, parts
 from web.mail import MailValues, render_mail

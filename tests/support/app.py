@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 
 import httpx
 
-from partnerportal.crypto import fast_pin_hasher
+from core.crypto import fast_pin_hasher
 from web.app import create_app
 
 
