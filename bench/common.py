@@ -187,7 +187,7 @@ async def pg_server_version(url: str) -> str:
 
 async def create_schema(url: str) -> None:
     """Run the app's migrations and store the shipped flow definitions, through the app's code."""
-    from db import flow_snapshots
+    from workflows import flow_snapshots
     from db.engine import Database
     from db.migrate import upgrade
     from workflows.registry import FlowRegistry
@@ -204,7 +204,7 @@ async def create_schema(url: str) -> None:
 @contextlib.asynccontextmanager
 async def flow_service(url: str, pool_size: int = 8, clock=None):
     """An opened Database and a FlowService on it, like the app's lifespan builds them."""
-    from db import flow_snapshots
+    from workflows import flow_snapshots
     from db.engine import Database
     from core.clock import FrozenClock
     from workflows.registry import FlowRegistry

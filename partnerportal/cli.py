@@ -121,7 +121,7 @@ def _serve(args, settings: Settings | None = None) -> int:
     import uvicorn
 
     from db.migrate import UnmigratedDatabase
-    from web.app import create_app
+    from partnerportal.app import create_app
 
     settings = settings or Settings.from_env()
     try:
@@ -140,7 +140,7 @@ def _serve(args, settings: Settings | None = None) -> int:
 
 async def _ready(db, settings: Settings) -> None:
     """What the app checks at start, checked before the server starts, for a clear message."""
-    from db import flow_snapshots
+    from workflows import flow_snapshots
     from db.migrate import ensure_migrated
 
     await ensure_migrated(db)
@@ -294,8 +294,8 @@ def _flows_diagram(args) -> int:
 
 
 def _flows_migrate(args) -> int:
-    from db import flow_snapshots
-    from db.flow_migration import migrate_instances
+    from workflows import flow_snapshots
+    from workflows.flow_migration import migrate_instances
     from core.clock import SystemClock
     from workflows.registry import UnknownFlow
     from workflows.versioning import MigrationRefused, parse_mapping, plan_state_mapping

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from db import flow_snapshots, links
+from db import links
+from workflows import flow_snapshots
 from db.accounts import find_by_email
 from db.engine import Database
 from db.tables import Organisation

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import signal
 
-from db import flow_snapshots
+from workflows import flow_snapshots
 from db.engine import Database
 from db.migrate import ensure_migrated
 from jobs.scheduler import create_scheduler

@@ -66,7 +66,7 @@ def registry() -> FlowRegistry:
 
 @pytest.fixture
 async def service(db, registry, clock) -> FlowService:
-    from db import flow_snapshots
+    from workflows import flow_snapshots
 
     await flow_snapshots.sync(db, registry)
     return FlowService(db, registry, clock)

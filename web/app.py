@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from pathlib import Path
 
 from litestar import Litestar
@@ -14,10 +14,9 @@ from litestar.plugins.htmx import HTMXPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 
-from db import flow_snapshots
+from workflows import flow_snapshots
 from db.engine import Database
 from db.migrate import ensure_migrated
-from jobs.scheduler import create_scheduler
 from core.clock import SystemClock
 from core.crypto import PinHasher
 from core.signing import Signer
@@ -28,7 +27,8 @@ from web.errors import EXCEPTION_HANDLERS
 from web.formatting import datetime_de
 from web.live import ChangeFeed
 from web.security import add_security_headers
-from web.texts import MAIL_LABELS, text
+from mail.texts import MAIL_LABELS
+from web.texts import text
 from workflows.registry import FlowRegistry
 from workflows.service import FlowService
 
@@ -36,7 +36,14 @@ log = logging.getLogger(__name__)
 WEB_DIR = Path(__file__).parent
 
 
-def create_app(settings: Settings | None = None, clock=None, pin_hasher: PinHasher | None = None) -> Litestar:
+# What runs beside the web app while it serves (the composition root passes the
+# scheduler); it gets the app once the database is ready.
+Background = Callable[[Litestar], AbstractAsyncContextManager[None]]
+
+
+def create_app(
+    settings: Settings | None = None, clock=None, pin_hasher: PinHasher | None = None, background: Background | None = None,
+) -> Litestar:
     settings = settings or Settings.from_env()
     if settings.secret_generated:
         log.warning(
@@ -55,17 +62,10 @@ def create_app(settings: Settings | None = None, clock=None, pin_hasher: PinHash
         try:
             await ensure_migrated(db)
             await flow_snapshots.sync(db, registry)
-            if settings.scheduler_enabled:
-                app.state.scheduler = create_scheduler(
-                    service, settings.sweep_interval_seconds, settings.sweep_batch_size,
-                    settings=settings, signer=app.state.signer,
-                )
-                app.state.scheduler.start()
-            yield
+            async with background(app) if background else nullcontext():
+                yield
         finally:
             await live_feed.stop()
-            if app.state.scheduler is not None:
-                app.state.scheduler.shutdown(wait=False)
             await db.close()
 
     def configure_templates(engine: JinjaTemplateEngine) -> None:

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 import httpx
 
 from core.crypto import fast_pin_hasher
-from web.app import create_app
+from partnerportal.app import create_app
 
 
 @asynccontextmanager

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 import uvicorn
 
 from core.crypto import fast_pin_hasher
-from web.app import create_app
+from partnerportal.app import create_app
 
 HOST = "127.0.0.1"
 

@@ -14,7 +14,7 @@ from litestar.response import Template
 
 from db.tables import DevMail
 from core.settings import Settings
-from web.mail import local_time
+from mail.rendering import local_time
 
 DEV_MAILBOX_PATH = "/dev/postfach"
 LIST_LIMIT = 200
