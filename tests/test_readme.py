@@ -203,7 +203,7 @@ def readme_settings_table() -> dict[str, str]:
 
 def test_every_setting_is_in_the_readme():
     text = readme()
-    source = (ROOT / "partnerportal" / "settings.py").read_text(encoding="utf-8")
+    source = (ROOT / "core" / "settings.py").read_text(encoding="utf-8")
     for name in env_settings():
         assert name in text, f"{name} is missing from README.md"
     # Names spelled out in settings.py (messages) exist too.
