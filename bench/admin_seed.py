@@ -211,7 +211,7 @@ async def load_pg(url: str, data: dict[str, list[tuple]]) -> None:
 async def admin_session(url: str) -> str:
     """A login session of the admin, with the current documents accepted; returns the cookie value."""
     from db.engine import Database
-    from partnerportal.clock import SystemClock
+    from core.clock import SystemClock
     from tests.support.admin import login_session
 
     db = Database(url)

@@ -206,7 +206,7 @@ import asyncio, functools, json, logging, statistics, sys, time
 logging.disable(logging.INFO)
 import httpx, jinja2
 import db.consent, db.people, db.sessions
-from partnerportal.settings import Settings
+from core.settings import Settings
 from web.app import create_app
 parts = {}
 def timed(owner, name, label, is_async):

@@ -21,7 +21,7 @@ DEFAULT_WORKDIR = ROOT / "var" / "bench"
 DEFAULT_PG_URL = os.environ.get(
     "BENCH_PG_URL", "postgresql://partnerportal:partnerportal@127.0.0.1:5432/partnerportal"
 )
-# The benchmarks' "now": the default start of partnerportal.clock.FrozenClock.
+# The benchmarks' "now": the default start of core.clock.FrozenClock.
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
 
 
@@ -187,7 +187,7 @@ async def pg_server_version(url: str) -> str:
 
 async def create_schema(url: str) -> None:
     """Run the app's migrations and store the shipped flow definitions, through the app's code."""
-    from db import flow_snapshots
+    from workflows import flow_snapshots
     from db.engine import Database
     from db.migrate import upgrade
     from workflows.registry import FlowRegistry
@@ -204,9 +204,9 @@ async def create_schema(url: str) -> None:
 @contextlib.asynccontextmanager
 async def flow_service(url: str, pool_size: int = 8, clock=None):
     """An opened Database and a FlowService on it, like the app's lifespan builds them."""
-    from db import flow_snapshots
+    from workflows import flow_snapshots
     from db.engine import Database
-    from partnerportal.clock import FrozenClock
+    from core.clock import FrozenClock
     from workflows.registry import FlowRegistry
     from workflows.service import FlowService
 

@@ -115,7 +115,7 @@ async def invited_people(url: str, count: int) -> list[int]:
 async def make_changes(url: str, instance_ids: list[int], gap: float) -> list[tuple[int, float, float]]:
     """Revoke each person through a FlowService of this process; (instance, sent, committed) times."""
     from bench.common import flow_service
-    from partnerportal.clock import SystemClock
+    from core.clock import SystemClock
 
     done = []
     async with flow_service(url, pool_size=2, clock=SystemClock()) as service:

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from db.engine import Database, Step
 from db.tables import ActivationCode
-from partnerportal.crypto import code_hash, new_activation_code
+from core.crypto import code_hash, new_activation_code
 
 
 def end_open_codes_step(instance_id: int, now: datetime) -> Step:

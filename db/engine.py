@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
@@ -21,14 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from piccolo.engine.base import Engine
-from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine, dict_factory
 from piccolo.query.base import Query
 from piccolo.querystring import QueryString
 
+from db.engines import SQLITE_BUSY_TIMEOUT_MS, make_engine
 from db.tables import ALL_TABLES
 
-SQLITE_BUSY_TIMEOUT_MS = 10_000
 # WAL checkpoints (copying committed pages into the database file, with an fsync) run
 # on a background thread, a moment after a commit, so a commit does not pay for one:
 # SQLite's default, a checkpoint inside every ~55th commit of a transition, took
@@ -126,30 +126,12 @@ def _next_step(pending: list[Step | Deferred], results: Results) -> Step | None:
     return None
 
 
-class _PostgresEngine(PostgresEngine):
-    """Piccolo's engine connects synchronously in its constructor to read the server
-    version; that blocks the event loop and hangs for a minute when the database is
-    down. We connect when the app starts instead (Database.start)."""
-
-    async def check_version(self) -> None:
-        return None
-
-
-def make_engine(url: str) -> Engine:
-    if url.startswith("sqlite:///"):
-        path = Path(url.removeprefix("sqlite:///"))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return SQLiteEngine(path=str(path), timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
-    if url.startswith(("postgresql://", "postgres://")):
-        return _PostgresEngine(config={"dsn": url}, extensions=())
-    raise ValueError(
-        f"Unsupported database URL {url!r}: use sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/NAME"
-    )
-
-
 def bind_tables(engine: Engine) -> None:
     """Point every table (and Piccolo's migration machinery) at this engine."""
     from db import piccolo_conf
+
+    # Piccolo's migration runner finds its configuration module by this name.
+    os.environ.setdefault("PICCOLO_CONF", "db.piccolo_conf")
 
     piccolo_conf.DB = engine
     for table in ALL_TABLES:
@@ -244,6 +226,8 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.is_sqlite = isinstance(self.engine, SQLiteEngine)
+        if self.is_sqlite:
+            Path(self.engine.path).parent.mkdir(parents=True, exist_ok=True)
         bind_tables(self.engine)
         self._executor: _SqliteThread | None = None
         self._connection: sqlite3.Connection | None = None

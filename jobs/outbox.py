@@ -22,9 +22,9 @@ from piccolo.columns.combination import WhereRaw
 from db import links
 from db.engine import Database, Step
 from db.tables import DevMail, FlowInstance, Outbox
-from partnerportal.settings import Settings
-from partnerportal.signing import Signer
-from web.mail import LINK_KINDS, MailValues, RenderedMail, render_mail
+from core.settings import Settings
+from core.signing import Signer
+from mail.rendering import LINK_KINDS, MailValues, RenderedMail, render_mail
 from workflows.definition import MissingRole
 from workflows.durations import format_hours
 from workflows.engine import Flow
@@ -90,18 +90,6 @@ async def dispatch_due_mail(
         await _deliver_batch(dispatcher, claimed, total)
         if len(claimed) < batch_size:
             return total
-
-
-async def retry_failed(db: Database, outbox_id: int, organisation_id: int, now: datetime) -> bool:
-    """The admin's "erneut senden": a failed mail of their own organisation goes out again."""
-    rows = await db.write([
-        Outbox.update({
-            Outbox.status: "pending", Outbox.attempts: 0, Outbox.next_attempt_at: now, Outbox.last_error: "",
-        })
-        .where((Outbox.id == outbox_id) & (Outbox.organisation == organisation_id) & (Outbox.status == "failed"))
-        .returning(Outbox.id)
-    ])
-    return bool(rows[0])
 
 
 def message_id(outbox_id: int, mail_from: str) -> str:

@@ -10,8 +10,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from jobs.outbox import dispatch_due_mail
 from jobs.timers import fire_due_timers
-from partnerportal.settings import Settings
-from partnerportal.signing import Signer
+from core.settings import Settings
+from core.signing import Signer
 from workflows.service import FlowService
 
 log = logging.getLogger(__name__)

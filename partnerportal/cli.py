@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timezone
 from pathlib import Path
 
-from partnerportal.settings import Settings, SettingsError
+from core.settings import Settings, SettingsError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,7 +127,7 @@ def _serve(args, settings: Settings | None = None) -> int:
     import uvicorn
 
     from db.migrate import UnmigratedDatabase
-    from web.app import create_app
+    from partnerportal.app import create_app
 
     settings = settings or Settings.from_env()
     try:
@@ -136,7 +136,7 @@ def _serve(args, settings: Settings | None = None) -> int:
         print(str(exc), file=sys.stderr)
         return 1
     print(f"Partnerportal on http://{args.host}:{args.port}/", flush=True)
-    from partnerportal import log_redaction
+    from core import log_redaction
 
     # NET-1: uvicorn believes X-Forwarded-For from 127.0.0.1 unless told otherwise, so a
     # local client could forge its address (audit, per-address limits). Only the
@@ -153,7 +153,7 @@ def _serve(args, settings: Settings | None = None) -> int:
 
 async def _ready(db, settings: Settings) -> None:
     """What the app checks at start, checked before the server starts, for a clear message."""
-    from db import flow_snapshots
+    from workflows import flow_snapshots
     from db.migrate import ensure_migrated
 
     await ensure_migrated(db)
@@ -236,7 +236,7 @@ def _admin_restore(args) -> int:
 def _postfach_deliver(args) -> int:
     from db import postfach
     from db.tables import Organisation
-    from partnerportal.clock import SystemClock
+    from core.clock import SystemClock
 
     try:
         body = args.body_file.read_text(encoding="utf-8").strip()
@@ -340,9 +340,9 @@ def _flows_diagram(args) -> int:
 
 
 def _flows_migrate(args) -> int:
-    from db import flow_snapshots
-    from db.flow_migration import migrate_instances
-    from partnerportal.clock import SystemClock
+    from workflows import flow_snapshots
+    from workflows.flow_migration import migrate_instances
+    from core.clock import SystemClock
     from workflows.registry import UnknownFlow
     from workflows.versioning import MigrationRefused, parse_mapping, plan_state_mapping
 

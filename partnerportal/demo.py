@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from db.engine import Database
 from db.migrate import upgrade
-from partnerportal.settings import Settings
+from core.settings import Settings
 from partnerportal.setup import invite_admin
 from workflows.invitations import Person
 
@@ -44,7 +44,7 @@ DEMO_MESSAGES = [
 async def _demo_messages(db: Database) -> None:
     from db import postfach
     from db.tables import PostfachMessage
-    from partnerportal.clock import SystemClock
+    from core.clock import SystemClock
     from partnerportal.setup import ensure_organisation
 
     organisation_id = await ensure_organisation(db, DEMO_ORGANISATION)

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from collections import deque
 
-from db import flow_snapshots, links
+from db import links
+from workflows import flow_snapshots
 from db.accounts import ADMIN_ROLE, find_by_email, role_of
 from db.engine import Database
 from db.tables import Organisation
-from partnerportal.clock import SystemClock
-from partnerportal.settings import Settings
-from partnerportal.signing import Signer
+from core.clock import SystemClock
+from core.settings import Settings
+from core.signing import Signer
 from workflows.definition import FlowDefinition
 from workflows.engine import Flow
 from workflows.invitations import Person, invite

@@ -6,12 +6,12 @@ import asyncio
 import logging
 import signal
 
-from db import flow_snapshots
+from workflows import flow_snapshots
 from db.engine import Database
 from db.migrate import ensure_migrated
 from jobs.scheduler import create_scheduler
-from partnerportal.clock import SystemClock
-from partnerportal.settings import Settings
+from core.clock import SystemClock
+from core.settings import Settings
 from workflows.registry import FlowRegistry
 from workflows.service import FlowService
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from db.engine import Database
-from partnerportal.clock import FrozenClock
-from partnerportal.settings import Settings
+from core.clock import FrozenClock
+from core.settings import Settings
 from tests.support import database as test_db
 from tests.support.environment import DATABASE_URL, ENGINE
 from tests.support.factories import Factory
@@ -92,7 +92,7 @@ def registry() -> FlowRegistry:
 
 @pytest.fixture
 async def service(db, registry, clock) -> FlowService:
-    from db import flow_snapshots
+    from workflows import flow_snapshots
 
     await flow_snapshots.sync(db, registry)
     return FlowService(db, registry, clock)

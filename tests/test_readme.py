@@ -1,5 +1,5 @@
 """README.md tells the truth: its Quickstart commands work, its settings table matches
-partnerportal/settings.py, its command table matches the CLI, and CI runs the README's
+core/settings.py, its command table matches the CLI, and CI runs the README's
 test command.
 
 Like tests/integration/test_cli.py, this runs the installed console script against a
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from partnerportal import settings as settings_module
+from core import settings as settings_module
 from partnerportal.cli import _parser
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -203,7 +203,7 @@ def readme_settings_table() -> dict[str, str]:
 
 def test_every_setting_is_in_the_readme():
     text = readme()
-    source = (ROOT / "partnerportal" / "settings.py").read_text(encoding="utf-8")
+    source = (ROOT / "core" / "settings.py").read_text(encoding="utf-8")
     for name in env_settings():
         assert name in text, f"{name} is missing from README.md"
     # Names spelled out in settings.py (messages) exist too.

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from pathlib import Path
 
 from litestar import Litestar
@@ -14,14 +14,13 @@ from litestar.plugins.htmx import HTMXPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 
-from db import flow_snapshots
+from workflows import flow_snapshots
 from db.engine import Database
 from db.migrate import ensure_migrated
-from jobs.scheduler import create_scheduler
-from partnerportal.clock import SystemClock
-from partnerportal.crypto import PinHasher
-from partnerportal.signing import Signer
-from partnerportal.settings import Settings
+from core.clock import SystemClock
+from core.crypto import PinHasher
+from core.signing import Signer
+from core.settings import Settings
 from web.path_parameters import reject_impossible_path_parameters
 from web.routes import ROUTES
 from web.controllers.dev_mailbox import DEV_MAILBOX_PATH, dev_mailbox_enabled
@@ -30,7 +29,8 @@ from web.formatting import datetime_de
 from web.live import ChangeFeed
 from web.auth import csrf_cookie_name
 from web.security import security_headers
-from web.texts import MAIL_LABELS, text
+from mail.texts import MAIL_LABELS
+from web.texts import text
 from workflows.registry import FlowRegistry
 from workflows.service import FlowService
 
@@ -38,7 +38,14 @@ log = logging.getLogger(__name__)
 WEB_DIR = Path(__file__).parent
 
 
-def create_app(settings: Settings | None = None, clock=None, pin_hasher: PinHasher | None = None) -> Litestar:
+# What runs beside the web app while it serves (the composition root passes the
+# scheduler); it gets the app once the database is ready.
+Background = Callable[[Litestar], AbstractAsyncContextManager[None]]
+
+
+def create_app(
+    settings: Settings | None = None, clock=None, pin_hasher: PinHasher | None = None, background: Background | None = None,
+) -> Litestar:
     settings = settings or Settings.from_env()
     if settings.secret_generated:
         log.warning(
@@ -59,17 +66,10 @@ def create_app(settings: Settings | None = None, clock=None, pin_hasher: PinHash
         try:
             await ensure_migrated(db)
             await flow_snapshots.sync(db, registry)
-            if settings.scheduler_enabled:
-                app.state.scheduler = create_scheduler(
-                    service, settings.sweep_interval_seconds, settings.sweep_batch_size,
-                    settings=settings, signer=app.state.signer,
-                )
-                app.state.scheduler.start()
-            yield
+            async with background(app) if background else nullcontext():
+                yield
         finally:
             await live_feed.stop()
-            if app.state.scheduler is not None:
-                app.state.scheduler.shutdown(wait=False)
             await db.close()
 
     def configure_templates(engine: JinjaTemplateEngine) -> None:

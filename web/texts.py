@@ -34,13 +34,6 @@ TEXTS: dict[str, dict[str, str]] = {
         "error.internal": "Ein unerwarteter Fehler ist aufgetreten. Bitte versuchen Sie es später erneut.",
         "error.back_home": "Zur Startseite",
         "health.ok": "Betriebsbereit",
-        "mail.subject.invitation": "Ihre Einladung zu {portal}",
-        "mail.subject.reminder": "Erinnerung: Ihre Registrierung bei {portal}",
-        "mail.subject.registration_status": "Status Ihrer Registrierung: Aktivierung Ihres Zugangs",
-        "mail.subject.registration_summary": "Ihre Registrierung",
-        "mail.subject.device_bound": "Neues Gerät für Ihren Zugang zu {portal}",
-        "mail.subject.invitation_expired": "Ihre Einladung zu {portal} ist abgelaufen",
-        "mail.button.continue": "Registrierung fortsetzen",
         "dev_mailbox.title": "Entwicklungs-Postfach",
         "dev_mailbox.intro": "Solange kein Mailserver eingerichtet ist, landen die E-Mails des Portals hier statt beim Empfänger. Diese Seite gibt es nur in der Entwicklungsumgebung.",
         "dev_mailbox.empty": "Es sind noch keine E-Mails eingegangen.",
@@ -86,16 +79,6 @@ TEXTS: dict[str, dict[str, str]] = {
     },
 }
 
-
-# Names of the mails, as the admin's detail view lists them.
-MAIL_LABELS: dict[str, str] = {
-    "invitation": "Einladung",
-    "reminder": "Erinnerung",
-    "registration_status": "Status Ihrer Registrierung: Aktivierung Ihres Zugangs",
-    "registration_summary": "Ihre Registrierung",
-    "device_bound": "Gerät registriert",
-    "invitation_expired": "Einladung abgelaufen",
-}
 
 
 def text(key: str, language: str = DEFAULT_LANGUAGE) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-# Mails the flow may ask for; each has a template (mail subject and body) in web/mail.
+# Mails the flow may ask for; each has a template (mail subject and body) in mail/templates/ (subjects in mail/texts.py).
 MAIL_KINDS = frozenset(
     {
         "invitation",

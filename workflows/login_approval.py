@@ -21,7 +21,7 @@ from db import app_nonces, attempts, challenges, devices, login_throttle
 from db.audit import audit_step
 from db.engine import ConflictError, Results, Step, Deferred
 from db.people import latest_instance_of
-from partnerportal.crypto import PinHasher, verify_signature
+from core.crypto import PinHasher, verify_signature
 from workflows.service import FlowService
 from workflows.twofactor import Limits, TwoFactorError, device_for, lock_person_after_pin_lock
 

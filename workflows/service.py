@@ -7,7 +7,7 @@ from typing import Any
 from db import instances
 from db.engine import ConflictError, Database
 from db.instances import Change, InstanceRecord
-from partnerportal.clock import SystemClock
+from core.clock import SystemClock
 from workflows.engine import EventNotAllowed, Flow, Outcome
 from workflows.registry import FlowRegistry
 from workflows.roles import EventOf

@@ -12,7 +12,7 @@ from datetime import timedelta
 from db import activation, attempts, devices
 from db.audit import audit_step
 from db.engine import ConflictError
-from partnerportal.crypto import PinHasher, code_hash, normalise_code, parse_public_key, pin_problem
+from core.crypto import PinHasher, code_hash, normalise_code, parse_public_key, pin_problem
 from workflows.engine import EventNotAllowed
 from workflows.registry import FlowRegistry
 from workflows.roles import EventOf

@@ -20,7 +20,7 @@ from db import postfach, sessions
 from db.tables import DevMail
 from jobs.outbox import dispatch_due_mail
 from partnerportal.demo import DEMO_MESSAGES
-from partnerportal.signing import Signer
+from core.signing import Signer
 from tests.support.admin import login_session
 from tests.support.browser import admin_context, axe_violations, describe_violations, horizontal_overflow
 from tests.support.environment import chromium_path, require

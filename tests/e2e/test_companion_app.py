@@ -19,8 +19,8 @@ import pytest
 from playwright.async_api import expect
 
 from db import links
-from partnerportal.crypto import is_trivial_pin
-from partnerportal.signing import Signer
+from core.crypto import is_trivial_pin
+from core.signing import Signer
 from tests.support.browser import PageProblems, assert_no_axe_violations, horizontal_overflow
 from tests.support.environment import chromium_path, require
 

@@ -30,7 +30,7 @@ from db import postfach
 from db.tables import Account, FlowInstance
 from jobs.outbox import dispatch_due_mail
 from partnerportal.demo import DEMO_MESSAGES
-from partnerportal.signing import Signer
+from core.signing import Signer
 from tests.support.browser import PageProblems
 from tests.support.flow_copies import renamed, shipped_data, write
 from tests.support.smtp import SmtpServer, link_in, parts

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from db import flow_snapshots
+from workflows import flow_snapshots
 from db.engine import Sql, Step
 from db.tables import FlowInstance, Timer, TransitionHistory
 from jobs.timers import fire_due_timers

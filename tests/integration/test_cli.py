@@ -335,7 +335,7 @@ def test_admin_create_invites_the_first_admin_and_prints_a_working_link(cli, tmp
 
     from db import links
     from db.engine import Database
-    from partnerportal.signing import Signer
+    from core.signing import Signer
 
     secret = "cli-test-secret-key-long-enough-0123456789"
     assert cli("db", "upgrade").returncode == 0

@@ -12,7 +12,7 @@ from markupsafe import escape
 from db import links
 from db.tables import DevMail, Outbox
 from jobs.outbox import dispatch_due_mail, message_id
-from partnerportal.signing import Signer
+from core.signing import Signer
 from tests.conftest import TEST_SECRET
 from tests.support.app import running_app
 from tests.support import roles

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import yaml
 
-from db import flow_snapshots
-from db.flow_migration import migrate_instances
+from workflows import flow_snapshots
+from workflows.flow_migration import migrate_instances
 from db.tables import FlowInstance, TransitionHistory
 from workflows.registry import SHIPPED_FLOWS_DIR, FlowRegistry
 from workflows.service import FlowService

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from db.tables import AuditEvent, Outbox, TransitionHistory, WebSession
-from partnerportal.log_redaction import RedactSecrets, redact
+from core.log_redaction import RedactSecrets, redact
 from tests.integration.test_twofactor import PIN, activated, login_request
 from tests.support.app import running_app
 from web.auth import SESSION_COOKIE

@@ -14,12 +14,13 @@ import pytest
 from db import links
 from db.engine import Database
 from db.tables import InvitationLink, Outbox, TransitionHistory
-from jobs.outbox import CLAIM_LEASE, backoff, claim, claim_query, dispatch_due_mail, message_id, retry_failed
+from db.outbox import retry_failed
+from jobs.outbox import CLAIM_LEASE, backoff, claim, claim_query, dispatch_due_mail, message_id
 from jobs.scheduler import create_scheduler
-from partnerportal.signing import Signer
+from core.signing import Signer
 from tests.conftest import TEST_SECRET
 from tests.support.smtp import SmtpServer, link_in, parts
-from web.mail import MailValues, render_mail
+from mail.rendering import MailValues, render_mail
 from workflows.actions import MAIL_KINDS
 from workflows.service import FlowService
 from tests.support import roles

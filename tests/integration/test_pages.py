@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from db.tables import ALL_TABLES, BarrierReport
-from partnerportal.settings import Settings, SettingsError
+from core.settings import Settings, SettingsError
 from tests.support.app import running_app
 
 PARTNERPORTAL = Path(sys.executable).parent / "partnerportal"

@@ -8,7 +8,7 @@ import pytest
 
 from jobs.outbox import dispatch_due_mail
 from jobs.timers import fire_due_timers
-from partnerportal.signing import Signer
+from core.signing import Signer
 from tests.conftest import TEST_SECRET
 from tests.support.app import running_app
 from tests.support.invitee import Invitee

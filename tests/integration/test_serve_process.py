@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from db import links
-from partnerportal.signing import Signer
+from core.signing import Signer
 from tests.integration.test_cli import PARTNERPORTAL, clean_env, run, sqlite_url
 from tests.support.invitee import csrf_of
 from tests.support.server import free_port

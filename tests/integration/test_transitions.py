@@ -163,7 +163,7 @@ async def test_history_records_actor_and_client_ip_but_no_event_data(factory, se
 async def test_instances_keep_their_flow_version_after_the_file_changes(factory, db, service, clock, tmp_path):
     import yaml
 
-    from db import flow_snapshots
+    from workflows import flow_snapshots
     from workflows.registry import SHIPPED_FLOWS_DIR
 
     old_record = await factory.invite()
@@ -194,7 +194,7 @@ async def test_instances_keep_their_flow_version_after_the_file_changes(factory,
 async def test_an_edited_file_without_a_new_version_is_refused(db, service, tmp_path):
     import yaml
 
-    from db import flow_snapshots
+    from workflows import flow_snapshots
     from workflows.definition import FlowDefinitionError
     from workflows.registry import SHIPPED_FLOWS_DIR
 

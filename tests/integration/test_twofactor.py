@@ -9,7 +9,7 @@ import re
 import pytest
 
 from db.tables import ActivationCode, AuditEvent, Device, FlowInstance, Outbox, TransitionHistory, WebSession
-from partnerportal.crypto import PinHasher, fast_pin_hasher
+from core.crypto import PinHasher, fast_pin_hasher
 from tests.support.app import running_app
 from tests.support.device import Device as App
 from tests.support.invitee import Invitee

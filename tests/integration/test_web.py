@@ -81,7 +81,7 @@ async def test_health_reports_database_and_scheduler(settings, db):
 
 
 async def test_the_app_refuses_an_unmigrated_database(tmp_path):
-    from partnerportal.settings import Settings
+    from core.settings import Settings
 
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'empty.sqlite'}", secret_key="k" * 40)
     with pytest.raises(BaseException) as raised:
@@ -95,7 +95,7 @@ async def test_the_app_refuses_an_unmigrated_database(tmp_path):
 
 
 def test_production_without_secret_is_a_startup_error(tmp_path, monkeypatch):
-    from partnerportal.settings import Settings, SettingsError
+    from core.settings import Settings, SettingsError
 
     with pytest.raises(SettingsError, match="PARTNERPORTAL_SECRET_KEY is not set"):
         Settings.from_env({"PARTNERPORTAL_ENVIRONMENT": "production"})

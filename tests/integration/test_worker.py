@@ -7,7 +7,7 @@ import dataclasses
 from datetime import datetime, timedelta, timezone
 
 from db.tables import FlowInstance
-from partnerportal.clock import FrozenClock
+from core.clock import FrozenClock
 from partnerportal.worker import run_worker
 from workflows.service import FlowService
 

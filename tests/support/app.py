@@ -6,8 +6,8 @@ from contextlib import asynccontextmanager
 
 import httpx
 
-from partnerportal.crypto import fast_pin_hasher
-from web.app import create_app
+from core.crypto import fast_pin_hasher
+from partnerportal.app import create_app
 
 
 @asynccontextmanager

@@ -8,7 +8,7 @@ from datetime import timedelta
 import httpx
 
 from db import links
-from partnerportal.signing import Signer
+from core.signing import Signer
 from tests.support import roles
 
 

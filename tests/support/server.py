@@ -18,8 +18,8 @@ from collections.abc import Iterator
 
 import uvicorn
 
-from partnerportal.crypto import fast_pin_hasher
-from web.app import create_app
+from core.crypto import fast_pin_hasher
+from partnerportal.app import create_app
 
 HOST = "127.0.0.1"
 

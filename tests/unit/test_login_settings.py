@@ -2,7 +2,7 @@
 
 import pytest
 
-from partnerportal.settings import Settings, SettingsError
+from core.settings import Settings, SettingsError
 
 SECRET = {"PARTNERPORTAL_SECRET_KEY": "k" * 40}
 

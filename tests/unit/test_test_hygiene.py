@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from partnerportal.settings import DEFAULT_DATABASE_URL, Settings
+from core.settings import DEFAULT_DATABASE_URL, Settings
 from tests.conftest import REPOSITORY, files_under
 
 SECRET = "s" * 32

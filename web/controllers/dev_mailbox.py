@@ -13,8 +13,8 @@ from litestar.params import FromPath
 from litestar.response import Template
 
 from db.tables import DevMail
-from partnerportal.settings import Settings
-from web.mail import local_time
+from core.settings import Settings
+from mail.rendering import local_time
 
 DEV_MAILBOX_PATH = "/dev/postfach"
 LIST_LIMIT = 200

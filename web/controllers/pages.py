@@ -15,7 +15,7 @@ from litestar.response import Redirect
 from litestar.status_codes import HTTP_422_UNPROCESSABLE_ENTITY, HTTP_429_TOO_MANY_REQUESTS
 
 from db import barrier_reports
-from partnerportal.settings import Settings
+from core.settings import Settings
 from web.auth import client_ip
 from web.forms import FormResult, check_email, has_control_characters, normalise_email, read_form
 from web.rendering import page

@@ -16,7 +16,7 @@ from db import instances, people
 from db.engine import Step
 from db.sessions import SessionInfo
 from db.tables import Account
-from partnerportal.crypto import group_code
+from core.crypto import group_code
 from web.auth import client_ip, current_session
 from web.forms import SALUTATIONS, check_name, has_control_characters, read_form
 from web.rendering import client_redirect, page, wants_fragment

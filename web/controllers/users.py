@@ -18,7 +18,7 @@ from litestar.status_codes import HTTP_409_CONFLICT, HTTP_422_UNPROCESSABLE_ENTI
 
 from db import people
 from db.audit import audit_step
-from jobs.outbox import retry_failed
+from db.outbox import retry_failed
 from db.people import PersonRow
 from web.auth import actor_of, client_ip, require_admin
 from web.forms import PERSON_FIELDS, SALUTATIONS, FormResult, read_form, validate_person

@@ -1,9 +1,10 @@
 """German mails from templates: one text and one HTML template per kind in
-templates/mail/, subjects in web/texts.py. Rendering needs no request, so the
-outbox job can use it outside the web app."""
+mail/templates/, subjects in mail/texts.py. Rendering needs no request: the outbox
+job sends them and the web app shows them (development mailbox, detail view)."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -11,10 +12,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from web.texts import text
+from mail.texts import CONTINUE_BUTTON, SUBJECTS
 from workflows.actions import MAIL_KINDS
 
-TEMPLATE_DIR = Path(__file__).parent / "templates" / "mail"
+TEMPLATE_DIR = Path(__file__).parent / "templates"
 
 # Mails whose purpose is to bring the person back to the registration: they carry a
 # fresh invitation link ("Registrierung fortsetzen").
@@ -25,15 +26,17 @@ try:
 except ZoneInfoNotFoundError:  # a system without time zone data: say plainly that it is UTC
     _LOCAL_TIME = None
 
-_environment = Environment(
-    loader=FileSystemLoader(TEMPLATE_DIR),
-    # HTML parts are escaped; text parts are plain text and must not be.
-    autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    keep_trailing_newline=True,
-)
+@functools.cache
+def _environment() -> Environment:
+    return Environment(
+        loader=FileSystemLoader(TEMPLATE_DIR),
+        # HTML parts are escaped; text parts are plain text and must not be.
+        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,7 @@ class RenderedMail:
 
 
 def subject(kind: str, portal_name: str) -> str:
-    return text(f"mail.subject.{kind}").format(portal=portal_name)
+    return SUBJECTS[kind].format(portal=portal_name)
 
 
 def render_mail(kind: str, values: MailValues) -> RenderedMail:
@@ -71,12 +74,12 @@ def render_mail(kind: str, values: MailValues) -> RenderedMail:
         "validity_hours": values.validity_hours,
         "expires_at": local_time(values.expires_at),
         "event_at": local_time(values.event_at),
-        "button_label": text("mail.button.continue"),
+        "button_label": CONTINUE_BUTTON,
     }
     return RenderedMail(
         subject=mail_subject,
-        text=_environment.get_template(f"{kind}.txt").render(context),
-        html=_environment.get_template(f"{kind}.html").render(context),
+        text=_environment().get_template(f"{kind}.txt").render(context),
+        html=_environment().get_template(f"{kind}.html").render(context),
     )
 
 

@@ -1,0 +1,1 @@
+"""Small helpers every layer uses: settings, clock, crypto, signing, log redaction."""

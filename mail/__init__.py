@@ -1,0 +1,1 @@
+"""Mail rendering used by the outbox job and the web app: templates and German subjects."""

@@ -1,0 +1,24 @@
+"""The mails' German subjects and names; the bodies are templates in mail/templates/."""
+
+from __future__ import annotations
+
+SUBJECTS: dict[str, str] = {
+    "invitation": "Ihre Einladung zu {portal}",
+    "reminder": "Erinnerung: Ihre Registrierung bei {portal}",
+    "registration_status": "Status Ihrer Registrierung: Aktivierung Ihres Zugangs",
+    "registration_summary": "Ihre Registrierung",
+    "device_bound": "Neues Gerät für Ihren Zugang zu {portal}",
+    "invitation_expired": "Ihre Einladung zu {portal} ist abgelaufen",
+}
+
+CONTINUE_BUTTON = "Registrierung fortsetzen"
+
+# Names of the mails, as the admin's detail view lists them.
+MAIL_LABELS: dict[str, str] = {
+    "invitation": "Einladung",
+    "reminder": "Erinnerung",
+    "registration_status": "Status Ihrer Registrierung: Aktivierung Ihres Zugangs",
+    "registration_summary": "Ihre Registrierung",
+    "device_bound": "Gerät registriert",
+    "invitation_expired": "Einladung abgelaufen",
+}
