@@ -27,6 +27,7 @@ from web.controllers.dev_mailbox import DEV_MAILBOX_PATH, dev_mailbox_enabled
 from web.errors import EXCEPTION_HANDLERS
 from web.formatting import datetime_de
 from web.live import ChangeFeed
+from web.return_path import return_query
 from web.security import add_security_headers
 from web.texts import MAIL_LABELS, text
 from workflows.registry import FlowRegistry
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None, clock=None, pin_hasher: PinHash
             portal_name=settings.portal_name,
             dev_mailbox_enabled=dev_mailbox_enabled(settings),
             dev_mailbox_url=DEV_MAILBOX_PATH,
+            return_query=return_query,
         )
 
     return Litestar(

@@ -31,10 +31,14 @@ async def count(db, table) -> int:
 
 async def test_the_table_needs_an_admin_session(settings, factory, db, clock):
     async with running_app(settings, clock) as (_, client):
-        anonymous = await client.get("/nutzerverwaltung/", headers={"accept": "text/html"})
-        assert anonymous.status_code == 401 and "Bitte melden Sie sich an" in anonymous.text
+        anonymous = await client.get("/nutzerverwaltung/?q=a", headers={"accept": "text/html"})
+        assert anonymous.status_code == 401 and "<h1>Bitte melden Sie sich an</h1>" in anonymous.text
+        # The login form is on the page and leads back here (issue 11, defect 3).
+        assert 'action="/anmelden?weiter=/nutzerverwaltung%3Fq%3Da"' in anonymous.text
+        assert "Es ist ein Fehler aufgetreten" not in anonymous.text
     async with admin_of(settings, factory, db, clock, role="staff") as (staff, _, _):
-        assert (await staff.get("/nutzerverwaltung/", headers={"accept": "text/html"})).status_code == 403
+        forbidden = await staff.get("/nutzerverwaltung/", headers={"accept": "text/html"})
+        assert forbidden.status_code == 403 and "<h1>Kein Zugriff</h1>" in forbidden.text
 
 
 async def test_ended_or_idle_sessions_do_not_open_the_table(settings, factory, db, clock):

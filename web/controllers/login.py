@@ -16,6 +16,7 @@ from db.tables import Account
 from web.auth import client_ip, current_session, end_session, start_session
 from web.forms import read_form
 from web.rendering import page, wants_fragment
+from web.return_path import forget_return_path, remember_return_path, return_target
 from workflows.twofactor import LOGIN_STATES, Limits, finish_login, start_login
 
 LOGIN_COOKIE = "pp_login"
@@ -40,6 +41,7 @@ async def login_start(request: Request) -> Response:
         LOGIN_COOKIE, browser_token, httponly=True, samesite="lax", secure=not settings.is_development,
         path="/anmelden", max_age=settings.login_request_seconds + 60,
     )
+    remember_return_path(request, response)
     return response
 
 
@@ -67,10 +69,11 @@ async def login_finish(request: HTMXRequest, public_id: FromPath[str]) -> Respon
     account_id = await finish_login(service, public_id, token) if token else None
     if account_id is not None and await _may_log_in(request, account_id):
         account = await request.app.state.db.fetch_one(Account.select(Account.organisation).where(Account.id == account_id))
-        target = request.app.route_reverse("home")
+        target = return_target(request)
         response = Response("", status_code=200, headers={"HX-Redirect": target}) if wants_fragment(request) else Redirect(target, status_code=303)
         await start_session(request, response, "login", account_id, account["organisation"])
         response.delete_cookie(LOGIN_COOKIE, path="/anmelden")
+        forget_return_path(response)
         await request.app.state.db.write([audit_step(
             "login", service.clock.now(), actor=f"account:{account_id}", organisation_id=account["organisation"],
             client_ip=client_ip(request))])
