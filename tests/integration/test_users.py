@@ -256,16 +256,41 @@ async def test_delete_removes_personal_data_and_keeps_a_pseudonymous_history(set
     assert outbox == [{"recipient": "", "status": "cancelled"}]
 
 
-async def test_detail_shows_timeline_mails_step_and_flow_version(settings, factory, db, clock, service):
+async def test_detail_shows_timeline_mails_and_step(settings, factory, db, clock, service):
     async with admin_of(settings, factory, db, clock) as (admin, org, _):
         record = await factory.invite(org)
         await service.send(record.id, "complete_profile", data={"first_name": "A", "last_name": "B"})
         detail = await admin.get(f"/nutzerverwaltung/{record.id}")
         assert detail.status_code == 200
         text = detail.text
-        assert "beantragt" in text and "Version 1" in text
+        assert "beantragt" in text
         assert "Einladen" in text and "Persönliche Daten erfassen" in text
         assert "Einladung" in text and "wird versendet" in text
+        # The flow's version is for product owners (partnerportal flows list), not the admin.
+        assert "Ablauf-Version" not in text and "Version 1" not in text
+
+
+async def test_the_history_says_who_acted_in_plain_words(settings, factory, db, clock, service):
+    """Issue 11, defect 4: the invitee, the app, the attempt limit and an admin, each named."""
+    async with admin_of(settings, factory, db, clock) as (admin, org, admin_id):
+        assert (await admin.invite(email="b.tester@abc.de")).status_code == 303
+        instance = await db.fetch_one(FlowInstance.select(FlowInstance.id, FlowInstance.account))
+        person = f"account:{instance['account']}"
+        await service.send(instance["id"], "complete_profile", actor=person, data={"first_name": "A", "last_name": "B"})
+        await service.send(instance["id"], "activate_device", actor="app")
+        await service.send(instance["id"], "lock", actor="system:attempt-limit")
+        assert (await admin.event(instance["id"], "unlock")).status_code in (200, 303)
+        detail = (await admin.get(f"/nutzerverwaltung/{instance['id']}")).text
+        entries = [re.sub(r"\s+", " ", e) for e in re.findall(r"<li><time[^>]*>.*?</li>", detail, re.S)]
+        whos = [e.rsplit(", ", 1)[1].removesuffix("</li>").strip() for e in entries]
+        assert whos == [
+            "durch eine Administratorin / einen Administrator",
+            "durch die eingeladene Person",
+            "in der Zwei-Faktor-App",
+            "automatisch (zu viele Fehlversuche)",
+            "durch eine Administratorin / einen Administrator",
+        ], entries
+        assert "durch eine Person der Organisation" not in detail and ", app" not in detail
 
 
 async def test_table_filters_searches_and_pages(settings, factory, db, clock):
