@@ -22,6 +22,9 @@ class Settings:
     secret_key: str = ""
     base_url: str = "http://127.0.0.1:8000"
     portal_name: str = "Partnerportal"
+    # The name's grammatical gender in running text: neuter ("zum Partnerportal"),
+    # masculine ("zum Mein AOK Gesundheitspartnerservice"), feminine ("zur ..."), none ("zu ...").
+    portal_name_gender: str = "neuter"
     smtp_host: str = ""  # empty: mails go to the development mailbox
     smtp_port: int = 25
     smtp_user: str = ""
@@ -73,6 +76,12 @@ class Settings:
             raise SettingsError(
                 f"{PREFIX}ENVIRONMENT must be 'development' or 'production', not {self.environment!r}."
             )
+        if self.portal_name_gender not in ("neuter", "masculine", "feminine", "none"):
+            raise SettingsError(
+                f"{PREFIX}PORTAL_NAME_GENDER must be neuter, masculine, feminine or none, not {self.portal_name_gender!r}."
+            )
+        if not self.portal_name.strip():
+            raise SettingsError(f"{PREFIX}PORTAL_NAME must not be empty.")
         if self.smtp_security not in ("none", "starttls", "tls"):
             raise SettingsError(f"{PREFIX}SMTP_SECURITY must be none, starttls or tls.")
         if self.mail_max_attempts < 1:

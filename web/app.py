@@ -27,6 +27,7 @@ from web.controllers.dev_mailbox import DEV_MAILBOX_PATH, dev_mailbox_enabled
 from web.errors import EXCEPTION_HANDLERS
 from web.formatting import datetime_de
 from web.live import ChangeFeed
+from web.portal_name import PortalName
 from web.return_path import return_query
 from web.security import add_security_headers
 from web.texts import MAIL_LABELS, text
@@ -79,6 +80,8 @@ def create_app(settings: Settings | None = None, clock=None, pin_hasher: PinHash
             session_idle_seconds=settings.session_idle_minutes * 60,
             base_url=settings.base_url,
             portal_name=settings.portal_name,
+            # "zum_portal", "beim_portal", ...: the name inside sentences (web/portal_name.py).
+            **{k: v for k, v in PortalName(settings.portal_name, settings.portal_name_gender).forms().items() if k != "portal"},
             dev_mailbox_enabled=dev_mailbox_enabled(settings),
             dev_mailbox_url=DEV_MAILBOX_PATH,
             return_query=return_query,

@@ -35,12 +35,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "error.internal": "Ein unerwarteter Fehler ist aufgetreten. Bitte versuchen Sie es später erneut.",
         "error.back_home": "Zur Startseite",
         "health.ok": "Betriebsbereit",
-        "mail.subject.invitation": "Ihre Einladung zu {portal}",
-        "mail.subject.reminder": "Erinnerung: Ihre Registrierung bei {portal}",
+        "mail.subject.invitation": "Ihre Einladung {zum_portal}",
+        "mail.subject.reminder": "Erinnerung: Ihre Registrierung {beim_portal}",
         "mail.subject.registration_status": "Status Ihrer Registrierung: Aktivierung Ihres Zugangs",
         "mail.subject.registration_summary": "Ihre Registrierung",
-        "mail.subject.device_bound": "Neues Gerät für Ihren Zugang zu {portal}",
-        "mail.subject.invitation_expired": "Ihre Einladung zu {portal} ist abgelaufen",
+        "mail.subject.device_bound": "Neues Gerät für Ihren Zugang {zum_portal}",
+        "mail.subject.invitation_expired": "Ihre Einladung {zum_portal} ist abgelaufen",
         "mail.button.continue": "Registrierung fortsetzen",
         "dev_mailbox.title": "Entwicklungs-Postfach",
         "dev_mailbox.intro": "Solange kein Mailserver eingerichtet ist, landen die E-Mails des Portals hier statt beim Empfänger. Diese Seite gibt es nur in der Entwicklungsumgebung.",
@@ -90,6 +90,17 @@ MAIL_LABELS: dict[str, str] = {
     "device_bound": "Gerät registriert",
     "invitation_expired": "Einladung abgelaufen",
 }
+
+
+# The account's role as the manual names it ("eingeladen als Leistungserbringer (Mitarbeiter)").
+ROLE_LABELS: dict[str, str] = {
+    "staff": "Leistungserbringer (Mitarbeiter)",
+    "admin": "Leistungserbringer (Administrator)",
+}
+
+
+def role_label(role: str) -> str:
+    return ROLE_LABELS.get(role, "")
 
 
 def text(key: str, language: str = DEFAULT_LANGUAGE) -> str:
