@@ -9,6 +9,7 @@ from pathlib import Path
 
 PREFIX = "PARTNERPORTAL_"
 DEFAULT_DATABASE_URL = "sqlite:///var/partnerportal.sqlite"
+CONTACT_FIELDS = ("support_email", "support_phone", "payment_contact_email", "payment_contact_phone")
 
 
 class SettingsError(RuntimeError):
@@ -44,11 +45,12 @@ class Settings:
     scheduler_enabled: bool = True
     sweep_interval_seconds: float = 5.0
     sweep_batch_size: int = 500
-    # Contacts shown on the Kontakt, Hilfe and app pages; the defaults are examples. Empty: not shown.
-    support_email: str = "support@partnerportal.example"
-    support_phone: str = "0800 000000"
-    payment_contact_email: str = "zahlungsavise@partnerportal.example"
-    payment_contact_phone: str = "0800 000001"
+    # Contacts shown on the Kontakt, Hilfe and app pages. Unset: not shown in production
+    # (development shows an example instead); `serve` warns about each unset one.
+    support_email: str = ""
+    support_phone: str = ""
+    payment_contact_email: str = ""
+    payment_contact_phone: str = ""
     barrier_reports_per_ip_per_hour: int = 10
     # True once the secret was generated at start-up rather than configured.
     secret_generated: bool = field(default=False, compare=False)
@@ -98,6 +100,10 @@ class Settings:
                 f"32 characters, e.g. the output of: python -c 'import secrets; print(secrets.token_urlsafe(48))'"
             )
         return _replace(self, secret_key=_development_secret(), secret_generated=True)
+
+    def unset_contacts(self) -> list[str]:
+        """The variables of contacts nobody configured, for the warning at start."""
+        return [PREFIX + name.upper() for name in CONTACT_FIELDS if not getattr(self, name).strip()]
 
     def sqlite_path(self) -> Path | None:
         if self.database_url.startswith("sqlite:///"):
