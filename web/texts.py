@@ -66,6 +66,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "app.message.server_error": "Der Dienst antwortet gerade nicht wie erwartet. Bitte versuchen Sie es später erneut.",
         "app.message.unsupported": "Dieser Browser kann keinen sicheren Geräteschlüssel erzeugen oder speichern. Bitte öffnen Sie die App über eine sichere Verbindung (https) in einem aktuellen Browser und nicht im privaten Modus.",
         "app.message.storage_failed": "Die App konnte die Aktivierung auf diesem Gerät nicht speichern. Bitte lassen Sie sich im Portal einen neuen Aktivierungscode anzeigen und aktivieren Sie die App erneut.",
+        "app.message.checking_code": "Der Aktivierungscode wird geprüft …",
         "app.message.activating": "Das Gerät wird aktiviert …",
         "app.message.activated": "Gerät aktiviert.",
         "app.message.unlocked": "App entsperrt. Offene Anmeldungen erscheinen hier von selbst.",

@@ -1,6 +1,8 @@
 """Defects a person got stuck on while walking the manual (issue 11), in real Chromium:
-the used invitation link offers the login; a protected page opened while logged out
-leads through the login and back to that page, a same-site path only."""
+the app checks the activation code before the PIN and explains a used-up code while the
+portal replaces it with advice; the used invitation link offers the login; a protected
+page opened while logged out leads through the login and back to that page, a
+same-site path only."""
 
 from __future__ import annotations
 
@@ -11,7 +13,9 @@ import httpx
 import pytest
 from playwright.async_api import expect
 
+from tests.e2e.test_companion_app import phone_app, registration_at_activation
 from tests.support.admin import give_consent
+from tests.support.browser import assert_no_axe_violations
 from tests.support.device import Device
 from tests.support.environment import chromium_path, require
 from tests.support.invitee import Invitee
@@ -50,6 +54,44 @@ async def log_in_from(page, device: Device) -> None:
     pending = (await device.requests()).json()["requests"]
     assert len(pending) == 1, pending
     assert (await device.answer(pending[0])).status_code == 200
+
+
+async def enter_code(app, code: str) -> None:
+    await app.get_by_label("Aktivierungscode").fill(code)
+    await app.get_by_role("button", name="Weiter").click()
+
+
+async def test_the_app_explains_wrong_and_used_up_codes_before_the_pin_and_the_portal_follows_ACT2(portal, settings):
+    desk, code = await registration_at_activation(portal, settings)
+    _, app, _ = await phone_app(portal)
+    await app.get_by_label("Ich habe die Nutzungsbedingungen gelesen und akzeptiere diese.").check()
+    await app.get_by_role("button", name="Akzeptieren").click()
+    await app.get_by_label("Benutzername / E-Mail Adresse").fill(EMAIL)
+    wrong = "0000 0000" if code != "0000 0000" else "1111 1111"
+    error = app.locator("#code-error")
+    for left in ("4 Versuche", "3 Versuche", "2 Versuche", "einen Versuch"):
+        await enter_code(app, wrong)
+        await expect(error).to_have_text(f"Der Aktivierungscode ist nicht korrekt. Sie haben noch {left}.")
+        # Told at once, on the same screen: no PIN is asked for a wrong code.
+        await expect(heading(app, "Zugangsdaten eingeben")).to_be_visible()
+        await expect(app.get_by_label("Aktivierungscode")).to_be_focused()
+    await assert_no_axe_violations(app, "the app with a wrong code")
+    await enter_code(app, wrong)
+    await expect(error).to_contain_text("verbraucht")
+    await expect(error).to_contain_text("„Neuen Code anzeigen“")
+    await enter_code(app, code)  # the right code, too late: the same advice
+    await expect(error).to_contain_text("„Neuen Code anzeigen“")
+
+    # The portal notices by itself (it polls) and replaces the dead code with the advice.
+    await expect(desk.locator("#activation-code-dead")).to_contain_text("verbraucht", timeout=WAIT)
+    await expect(desk.locator("#activation-code")).to_have_count(0)
+    await expect(desk.get_by_text("Der Code gilt")).to_have_count(0)
+    await assert_no_axe_violations(desk, "the activation page with a used-up code")
+
+    await desk.get_by_role("button", name="Neuen Code anzeigen").click()
+    fresh = (await desk.locator("#activation-code").inner_text()).strip()
+    await enter_code(app, fresh)
+    await expect(heading(app, "PIN-Code festlegen")).to_be_focused()
 
 
 async def test_a_used_invitation_link_offers_the_login_INV8(portal, settings):

@@ -11,9 +11,12 @@ from litestar.exceptions import SerializationException
 from litestar.params import FromPath
 
 from web.auth import client_ip
-from workflows.twofactor import ActivationRequest, Limits, TwoFactorError, activate_device, answer_request, pending_requests
+from workflows.twofactor import (
+    ActivationRequest, Limits, TwoFactorError, activate_device, answer_request, check_activation_code, pending_requests,
+)
 
 ACTIVATE_FIELDS = {"username", "code", "pin", "pin_repeat", "public_key", "terms_accepted"}
+CODE_CHECK_FIELDS = {"username", "code"}
 LIST_FIELDS = {"device_id", "timestamp", "signature"}
 ANSWER_FIELDS = {"device_id", "decision", "pin", "signature"}
 
@@ -48,6 +51,18 @@ async def activate(request: Request) -> Response:
     except TwoFactorError as exc:
         return _error(exc)
     return Response({"device_id": result["device_id"]}, status_code=201)
+
+
+@post("/api/app/activate/code", name="app_check_code")
+async def check_code(request: Request) -> Response:
+    """The code checked when it is entered, before the PIN; one counted try (ACT-2)."""
+    try:
+        body = await _json(request, CODE_CHECK_FIELDS)
+        await check_activation_code(
+            request.app.state.service, _limits(request), body.get("username"), body.get("code"), client_ip(request))
+    except TwoFactorError as exc:
+        return _error(exc)
+    return Response({"status": "ok"}, status_code=200)
 
 
 @post("/api/app/requests", name="app_requests")
