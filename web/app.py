@@ -26,6 +26,7 @@ from web.routes import ROUTES
 from web.controllers.dev_mailbox import DEV_MAILBOX_PATH, dev_mailbox_enabled
 from web.errors import EXCEPTION_HANDLERS
 from web.formatting import datetime_de
+from web.hyphenation import hyphenate
 from web.live import ChangeFeed
 from web.portal_name import PortalName
 from web.return_path import return_query
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None, clock=None, pin_hasher: PinHash
 
     def configure_templates(engine: JinjaTemplateEngine) -> None:
         engine.engine.filters["datetime_de"] = datetime_de
+        engine.engine.filters["hyphenate"] = hyphenate
         engine.engine.globals.update(
             t=text,
             mail_labels=MAIL_LABELS,
