@@ -197,6 +197,7 @@ async def _prepare(dispatcher: Dispatcher, row: dict, now: datetime) -> tuple[Re
     values = MailValues(
         portal_name=settings.portal_name,
         portal_name_gender=settings.portal_name_gender,
+        primary_color=settings.brand_primary_color,
         organisation_name=instance["organisation_name"] if instance else "",
         role=instance["role"] if instance else "",
         validity_hours=_validity_hours(dispatcher.registry, instance),

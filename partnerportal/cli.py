@@ -162,9 +162,9 @@ async def _ok(awaitable: Awaitable) -> int:
 
 
 def _demo(args) -> int:
-    from partnerportal.demo import prepare_demo
+    from partnerportal.demo import prepare_demo, with_demo_brand
 
-    settings = Settings.from_env()
+    settings = with_demo_brand(Settings.from_env())
     lines = _run_with_database(settings, lambda db: prepare_demo(db, settings))
     for line in lines:
         print(line)

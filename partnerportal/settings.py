@@ -52,6 +52,12 @@ class Settings:
     payment_contact_email: str = ""
     payment_contact_phone: str = ""
     barrier_reports_per_ip_per_hour: int = 10
+    # Branding without touching code. Neutral defaults; the primary colour carries white
+    # text (header, buttons), so it must reach WCAG 2.1 AA contrast against white.
+    brand_logo: str = ""  # an SVG or PNG file; empty: the portal name alone
+    brand_primary_color: str = "#1f4e79"
+    brand_header_text: str = ""  # a line beside the name in the header
+    brand_footer_text: str = ""  # a line above the footer's links
     # True once the secret was generated at start-up rather than configured.
     secret_generated: bool = field(default=False, compare=False)
 
@@ -90,6 +96,7 @@ class Settings:
             raise SettingsError(f"{PREFIX}MAIL_MAX_ATTEMPTS must be at least 1.")
         if self.barrier_reports_per_ip_per_hour < 1:
             raise SettingsError(f"{PREFIX}BARRIER_REPORTS_PER_IP_PER_HOUR must be at least 1.")
+        _check_branding(self)
         if self.secret_key:
             if len(self.secret_key) < 32:
                 raise SettingsError(f"{PREFIX}SECRET_KEY must be at least 32 characters long.")
@@ -109,6 +116,32 @@ class Settings:
         if self.database_url.startswith("sqlite:///"):
             return Path(self.database_url.removeprefix("sqlite:///"))
         return None
+
+
+def _check_branding(settings: "Settings") -> None:
+    from partnerportal.branding import HEX_COLOUR, LOGO_MAX_BYTES, LOGO_SUFFIXES, MIN_CONTRAST, contrast_with_white
+
+    colour = settings.brand_primary_color
+    if not HEX_COLOUR.match(colour):
+        raise SettingsError(f"{PREFIX}BRAND_PRIMARY_COLOR must be a colour like #1f4e79, not {colour!r}.")
+    contrast = contrast_with_white(colour)
+    if contrast < MIN_CONTRAST:
+        raise SettingsError(
+            f"{PREFIX}BRAND_PRIMARY_COLOR {colour} has a contrast of {contrast:.1f}:1 against the white text "
+            f"drawn on it; WCAG 2.1 AA needs at least {MIN_CONTRAST}:1. Choose a darker colour."
+        )
+    if settings.brand_logo:
+        logo = Path(settings.brand_logo)
+        if logo.suffix.lower() not in LOGO_SUFFIXES:
+            raise SettingsError(f"{PREFIX}BRAND_LOGO must be an .svg or .png file, not {settings.brand_logo!r}.")
+        if not logo.is_file():
+            raise SettingsError(f"{PREFIX}BRAND_LOGO {settings.brand_logo!r} does not exist or is not a file.")
+        if logo.stat().st_size > LOGO_MAX_BYTES:
+            raise SettingsError(f"{PREFIX}BRAND_LOGO is larger than {LOGO_MAX_BYTES // 1024} KiB.")
+    for name in ("brand_header_text", "brand_footer_text"):
+        value = getattr(settings, name)
+        if len(value) > 200 or any(ord(c) < 32 for c in value):
+            raise SettingsError(f"{PREFIX}{name.upper()} must be one line of at most 200 characters.")
 
 
 DEVELOPMENT_SECRET_FILE = Path("var/development-secret-key")

@@ -87,6 +87,8 @@ def create_app(settings: Settings | None = None, clock=None, pin_hasher: PinHash
             dev_mailbox_enabled=dev_mailbox_enabled(settings),
             dev_mailbox_url=DEV_MAILBOX_PATH,
             return_query=return_query,
+            brand={"logo": bool(settings.brand_logo), "header_text": settings.brand_header_text,
+                   "footer_text": settings.brand_footer_text, "primary_color": settings.brand_primary_color},
         )
 
     return Litestar(

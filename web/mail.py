@@ -45,6 +45,7 @@ class MailValues:
     organisation_name: str = ""
     portal_name_gender: str = "neuter"
     role: str = ""  # the account's role ("staff", "admin"), said as the manual says it
+    primary_color: str = "#1f4e79"  # the brand's colour, for the button
     link: str | None = None
     validity_hours: int | None = None
     expires_at: datetime | None = None
@@ -72,6 +73,7 @@ def render_mail(kind: str, values: MailValues) -> RenderedMail:
         "subject": mail_subject,
         "portal_name": values.portal_name,
         "role_label": role_label(values.role),
+        "primary_color": values.primary_color,
         "organisation_name": values.organisation_name,
         "link": values.link,
         "validity_hours": values.validity_hours,

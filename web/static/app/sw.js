@@ -4,11 +4,12 @@
 // (/api/app/...) is never touched: login requests must be live, never cached.
 "use strict";
 
-var CACHE = "zwei-faktor-app-shell-v1";
+var CACHE = "zwei-faktor-app-shell-v2";
 var SHELL = [
   "/app/",
   "/app/manifest.webmanifest",
   "/app/static/app.css",
+  "/app/brand.css",
   "/app/static/core.js",
   "/app/static/app.js",
   "/app/static/icon-192.png",
