@@ -24,7 +24,7 @@ import tests.support.server as server
 from db import postfach
 from db.tables import Account
 from jobs.outbox import dispatch_due_mail
-from partnerportal.demo import DEMO_MESSAGES
+from partnerportal.demo import DEMO_MESSAGES, with_demo_brand
 from partnerportal.signing import Signer
 from tests.support.browser import PageProblems
 from tests.support.smtp import SmtpServer, link_in, parts
@@ -51,7 +51,8 @@ def app_port(monkeypatch) -> int:
 
 @pytest.fixture
 def settings(settings, app_port):
-    return replace(settings, base_url=f"http://{server.HOST}:{app_port}")
+    """The demo as `partnerportal demo` serves it: in the fictitious insurer's brand."""
+    return with_demo_brand(replace(settings, base_url=f"http://{server.HOST}:{app_port}"))
 
 
 def heading(page, name: str):
