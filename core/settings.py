@@ -13,6 +13,7 @@ DEFAULT_DATABASE_URL = "sqlite:///var/partnerportal.sqlite"
 # Settings whose empty value has no meaning of its own: empty (or blank) means the default,
 # as an unset variable does (e.g. `PARTNERPORTAL_DATABASE_URL=` left in a .env file).
 EMPTY_MEANS_DEFAULT = frozenset({"database_url"})
+CONTACT_FIELDS = ("support_email", "support_phone", "payment_contact_email", "payment_contact_phone")
 
 
 class SettingsError(RuntimeError):
@@ -26,6 +27,9 @@ class Settings:
     secret_key: str = ""
     base_url: str = "http://127.0.0.1:8000"
     portal_name: str = "Partnerportal"
+    # The name's grammatical gender in running text: neuter ("zum Partnerportal"),
+    # masculine ("zum Mein AOK Gesundheitspartnerservice"), feminine ("zur ..."), none ("zu ...").
+    portal_name_gender: str = "neuter"
     smtp_host: str = ""  # empty: mails go to the development mailbox
     smtp_port: int = 25
     smtp_user: str = ""
@@ -54,15 +58,22 @@ class Settings:
     scheduler_enabled: bool = True
     sweep_interval_seconds: float = 5.0
     sweep_batch_size: int = 500
-    # Contacts shown on the Kontakt, Hilfe and app pages; the defaults are examples. Empty: not shown.
-    support_email: str = "support@partnerportal.example"
-    support_phone: str = "0800 000000"
-    payment_contact_email: str = "zahlungsavise@partnerportal.example"
-    payment_contact_phone: str = "0800 000001"
+    # Contacts shown on the Kontakt, Hilfe and app pages. Unset: not shown in production
+    # (development shows an example instead); `serve` warns about each unset one.
+    support_email: str = ""
+    support_phone: str = ""
+    payment_contact_email: str = ""
+    payment_contact_phone: str = ""
     barrier_reports_per_ip_per_hour: int = 10
     # Reverse proxies whose X-Forwarded-For is believed (NET-1): addresses or networks,
     # comma-separated. Empty: none, the direct peer is the client.
     trusted_proxies: str = ""
+    # Branding without touching code. Neutral defaults; the primary colour carries white
+    # text (header, buttons), so it must reach WCAG 2.1 AA contrast against white.
+    brand_logo: str = ""  # an SVG or PNG file; empty: the portal name alone
+    brand_primary_color: str = "#1f4e79"
+    brand_header_text: str = ""  # a line beside the name in the header
+    brand_footer_text: str = ""  # a line above the footer's links
     # True once the secret was generated at start-up rather than configured.
     secret_generated: bool = field(default=False, compare=False)
 
@@ -89,6 +100,12 @@ class Settings:
             raise SettingsError(
                 f"{PREFIX}ENVIRONMENT must be 'development' or 'production', not {self.environment!r}."
             )
+        if self.portal_name_gender not in ("neuter", "masculine", "feminine", "none"):
+            raise SettingsError(
+                f"{PREFIX}PORTAL_NAME_GENDER must be neuter, masculine, feminine or none, not {self.portal_name_gender!r}."
+            )
+        if not self.portal_name.strip():
+            raise SettingsError(f"{PREFIX}PORTAL_NAME must not be empty.")
         if self.smtp_security not in ("none", "starttls", "tls"):
             raise SettingsError(f"{PREFIX}SMTP_SECURITY must be none, starttls or tls.")
         if self.mail_max_attempts < 1:
@@ -114,6 +131,7 @@ class Settings:
                     f"{PREFIX}TRUSTED_PROXIES must list IP addresses or networks separated by commas "
                     f"(e.g. 10.0.0.5,10.1.0.0/16), not {entry!r}."
                 ) from None
+        _check_branding(self)
         if self.secret_key:
             if len(self.secret_key) < 32:
                 raise SettingsError(f"{PREFIX}SECRET_KEY must be at least 32 characters long.")
@@ -137,6 +155,9 @@ class Settings:
                 f"the SMTP password cross the network readable. Set {PREFIX}SMTP_SECURITY=starttls or tls."
             )
         return warnings
+    def unset_contacts(self) -> list[str]:
+        """The variables of contacts nobody configured, for the warning at start."""
+        return [PREFIX + name.upper() for name in CONTACT_FIELDS if not getattr(self, name).strip()]
 
     def sqlite_path(self) -> Path | None:
         if self.database_url.startswith("sqlite:///"):
@@ -164,6 +185,32 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _check_branding(settings: "Settings") -> None:
+    from core.branding import HEX_COLOUR, LOGO_MAX_BYTES, LOGO_SUFFIXES, MIN_CONTRAST, contrast_with_white
+
+    colour = settings.brand_primary_color
+    if not HEX_COLOUR.match(colour):
+        raise SettingsError(f"{PREFIX}BRAND_PRIMARY_COLOR must be a colour like #1f4e79, not {colour!r}.")
+    contrast = contrast_with_white(colour)
+    if contrast < MIN_CONTRAST:
+        raise SettingsError(
+            f"{PREFIX}BRAND_PRIMARY_COLOR {colour} has a contrast of {contrast:.1f}:1 against the white text "
+            f"drawn on it; WCAG 2.1 AA needs at least {MIN_CONTRAST}:1. Choose a darker colour."
+        )
+    if settings.brand_logo:
+        logo = Path(settings.brand_logo)
+        if logo.suffix.lower() not in LOGO_SUFFIXES:
+            raise SettingsError(f"{PREFIX}BRAND_LOGO must be an .svg or .png file, not {settings.brand_logo!r}.")
+        if not logo.is_file():
+            raise SettingsError(f"{PREFIX}BRAND_LOGO {settings.brand_logo!r} does not exist or is not a file.")
+        if logo.stat().st_size > LOGO_MAX_BYTES:
+            raise SettingsError(f"{PREFIX}BRAND_LOGO is larger than {LOGO_MAX_BYTES // 1024} KiB.")
+    for name in ("brand_header_text", "brand_footer_text"):
+        value = getattr(settings, name)
+        if len(value) > 200 or any(ord(c) < 32 for c in value):
+            raise SettingsError(f"{PREFIX}{name.upper()} must be one line of at most 200 characters.")
 
 
 DEVELOPMENT_SECRET_FILE = Path("var/development-secret-key")

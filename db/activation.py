@@ -53,3 +53,23 @@ def use_code_step(code_id: int, now: datetime) -> Step:
         .returning(ActivationCode.id),
         expect_rows=1,
     )
+
+
+async def latest_code_state(db: Database, instance_id: int, now: datetime, attempt_limit: int) -> str | None:
+    """What became of the registration's newest code: "open", "used_up" (too many wrong
+    tries), "expired", "ended" (used, or replaced), or None when none was shown yet."""
+    row = await db.fetch_one(
+        ActivationCode.select(ActivationCode.expires_at, ActivationCode.attempts, ActivationCode.ended_at)
+        .where(ActivationCode.instance == instance_id)
+        .order_by(ActivationCode.id, ascending=False)
+        .limit(1)
+    )
+    if row is None:
+        return None
+    if row["ended_at"] is not None:
+        return "ended"
+    if row["attempts"] >= attempt_limit:
+        return "used_up"
+    if row["expires_at"] <= now:
+        return "expired"
+    return "open"

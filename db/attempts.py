@@ -35,17 +35,30 @@ def reset_counter_step(scope: str, now: datetime) -> Step:
     return Step(AttemptCounter.update({AttemptCounter.count: 0, AttemptCounter.updated_at: now}).where(AttemptCounter.scope == scope))
 
 
-async def reserve_code_attempt(db: Database, code_id: int, limit: int) -> bool:
+async def reserve_code_attempt(db: Database, code_id: int, limit: int) -> int | None:
+    """Take one try of an activation code; returns the tries taken so far (this one
+    included), or None when the code is used up or ended."""
     rows = await db.write(
         [
             Step(
                 ActivationCode.update({ActivationCode.attempts: ActivationCode.attempts + 1})
                 .where((ActivationCode.id == code_id) & (ActivationCode.attempts < limit) & ActivationCode.ended_at.is_null())
-                .returning(ActivationCode.id)
+                .returning(ActivationCode.attempts)
             )
         ]
     )
-    return bool(rows[0])
+    return rows[0][0]["attempts"] if rows[0] else None
+
+
+def release_code_attempt_steps(code_id: int, scope: str, now: datetime) -> list[Step]:
+    """Give back the tries a right code took when it was only checked (the app checks the
+    code before the PIN is chosen; the activation itself then takes its own try)."""
+    return [
+        Step(ActivationCode.update({ActivationCode.attempts: ActivationCode.attempts - 1})
+             .where((ActivationCode.id == code_id) & (ActivationCode.attempts > 0))),
+        Step(AttemptCounter.update({AttemptCounter.count: AttemptCounter.count - 1, AttemptCounter.updated_at: now})
+             .where((AttemptCounter.scope == scope) & (AttemptCounter.count > 0))),
+    ]
 
 
 async def reserve_pin_attempt(db: Database, device_id: int, limit: int) -> int | None:

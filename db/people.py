@@ -235,6 +235,12 @@ async def security_events(db: Database, instance_id: int, events: tuple[str, ...
     return [{**row, "details": json.loads(row["details"]) if isinstance(row["details"], str) else row["details"]} for row in rows]
 
 
+async def account_of(db: Database, instance_id: int) -> int | None:
+    """The invited person's account of an instance."""
+    row = await db.fetch_one(FlowInstance.select(FlowInstance.account).where(FlowInstance.id == instance_id))
+    return row["account"] if row else None
+
+
 async def mails(db: Database, instance_id: int) -> list[dict]:
     return await db.fetch(
         Outbox.select(Outbox.id, Outbox.kind, Outbox.status, Outbox.attempts, Outbox.created_at, Outbox.sent_at, Outbox.last_error)

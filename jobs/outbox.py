@@ -186,7 +186,10 @@ async def _prepare(dispatcher: Dispatcher, row: dict, now: datetime) -> tuple[Re
     instance = await _instance(dispatcher.db, row["instance"]) if row["instance"] else None
     values = MailValues(
         portal_name=settings.portal_name,
+        portal_name_gender=settings.portal_name_gender,
+        primary_color=settings.brand_primary_color,
         organisation_name=instance["organisation_name"] if instance else "",
+        role=instance["role"] if instance else "",
         validity_hours=_validity_hours(dispatcher.registry, instance),
         event_at=row["created_at"],
     )
@@ -214,6 +217,7 @@ async def _instance(db: Database, instance_id: int) -> dict | None:
         FlowInstance.select(
             FlowInstance.id, FlowInstance.flow_name, FlowInstance.flow_version, FlowInstance.state,
             FlowInstance.organisation.name.as_alias("organisation_name"),
+            FlowInstance.account.role.as_alias("role"),
         ).where(FlowInstance.id == instance_id)
     )
 

@@ -12,7 +12,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from mail.texts import CONTINUE_BUTTON, SUBJECTS
+from core.portal_name import PortalName
+from mail.texts import CONTINUE_BUTTON, SUBJECTS, role_label
 from workflows.actions import MAIL_KINDS
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
@@ -45,6 +46,9 @@ class MailValues:
 
     portal_name: str
     organisation_name: str = ""
+    portal_name_gender: str = "neuter"
+    role: str = ""  # the account's role ("staff", "admin"), said as the manual says it
+    primary_color: str = "#1f4e79"  # the brand's colour, for the button
     link: str | None = None
     validity_hours: int | None = None
     expires_at: datetime | None = None
@@ -58,17 +62,21 @@ class RenderedMail:
     html: str
 
 
-def subject(kind: str, portal_name: str) -> str:
-    return SUBJECTS[kind].format(portal=portal_name)
+def subject(kind: str, names: dict[str, str]) -> str:
+    return SUBJECTS[kind].format(**names)
 
 
 def render_mail(kind: str, values: MailValues) -> RenderedMail:
     if kind not in MAIL_KINDS:
         raise ValueError(f"unknown mail kind {kind!r}")
-    mail_subject = subject(kind, values.portal_name)
+    names = PortalName(values.portal_name, values.portal_name_gender).forms()
+    mail_subject = subject(kind, names)
     context = {
+        **names,
         "subject": mail_subject,
         "portal_name": values.portal_name,
+        "role_label": role_label(values.role),
+        "primary_color": values.primary_color,
         "organisation_name": values.organisation_name,
         "link": values.link,
         "validity_hours": values.validity_hours,

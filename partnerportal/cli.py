@@ -135,6 +135,7 @@ def _serve(args, settings: Settings | None = None) -> int:
     except UnmigratedDatabase as exc:
         print(str(exc), file=sys.stderr)
         return 1
+    _warn_unset_contacts(settings)
     print(f"Partnerportal on http://{args.host}:{args.port}/", flush=True)
     from core import log_redaction
 
@@ -149,6 +150,14 @@ def _serve(args, settings: Settings | None = None) -> int:
     log_redaction.install()  # after uvicorn configured its loggers
     uvicorn.Server(config).run()
     return 0
+
+
+def _warn_unset_contacts(settings: Settings) -> None:
+    """People look for help on the Kontakt page: say at start what it will not show."""
+    shown_instead = " (development shows an example instead)" if settings.is_development else ""
+    for variable in settings.unset_contacts():
+        print(f"Warning: {variable} is not set; the Kontakt, Hilfe and app pages do not show it{shown_instead}.",
+              file=sys.stderr, flush=True)
 
 
 async def _ready(db, settings: Settings) -> None:
@@ -166,9 +175,9 @@ async def _ok(awaitable: Awaitable) -> int:
 
 
 def _demo(args) -> int:
-    from partnerportal.demo import prepare_demo
+    from partnerportal.demo import prepare_demo, with_demo_brand
 
-    settings = Settings.from_env()
+    settings = with_demo_brand(Settings.from_env())
     lines = _run_with_database(settings, lambda db: prepare_demo(db, settings))
     for line in lines:
         print(line)

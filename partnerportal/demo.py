@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import fields, replace
+from pathlib import Path
+
 from db.engine import Database
 from db.migrate import upgrade
 from core.settings import Settings
@@ -9,7 +12,25 @@ from partnerportal.setup import invite_admin
 from workflows.invitations import Person
 
 DEMO_ORGANISATION = "Demo-Pflegedienst Sonnenschein"
+# The demo's fictitious insurer. An operator's own brand (any PARTNERPORTAL_BRAND_* or
+# portal name setting) replaces it as a whole.
+DEMO_BRAND = {
+    "portal_name": "Nordkasse Partnerportal",
+    "portal_name_gender": "neuter",
+    "brand_logo": str(Path(__file__).parent / "demo_brand" / "logo.svg"),
+    "brand_primary_color": "#0b5394",
+    "brand_header_text": "Für Leistungserbringer der Nordkasse",
+    "brand_footer_text": "© 2026 Nordkasse – eine erfundene Krankenkasse für die Demo dieses Portals",
+}
 DEMO_ADMIN = Person(salutation="Frau", first_name="Berta", last_name="Apoll", email="admin@demo-pflegedienst.example")
+
+
+def with_demo_brand(settings: Settings) -> Settings:
+    """The demo's brand, unless the operator configured a brand or name of their own."""
+    defaults = {f.name: f.default for f in fields(Settings)}
+    if any(getattr(settings, name) != defaults[name] for name in DEMO_BRAND):
+        return settings
+    return replace(settings, **DEMO_BRAND).checked()
 
 
 async def prepare_demo(db: Database, settings: Settings) -> list[str]:

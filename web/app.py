@@ -26,10 +26,13 @@ from web.routes import ROUTES
 from web.controllers.dev_mailbox import DEV_MAILBOX_PATH, dev_mailbox_enabled
 from web.errors import EXCEPTION_HANDLERS
 from web.formatting import datetime_de
+from web.hyphenation import hyphenate
 from web.live import ChangeFeed
 from web.auth import csrf_cookie_name
+from web.return_path import return_query
 from web.security import security_headers
 from mail.texts import MAIL_LABELS
+from core.portal_name import PortalName
 from web.texts import text
 from workflows.registry import FlowRegistry
 from workflows.service import FlowService
@@ -74,6 +77,7 @@ def create_app(
 
     def configure_templates(engine: JinjaTemplateEngine) -> None:
         engine.engine.filters["datetime_de"] = datetime_de
+        engine.engine.filters["hyphenate"] = hyphenate
         engine.engine.globals.update(
             t=text,
             mail_labels=MAIL_LABELS,
@@ -82,8 +86,13 @@ def create_app(
             session_idle_seconds=settings.session_idle_minutes * 60,
             base_url=settings.base_url,
             portal_name=settings.portal_name,
+            # "zum_portal", "beim_portal", ...: the name inside sentences (core/portal_name.py).
+            **{k: v for k, v in PortalName(settings.portal_name, settings.portal_name_gender).forms().items() if k != "portal"},
             dev_mailbox_enabled=dev_mailbox_enabled(settings),
             dev_mailbox_url=DEV_MAILBOX_PATH,
+            return_query=return_query,
+            brand={"logo": bool(settings.brand_logo), "header_text": settings.brand_header_text,
+                   "footer_text": settings.brand_footer_text, "primary_color": settings.brand_primary_color},
         )
 
     return Litestar(

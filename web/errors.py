@@ -11,6 +11,7 @@ from litestar.exceptions import HTTPException, NotAuthorizedException, NotFoundE
 from litestar.plugins.htmx import ClientRefresh, HTMXRequest
 from litestar.response import Redirect, Template
 from litestar.status_codes import (
+    HTTP_401_UNAUTHORIZED,
     HTTP_403_FORBIDDEN,
     HTTP_404_NOT_FOUND,
     HTTP_409_CONFLICT,
@@ -21,6 +22,7 @@ from litestar.status_codes import (
 from db.engine import DatabaseUnavailable
 from web.auth import ConsentRequired
 from web.rendering import client_redirect
+from web.return_path import login_url, requested_path
 from web.texts import text
 from workflows.service import TransitionConflict
 
@@ -29,10 +31,25 @@ log = logging.getLogger(__name__)
 DATABASE_DOWN = (DatabaseUnavailable, OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, sqlite3.OperationalError)
 
 
-def _page(request: Request, status: int, message_key: str) -> Response:
-    if request.url.path.startswith("/api/") or "text/html" not in request.headers.get("accept", "text/html"):
+# A missing login or a missing right is not an "error" to the person who meets it.
+HEADINGS = {401: "error.heading.login", 403: "error.heading.forbidden", 404: "error.heading.not_found"}
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/") or "text/html" not in request.headers.get("accept", "text/html")
+
+
+def _page(request: Request, status: int, message_key: str, heading_key: str | None = None) -> Response:
+    if _wants_json(request):
         return Response({"status": status, "detail": text(message_key)}, status_code=status, media_type=MediaType.JSON)
-    return Template("error.html", context={"message": text(message_key)}, status_code=status)
+    heading = text(heading_key or HEADINGS.get(status, "error.title"))
+    return Template("error.html", context={"message": text(message_key), "heading": heading}, status_code=status)
+
+
+def _login_page(request: Request) -> Response:
+    """The login form itself, leading back to the page asked for (a GET) after the login."""
+    context = {"login_url": login_url(request, requested_path(request)), "message": text("error.login_required")}
+    return Template("login_required.html", context=context, status_code=HTTP_401_UNAUTHORIZED)
 
 
 def http_error(request: HTMXRequest, exc: HTTPException) -> Response:
@@ -44,7 +61,9 @@ def http_error(request: HTMXRequest, exc: HTTPException) -> Response:
         response.status_code = status
         return response
     if status == HTTP_403_FORBIDDEN and "csrf" in str(exc.detail).lower():
-        return _page(request, status, "error.csrf")
+        return _page(request, status, "error.csrf", "error.heading.csrf")
+    if status == HTTP_401_UNAUTHORIZED and not _wants_json(request):
+        return _login_page(request)
     key = {404: "error.not_found", 403: "error.forbidden", 401: "error.login_required", 405: "error.method",
            413: "error.too_large"}.get(status)
     if key is None:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from litestar.static_files import create_static_files_router
 
-from web.controllers.app_api import activate, answer, list_requests
+from web.controllers.app_api import activate, answer, check_code, list_requests
+from web.controllers.branding import brand_css, brand_logo, companion_brand_css
 from web.controllers.companion import companion_app, companion_manifest, companion_service_worker, companion_static
 from web.controllers.dev_mailbox import dev_mailbox, dev_mailbox_html, dev_mailbox_mail
 from web.controllers.consent import consent_page, give_consent, show_document, withdraw_consent
@@ -28,6 +29,9 @@ STATIC_DIR = Path(__file__).parent / "static"
 
 ROUTES = [
     home,
+    brand_css,
+    brand_logo,
+    companion_brand_css,
     health,
     UsersController,
     UsersImportController,
@@ -52,6 +56,7 @@ ROUTES = [
     logout,
     extend_session,
     activate,
+    check_code,
     list_requests,
     answer,
     companion_app,

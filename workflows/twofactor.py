@@ -17,7 +17,11 @@ from workflows.engine import EventNotAllowed
 from workflows.registry import FlowRegistry
 from workflows.roles import EventOf
 from workflows.service import FlowService, TransitionConflict
-WRONG_CODE = "Benutzername oder Aktivierungscode ist nicht korrekt, oder der Code ist abgelaufen."
+NEW_CODE_ADVICE = "Bitte lassen Sie sich im Portal mit „Neuen Code anzeigen“ einen neuen Aktivierungscode anzeigen und geben Sie diesen ein."
+WRONG_CODE = (
+    "Benutzername oder Aktivierungscode ist nicht korrekt, oder der Code ist abgelaufen oder verbraucht. " + NEW_CODE_ADVICE
+)
+CODE_USED_UP = "Der Aktivierungscode ist nicht korrekt und nach zu vielen Fehlversuchen jetzt verbraucht. " + NEW_CODE_ADVICE
 LOCKED_REGISTRATION = (
     "Zu viele Fehlversuche: Die Registrierung ist gesperrt. Bitte wenden Sie sich an die Person, "
     "die Sie eingeladen hat, damit sie die Registrierung wieder freigibt."
@@ -104,18 +108,23 @@ class ActivationRequest:
     terms_accepted: object
 
 
+def _check_activation_input(username: object, code: object) -> tuple[dict[str, str], str | None]:
+    errors = {}
+    if not isinstance(username, str) or not username.strip() or len(username) > 254:
+        errors["username"] = "Bitte geben Sie Ihren Benutzernamen oder Ihre E-Mail-Adresse ein."
+    digits = normalise_code(code)
+    if digits is None:
+        errors["code"] = "Der Aktivierungscode besteht aus 8 Ziffern, zum Beispiel 2748 0323."
+    return errors, digits
+
+
 async def activate_device(
     service: FlowService, hasher: PinHasher, limits: Limits, request: ActivationRequest, client_ip: str
 ) -> dict:
     """Bind the app's key to the registration whose code matches; returns the device's public id."""
-    errors = {}
+    errors, code = _check_activation_input(request.username, request.code)
     if request.terms_accepted is not True:
         errors["terms_accepted"] = "Bitte akzeptieren Sie die Nutzungsbedingungen der App."
-    if not isinstance(request.username, str) or not request.username.strip() or len(request.username) > 254:
-        errors["username"] = "Bitte geben Sie Ihren Benutzernamen oder Ihre E-Mail-Adresse ein."
-    code = normalise_code(request.code)
-    if code is None:
-        errors["code"] = "Der Aktivierungscode besteht aus 8 Ziffern, zum Beispiel 2748 0323."
     if problem := pin_problem(request.pin, request.pin_repeat):
         errors["pin"] = problem
     public_key = parse_public_key(request.public_key)
@@ -123,10 +132,30 @@ async def activate_device(
         errors["public_key"] = "Die App konnte keinen Geräteschlüssel erzeugen. Bitte aktualisieren Sie Ihren Browser."
     if errors:
         raise TwoFactorError("Bitte prüfen Sie Ihre Eingaben.", status=422, errors=errors)
+    registration, open_code = await _match_code(service, limits, request.username, code, client_ip)
+    return await _bind(service, hasher, registration, open_code["id"], public_key, request.pin, client_ip)
 
+
+async def check_activation_code(service: FlowService, limits: Limits, username: object, code: object, client_ip: str) -> None:
+    """The app's early check, before the person chooses a PIN. It is one try like any
+    other (the same atomic reservation, so it cannot be used to probe codes); a right
+    code gives its try back, since the activation that follows takes one again."""
+    errors, digits = _check_activation_input(username, code)
+    if errors:
+        raise TwoFactorError("Bitte prüfen Sie Ihre Eingaben.", status=422, errors=errors)
+    registration, open_code = await _match_code(service, limits, username, digits, client_ip)
+    await service.db.write(attempts.release_code_attempt_steps(
+        open_code["id"], registration_scope(registration["id"]), service.clock.now()))
+
+
+async def _match_code(service: FlowService, limits: Limits, username: str, code: str, client_ip: str) -> tuple[dict, dict]:
+    """The registration and open code the entered code belongs to, each try counted
+    atomically before the code is compared (ACT-2, PIN-4); else a refusal that says
+    how many tries are left, or that a new code is needed and where."""
     db, now = service.db, service.clock.now()
     device_step = service.registry.onboarding_states_with("device_step")
-    for registration in await devices.registrations_for_username(db, request.username, device_step):
+    tries_left: int | None = None
+    for registration in await devices.registrations_for_username(db, username, device_step):
         instance_id = registration["id"]
         open_code = await activation.open_code(db, instance_id, now)
         if open_code is None:
@@ -134,16 +163,27 @@ async def activate_device(
         if not await attempts.reserve_counter(db, registration_scope(instance_id), limits.registration_attempts, now):
             await _lock_registration(service, instance_id, client_ip)
             raise TwoFactorError(LOCKED_REGISTRATION, status=423)
-        if not await attempts.reserve_code_attempt(db, open_code["id"], limits.code_attempts):
+        taken = await attempts.reserve_code_attempt(db, open_code["id"], limits.code_attempts)
+        if taken is None:
             continue  # this code is used up; a new one can be shown in the portal
-        if not hmac.compare_digest(open_code["code_hash"], code_hash(limits.code_key, instance_id, code)):
-            await db.write([audit_step("activation_code_wrong", now, actor="app", organisation_id=registration["organisation"], instance_id=instance_id, client_ip=client_ip)])
-            if await attempts.counter_value(db, registration_scope(instance_id)) >= limits.registration_attempts:
-                await _lock_registration(service, instance_id, client_ip)
-                raise TwoFactorError(LOCKED_REGISTRATION, status=423)
-            continue
-        return await _bind(service, hasher, registration, open_code["id"], public_key, request.pin, client_ip)
-    raise TwoFactorError(WRONG_CODE, field="code", status=422)
+        if hmac.compare_digest(open_code["code_hash"], code_hash(limits.code_key, instance_id, code)):
+            return registration, open_code
+        await db.write([audit_step("activation_code_wrong", now, actor="app", organisation_id=registration["organisation"], instance_id=instance_id, client_ip=client_ip)])
+        used = await attempts.counter_value(db, registration_scope(instance_id))
+        if used >= limits.registration_attempts:
+            await _lock_registration(service, instance_id, client_ip)
+            raise TwoFactorError(LOCKED_REGISTRATION, status=423)
+        left = min(limits.code_attempts - taken, limits.registration_attempts - used)
+        tries_left = left if tries_left is None else max(tries_left, left)
+    if tries_left:
+        word = "einen Versuch" if tries_left == 1 else f"{tries_left} Versuche"
+        raise TwoFactorError(f"Der Aktivierungscode ist nicht korrekt. Sie haben noch {word}.", field="code",
+                             status=422, attempts_left=tries_left, code_state="wrong")
+    if tries_left == 0:
+        raise TwoFactorError(CODE_USED_UP, field="code", status=422, attempts_left=0, code_state="used_up")
+    # Unknown username, expired, used or used-up code: one answer, so nothing tells
+    # an attacker whether the address has a registration.
+    raise TwoFactorError(WRONG_CODE, field="code", status=422, attempts_left=0, code_state="invalid")
 
 
 async def _bind(service: FlowService, hasher: PinHasher, registration: dict, code_id: int, public_key: str, pin: str, client_ip: str) -> dict:

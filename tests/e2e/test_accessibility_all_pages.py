@@ -1,6 +1,7 @@
 """axe-core (WCAG 2.0/2.1 A and AA plus best practices) on every page of the product, in
 real Chromium, at the width the page is used at and at 320 px; at 320 px no page may
-scroll sideways (WCAG 1.4.10 Reflow). The pages are reached the way people reach them
+scroll sideways (WCAG 1.4.10 Reflow), and no heading or badge may break a word without a
+hyphen (measured on the rendered text lines, issue 11). The pages are reached the way people reach them
 (links, buttons, forms), in the states people see them in (empty and filled, with
 form errors, with a dialog open).
 
@@ -22,7 +23,9 @@ from jobs.outbox import dispatch_due_mail
 from partnerportal.demo import DEMO_MESSAGES
 from core.signing import Signer
 from tests.support.admin import login_session
-from tests.support.browser import admin_context, axe_violations, describe_violations, horizontal_overflow
+from tests.support.browser import (
+    admin_context, axe_violations, describe_violations, horizontal_overflow, words_broken_without_hyphen,
+)
 from tests.support.environment import chromium_path, require
 
 NARROW = {"width": 320, "height": 640}
@@ -61,6 +64,9 @@ class Audit:
             overflow = await horizontal_overflow(page)
             if overflow is not None:
                 self.findings.append(f"{where} ({page.url}) scrolls sideways at 320 px: {overflow}")
+            if not wcag_only:
+                for broken in await words_broken_without_hyphen(page):
+                    self.findings.append(f"{where} ({page.url}) at 320 px: {broken}")
         finally:
             await page.set_viewport_size({"width": width, "height": page.viewport_size["height"]})
         self.checked.append(where)
@@ -205,6 +211,8 @@ async def test_admin_pages(portal, db, clock, service):
     # The confirmation page people without JavaScript get before a revocation: the form
     # sent natively, past htmx (axe-core itself needs JavaScript in the page).
     await page.goto("/nutzerverwaltung/")
+    await page.locator(f"#person-{invited.id}").get_by_text("Aktionen").click()  # the row's action menu
+    await audit.check(page, "the Nutzerverwaltung with a row's action menu open")
     revoke = page.locator(f"#person-{invited.id} form").filter(has=page.get_by_role("button", name=re.compile("Einladung widerrufen")))
     await revoke.evaluate("form => form.submit()")
     await expect(heading(page, "Einladung widerrufen")).to_be_visible()

@@ -29,7 +29,7 @@ import tests.support.server as server
 from db import postfach
 from db.tables import Account, FlowInstance
 from jobs.outbox import dispatch_due_mail
-from partnerportal.demo import DEMO_MESSAGES
+from partnerportal.demo import DEMO_MESSAGES, with_demo_brand
 from core.signing import Signer
 from tests.support.browser import PageProblems
 from tests.support.flow_copies import renamed, shipped_data, write
@@ -67,7 +67,8 @@ def flow_copy(request, tmp_path) -> Path | None:
 
 @pytest.fixture
 def settings(settings, app_port, flow_copy):
-    settings = replace(settings, base_url=f"http://{server.HOST}:{app_port}")
+    """The demo as `partnerportal demo` serves it: in the fictitious insurer's brand."""
+    settings = with_demo_brand(replace(settings, base_url=f"http://{server.HOST}:{app_port}"))
     if flow_copy is not None:
         settings = replace(settings, flows_dir=str(flow_copy.parent), onboarding_flow=flow_copy.stem)
     return settings

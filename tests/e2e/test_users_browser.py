@@ -143,6 +143,7 @@ async def test_a_change_elsewhere_updates_the_badge_live_and_only_for_the_organi
     # B, another admin of the same organisation, revokes in their own browser.
     page_b = await b.page(TABLE)
     page_b.once("dialog", lambda confirm: asyncio.ensure_future(confirm.accept()))
+    await row_of(page_b, revoked.id).get_by_text("Aktionen").click()  # the row's action menu
     async with page_b.expect_response(lambda r: f"/{revoked.id}/revoke" in r.url) as done:
         await row_of(page_b, revoked.id).get_by_role("button", name=re.compile("Einladung widerrufen")).click()
     assert (await done.value).status == 200
@@ -318,6 +319,7 @@ async def test_without_javascript_the_invitation_works_through_the_form_page(por
     assert await states(db) == ["invited"]
 
     # A row action that asks first: a confirmation page instead of the browser's dialog.
+    await row.get_by_text("Aktionen").click()  # <details> opens without JavaScript too
     await row.get_by_role("button", name=re.compile("Einladung widerrufen")).click()
     await expect(page.get_by_role("heading", name="Einladung widerrufen")).to_be_visible()
     await expect(page.get_by_text("wirklich widerrufen")).to_be_visible()

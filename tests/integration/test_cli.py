@@ -329,6 +329,14 @@ def test_malformed_setting_names_the_variable(cli):
     assert "PARTNERPORTAL_SWEEP_BATCH_SIZE must be a number" in result.stderr
 
 
+def test_serve_refuses_a_primary_colour_too_light_for_white_text(cli):
+    """Issue 11: branding keeps WCAG 2.1 AA; the refusal comes at start, with the numbers."""
+    result = cli("serve", "--port", "9", brand_primary_color="#ffcc00")
+    assert result.returncode == 2
+    assert "PARTNERPORTAL_BRAND_PRIMARY_COLOR #ffcc00 has a contrast of 1.5:1" in result.stderr
+    assert "at least 4.5:1" in result.stderr
+
+
 def test_admin_create_invites_the_first_admin_and_prints_a_working_link(cli, tmp_path):
     import asyncio
     import re as _re

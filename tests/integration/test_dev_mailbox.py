@@ -37,7 +37,7 @@ async def test_without_smtp_mails_go_to_the_development_mailbox(factory, db, set
     [row] = await db.fetch(Outbox.select())
     assert row["status"] == "sent" and mail["outbox"] == row["id"]
     assert mail["recipient"] == "b.tester@example.org"
-    assert mail["subject"] == "Ihre Einladung zu Partnerportal"
+    assert mail["subject"] == "Ihre Einladung zum Partnerportal"
     assert mail["message_id"] == message_id(row["id"], settings.mail_from)
     assert "720 Stunden" in mail["text"] and "Registrierung fortsetzen" in mail["html"]
     signed = re.search(r"http://test/einladung/(\S+)", mail["text"]).group(1)
@@ -59,7 +59,7 @@ async def test_the_page_lists_newest_first_and_shows_a_mail_with_its_link(factor
         page = listing.text
         assert "<h1>Entwicklungs-Postfach</h1>" in page
         assert page.index("zweite@example.org") < page.index("erste@example.org")
-        assert "Ihre Einladung zu Partnerportal" in page and "05.01.2026, 10:05 Uhr" in page
+        assert "Ihre Einladung zum Partnerportal" in page and "05.01.2026, 10:05 Uhr" in page
         assert f'href="/dev/postfach/{first["id"]}"' in page
 
         detail = await client.get(f"/dev/postfach/{first['id']}")

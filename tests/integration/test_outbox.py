@@ -67,7 +67,7 @@ async def test_the_invitation_mail_is_german_with_a_working_link(factory, db, cl
 
     [message] = smtp.messages
     text, html = parts(message)
-    assert message["Subject"] == "Ihre Einladung zu Partnerportal"
+    assert message["Subject"] == "Ihre Einladung zum Partnerportal"
     assert "Guten Tag," in text and "720 Stunden" in text and "Registrierung fortsetzen" in text
     assert "720 Stunden" in html and ">Registrierung fortsetzen</a>" in html and 'lang="de"' in html
 
@@ -106,7 +106,7 @@ async def test_a_reminder_carries_a_fresh_link_and_the_expiry(factory, service, 
     await fire_due_timers(service)  # remind_inactive
     await send()
     first, reminder = smtp.messages
-    assert reminder["Subject"] == "Erinnerung: Ihre Registrierung bei Partnerportal"
+    assert reminder["Subject"] == "Erinnerung: Ihre Registrierung beim Partnerportal"
     text, _ = parts(reminder)
     assert "Registrierung fortsetzen" in text and "04.02.2026, 10:00 Uhr" in text
     assert link_in(first) != link_in(reminder)
@@ -256,7 +256,7 @@ async def test_no_token_or_link_outside_the_mail(factory, service, db, clock, si
     await fire_due_timers(service)  # remind_device: "Status Ihrer Registrierung"
     await send()
     assert [m["Subject"] for m in smtp.messages] == [
-        "Ihre Einladung zu Partnerportal", "Status Ihrer Registrierung: Aktivierung Ihres Zugangs",
+        "Ihre Einladung zum Partnerportal", "Status Ihrer Registrierung: Aktivierung Ihres Zugangs",
     ]
     secrets = []
     for message in smtp.messages:
@@ -305,7 +305,7 @@ async def test_an_expired_invitation_gets_a_mail_without_link(factory, service, 
     # Reminders for an invitation that has run out would carry a dead link: not sent.
     assert (result.sent, result.cancelled, result.failed) == (1, 2, 0)
     assert [m["Subject"] for m in smtp.messages] == [
-        "Ihre Einladung zu Partnerportal", "Ihre Einladung zu Partnerportal ist abgelaufen",
+        "Ihre Einladung zum Partnerportal", "Ihre Einladung zum Partnerportal ist abgelaufen",
     ]
     text, _ = parts(smtp.messages[-1])
     assert "720 Stunden" in text and "/einladung/" not in text
@@ -314,6 +314,36 @@ async def test_an_expired_invitation_gets_a_mail_without_link(factory, service, 
 
 # The mails that name the inviting organisation; the others speak of the portal only.
 NAME_THE_ORGANISATION = {"device_bound", "invitation", "invitation_expired"}
+
+
+async def test_the_invitation_names_the_portal_with_its_article_and_the_role(factory, smtp, send):
+    """Issue 11, defect 5: "zum Mein AOK Gesundheitspartnerservice", "als Leistungserbringer (Mitarbeiter)"."""
+    await factory.invite(email="b.tester@example.org")
+    result = await send(portal_name="Mein AOK Gesundheitspartnerservice", portal_name_gender="masculine")
+    assert result.sent == 1
+    [message] = smtp.messages
+    text, html = parts(message)
+    assert message["Subject"] == "Ihre Einladung zum Mein AOK Gesundheitspartnerservice"
+    expected = "hat Sie als Leistungserbringer (Mitarbeiter) zum Mein AOK Gesundheitspartnerservice eingeladen"
+    assert expected in " ".join(text.split()) and expected in " ".join(html.split())
+    assert "Ihr Team vom Mein AOK Gesundheitspartnerservice" in text
+    # The portal's sans-serif font stack, not the mail client's default serif.
+    assert '<body style="font-family:system-ui,' in html and "sans-serif" in html
+
+
+@pytest.mark.parametrize(("gender", "subject", "sentence"), [
+    ("neuter", "Ihre Einladung zum Partnerportal ist abgelaufen", "Ihr Team vom Partnerportal"),
+    ("feminine", "Ihre Einladung zur Partnerportal ist abgelaufen", "Ihr Team von der Partnerportal"),
+    ("none", "Ihre Einladung zu Partnerportal ist abgelaufen", "Ihr Team von Partnerportal"),
+])
+def test_the_portal_name_takes_the_article_of_its_gender(gender, subject, sentence):
+    mail = render_mail("invitation_expired", MailValues(portal_name="Partnerportal", portal_name_gender=gender))
+    assert mail.subject == subject and sentence in mail.text
+
+
+def test_an_admin_is_invited_as_an_admin():
+    values = MailValues(portal_name="Partnerportal", role="admin", link="http://test/einladung/x", validity_hours=720)
+    assert "als Leistungserbringer (Administrator) zum Partnerportal eingeladen" in render_mail("invitation", values).text
 
 
 @pytest.mark.parametrize("kind", sorted(MAIL_KINDS))
@@ -342,7 +372,7 @@ async def test_the_device_mail_says_what_to_do_if_it_was_not_you(factory, servic
     result = await send()
     assert result.sent == 1 and result.cancelled == 1  # the invitation's link ended with the activation
     [message] = smtp.messages
-    assert message["Subject"] == "Neues Gerät für Ihren Zugang zu Partnerportal"
+    assert message["Subject"] == "Neues Gerät für Ihren Zugang zum Partnerportal"
     text, html = parts(message)
     assert "05.01.2026, 10:00 Uhr" in text  # when it happened, in German time
     assert "Das waren nicht Sie?" in text and "Administration Ihrer Organisation" in text

@@ -43,7 +43,12 @@ GOOD = {"page_url": "/nutzerverwaltung/", "description": "Die Tabelle lässt sic
 def h1(html: str) -> str:
     match = re.search(r"<h1[^>]*>(.*?)</h1>", html, re.S)
     assert match, "the page has no <h1>"
-    return unescape(match.group(1)).strip()
+    return readable(match.group(1)).strip()
+
+
+def readable(html: str) -> str:
+    """The text as people read it: entities resolved, soft hyphens (drawn only at a line's end) left out."""
+    return unescape(html).replace("\u00ad", "")
 
 
 def footer_links(html: str) -> dict[str, str]:
@@ -157,26 +162,46 @@ async def test_support_contacts_come_from_the_settings(settings, db, clock):
         payment_contact_email="avis@kasse.example", payment_contact_phone="030 999",
     )
     async with running_app(own, clock) as (_, client):
-        text = unescape((await client.get("/kontakt")).text)
+        text = readable((await client.get("/kontakt")).text)
         for path in ("/hilfe", "/zwei-faktor-app", "/barrierefreiheit"):
             assert 'href="mailto:hilfe@kasse.example"' in unescape((await client.get(path)).text), path
     assert "Technischer Support" in text and "Fragen zu Zahlungsavisen" in text
     assert 'href="mailto:hilfe@kasse.example"' in text and 'href="tel:+493012345">+49 30 1234-5<' in text
     assert 'href="mailto:avis@kasse.example"' in text and 'href="tel:030999">030 999<' in text
 
-    without_payment = dataclasses.replace(settings, payment_contact_email="", payment_contact_phone="")
-    async with running_app(without_payment, clock) as (_, client):
+    # Development fills unset contacts with examples, so the demo's pages are complete.
+    async with running_app(settings, clock) as (_, client):
         text = unescape((await client.get("/kontakt")).text)
-    assert "support@partnerportal.example" in text and "0800 000000" in text
-    assert "Zahlungsavise" not in text
+    assert "support@partnerportal.example" in text and "0800 000000" in text and "zahlungsavise@partnerportal.example" in text
 
 
-def test_the_default_contacts_are_examples_and_the_limit_must_be_positive():
+def test_contacts_are_unset_by_default_and_the_limit_must_be_positive():
     defaults = Settings(secret_key="x" * 32)
-    assert defaults.support_email.endswith(".example") and defaults.payment_contact_email.endswith(".example")
+    assert (defaults.support_email, defaults.support_phone, defaults.payment_contact_email, defaults.payment_contact_phone) == ("",) * 4
     assert defaults.barrier_reports_per_ip_per_hour == 10
     with pytest.raises(SettingsError, match="BARRIER_REPORTS_PER_IP_PER_HOUR"):
         Settings.from_env({"PARTNERPORTAL_BARRIER_REPORTS_PER_IP_PER_HOUR": "0", "PARTNERPORTAL_SECRET_KEY": "x" * 32})
+
+
+async def test_production_shows_no_example_contact(settings, db, clock):
+    """Issue 11, defect 6: an unset contact is not shown at all, never as an example."""
+    production = dataclasses.replace(settings, environment="production", support_phone="0800 123 456")
+    async with running_app(production, clock) as (_, client):
+        pages = {path: unescape((await client.get(path)).text) for path in ("/kontakt", "/hilfe", "/zwei-faktor-app", "/barrierefreiheit")}
+    for path, text in pages.items():
+        assert ".example" not in text and "0800 000000" not in text and "mailto:" not in text, path
+        assert 'href="tel:0800123456"' in text, path
+    assert "Zahlungsavise" not in pages["/kontakt"]
+
+
+def test_serve_warns_about_every_unset_contact(capsys):
+    from partnerportal.cli import _warn_unset_contacts
+
+    _warn_unset_contacts(Settings(secret_key="x" * 32, environment="production", support_email="hilfe@kasse.example"))
+    warnings = capsys.readouterr().err.splitlines()
+    assert [w.split()[1] for w in warnings] == [
+        "PARTNERPORTAL_SUPPORT_PHONE", "PARTNERPORTAL_PAYMENT_CONTACT_EMAIL", "PARTNERPORTAL_PAYMENT_CONTACT_PHONE"]
+    assert all(w.startswith("Warning: ") and "is not set" in w for w in warnings)
 
 
 # -- Barriere melden -------------------------------------------------------------------

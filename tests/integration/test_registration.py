@@ -85,6 +85,8 @@ async def test_unknown_expired_revoked_used_and_tampered_links_look_the_same(set
         assert {p.status_code for p in pages.values()} == {404}
         assert len(set(bodies.values())) == 1, "every invalid link must show the same page"
         assert "neue Einladung" in pages["unknown"].text
+        # People who already registered find the way to the login (issue 11, defect 2).
+        assert 'href="/anmelden"' in pages["unknown"].text and "bereits registriert" in pages["unknown"].text
         assert (await person.post(expired_link)).status_code == 404
 
 

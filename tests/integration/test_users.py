@@ -34,10 +34,14 @@ async def count(db, table) -> int:
 
 async def test_the_table_needs_an_admin_session(settings, factory, db, clock):
     async with running_app(settings, clock) as (_, client):
-        anonymous = await client.get("/nutzerverwaltung/", headers={"accept": "text/html"})
-        assert anonymous.status_code == 401 and "Bitte melden Sie sich an" in anonymous.text
+        anonymous = await client.get("/nutzerverwaltung/?q=a", headers={"accept": "text/html"})
+        assert anonymous.status_code == 401 and "<h1>Bitte melden Sie sich an</h1>" in anonymous.text
+        # The login form is on the page and leads back here (issue 11, defect 3).
+        assert 'action="/anmelden?weiter=/nutzerverwaltung%3Fq%3Da"' in anonymous.text
+        assert "Es ist ein Fehler aufgetreten" not in anonymous.text
     async with admin_of(settings, factory, db, clock, role="staff") as (staff, _, _):
-        assert (await staff.get("/nutzerverwaltung/", headers={"accept": "text/html"})).status_code == 403
+        forbidden = await staff.get("/nutzerverwaltung/", headers={"accept": "text/html"})
+        assert forbidden.status_code == 403 and "<h1>Kein Zugriff</h1>" in forbidden.text
 
 
 async def test_ended_or_idle_sessions_do_not_open_the_table(settings, factory, db, clock):
@@ -255,16 +259,41 @@ async def test_delete_removes_personal_data_and_keeps_a_pseudonymous_history(set
     assert outbox == [{"recipient": "", "status": "cancelled"}]
 
 
-async def test_detail_shows_timeline_mails_step_and_flow_version(settings, factory, db, clock, service):
+async def test_detail_shows_timeline_mails_and_step(settings, factory, db, clock, service):
     async with admin_of(settings, factory, db, clock) as (admin, org, _):
         record = await factory.invite(org)
         await service.send(record.id, "complete_profile", data={"first_name": "A", "last_name": "B"})
         detail = await admin.get(f"/nutzerverwaltung/{record.id}")
         assert detail.status_code == 200
         text = detail.text
-        assert "beantragt" in text and f"Version {record.flow_version}" in text
+        assert "beantragt" in text
         assert "Einladen" in text and "Persönliche Daten erfassen" in text
         assert "Einladung" in text and "wird versendet" in text
+        # The flow's version is for product owners (partnerportal flows list), not the admin.
+        assert "Ablauf-Version" not in text and "Version 1" not in text
+
+
+async def test_the_history_says_who_acted_in_plain_words(settings, factory, db, clock, service):
+    """Issue 11, defect 4: the invitee, the app, the attempt limit and an admin, each named."""
+    async with admin_of(settings, factory, db, clock) as (admin, org, admin_id):
+        assert (await admin.invite(email="b.tester@abc.de")).status_code == 303
+        instance = await db.fetch_one(FlowInstance.select(FlowInstance.id, FlowInstance.account))
+        person = f"account:{instance['account']}"
+        await service.send(instance["id"], "complete_profile", actor=person, data={"first_name": "A", "last_name": "B"})
+        await service.send(instance["id"], "activate_device", actor="app")
+        await service.send(instance["id"], "lock", actor="system:attempt-limit")
+        assert (await admin.event(instance["id"], "unlock")).status_code in (200, 303)
+        detail = (await admin.get(f"/nutzerverwaltung/{instance['id']}")).text
+        entries = [re.sub(r"\s+", " ", e) for e in re.findall(r"<li><time[^>]*>.*?</li>", detail, re.S)]
+        whos = [e.rsplit(", ", 1)[1].removesuffix("</li>").strip() for e in entries]
+        assert whos == [
+            "durch eine Administratorin / einen Administrator",
+            "durch die eingeladene Person",
+            "in der Zwei-Faktor-App",
+            "automatisch (zu viele Fehlversuche)",
+            "durch eine Administratorin / einen Administrator",
+        ], entries
+        assert "durch eine Person der Organisation" not in detail and ", app" not in detail
 
 
 async def test_table_filters_searches_and_pages(settings, factory, db, clock):

@@ -158,3 +158,43 @@ async def horizontal_overflow(page) -> dict | None:
             return {scrollWidth: root.scrollWidth, clientWidth: root.clientWidth, widest: wide};
         }"""
     )
+
+
+# Where a heading's rendered text moves to a new line between two letters, and what the
+# line ends with: a soft hyphen (U+00AD, drawn as "-") or "-" is a proper hyphenation.
+_BROKEN_WORDS_JS = """() => {
+  const letter = /[A-Za-zÄÖÜäöüß]/;
+  const found = [];
+  for (const heading of document.querySelectorAll('h1, h2, h3, h4, h5, h6, .badge')) {
+    if (!heading.getClientRects().length) continue;  // hidden screens of the app
+    const walker = document.createTreeWalker(heading, NodeFilter.SHOW_TEXT);
+    let previous = null;  // {char, top} of the last drawn character
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      for (let i = 0; i < node.data.length; i++) {
+        const range = document.createRange();
+        range.setStart(node, i);
+        range.setEnd(node, i + 1);
+        // A character at a line's start can also report a box at the previous line's end: take the last.
+        const rects = range.getClientRects();
+        const rect = rects[rects.length - 1];
+        const char = node.data[i];
+        if (!rect || rect.width === 0) {
+          // Collapsed spaces and unused soft hyphens draw nothing, yet still separate.
+          previous = {char, top: previous ? previous.top : -Infinity};
+          continue;
+        }
+        if (previous && rect.top > previous.top + 2 && letter.test(char) && letter.test(previous.char)) {
+          found.push(heading.tagName.toLowerCase() + ': "' + heading.textContent.trim().replace(/\u00ad/g, '') + '" breaks before "' +
+                     node.data.slice(i, i + 8) + '"');
+        }
+        previous = {char, top: rect.top};
+      }
+    }
+  }
+  return found;
+}"""
+
+
+async def words_broken_without_hyphen(page) -> list[str]:
+    """Headings and badges whose rendered lines split a word with no hyphen drawn."""
+    return await page.evaluate(_BROKEN_WORDS_JS)

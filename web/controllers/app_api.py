@@ -12,9 +12,10 @@ from litestar.params import FromPath
 
 from web.auth import client_ip
 from workflows.login_approval import Answer, answer_request, pending_requests
-from workflows.twofactor import ActivationRequest, Limits, TwoFactorError, activate_device
+from workflows.twofactor import ActivationRequest, Limits, TwoFactorError, activate_device, check_activation_code
 
 ACTIVATE_FIELDS = {"username", "code", "pin", "pin_repeat", "public_key", "terms_accepted"}
+CODE_CHECK_FIELDS = {"username", "code"}
 LIST_FIELDS = {"device_id", "timestamp", "nonce", "signature"}
 ANSWER_FIELDS = {"device_id", "decision", "pin", "number", "timestamp", "nonce", "signature"}
 # The largest body the app sends is an activation with its public key (~400 bytes);
@@ -82,6 +83,18 @@ async def activate(request: Request) -> Response:
     except TwoFactorError as exc:
         return _error(exc)
     return Response({"device_id": result["device_id"]}, status_code=201)
+
+
+@api_post("/api/app/activate/code", "app_check_code", CODE_CHECK_FIELDS)
+async def check_code(request: Request) -> Response:
+    """The code checked when it is entered, before the PIN; one counted try (ACT-2)."""
+    try:
+        body = await _json(request, CODE_CHECK_FIELDS)
+        await check_activation_code(
+            request.app.state.service, _limits(request), body.get("username"), body.get("code"), client_ip(request))
+    except TwoFactorError as exc:
+        return _error(exc)
+    return Response({"status": "ok"}, status_code=200)
 
 
 @api_post("/api/app/requests", "app_requests", LIST_FIELDS)

@@ -17,7 +17,6 @@ from web.texts import TEXTS, DEFAULT_LANGUAGE
 APP_PATH = "/app/"
 APP_STATIC = Path(__file__).parent.parent / "static" / "app"
 APP_NAME = "Zwei-Faktor-App"
-THEME_COLOR = "#005e3f"
 MESSAGE_PREFIX = "app.message."
 
 # No page or file of the app needs the CSRF cookie (its only writes go to /api/app/,
@@ -48,7 +47,7 @@ async def companion_app(request: Request) -> Response:
     return Template("companion.html", context={
         "app_name": APP_NAME,
         "app_path": APP_PATH,
-        "theme_color": THEME_COLOR,
+        "theme_color": settings.brand_primary_color,
         "messages": app_messages(),
         "pin_attempts": settings.pin_attempts,
         "code_minutes": settings.activation_code_minutes,
@@ -75,7 +74,7 @@ async def companion_manifest(request: Request) -> Response:
         "display": "standalone",
         "orientation": "any",
         "background_color": "#ffffff",
-        "theme_color": THEME_COLOR,
+        "theme_color": settings.brand_primary_color,
         "icons": [
             icon("icon-192.png", 192),
             icon("icon-512.png", 512),

@@ -20,6 +20,7 @@ from web.forms import read_form
 from web.rendering import client_redirect, page, wants_fragment
 from workflows.login_approval import finish_login, format_number, start_login
 from workflows.twofactor import Limits, may_log_in
+from web.return_path import forget_return_path, remember_return_path, return_target
 
 LOGIN_COOKIE = "pp_login"
 
@@ -46,6 +47,7 @@ async def login_start(request: Request) -> Response:
         LOGIN_COOKIE, started.browser_token, httponly=True, samesite="lax", secure=not settings.is_development,
         path="/anmelden", max_age=settings.login_request_seconds + 60,
     )
+    remember_return_path(request, response)
     return response
 
 
@@ -116,9 +118,11 @@ def _ended(request: HTMXRequest, reason: str) -> Response:
 async def _logged_in(request: HTMXRequest, account_id: int) -> Response:
     db, now = request.app.state.db, request.app.state.clock.now()
     account = await db.fetch_one(Account.select(Account.organisation).where(Account.id == account_id))
-    response = _to_home(request)
+    target = return_target(request)
+    response = client_redirect(target) if wants_fragment(request) else Redirect(target, status_code=303)
     await start_session(request, response, "login", account_id, account["organisation"])
     response.delete_cookie(LOGIN_COOKIE, path="/anmelden")
+    forget_return_path(response)
     known_browser.remember(request, response, account_id)
     await db.write([audit_step(
         "login", now, actor=f"account:{account_id}", organisation_id=account["organisation"], client_ip=client_ip(request))])

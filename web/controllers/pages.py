@@ -49,17 +49,34 @@ class Contact:
         return bool(self.email or self.phone)
 
 
+# Shown in development for a contact nobody configured, so the demo's pages are complete;
+# never in production, where an example address would send people nowhere.
+EXAMPLE_CONTACTS = {
+    "support_email": "support@partnerportal.example",
+    "support_phone": "0800 000000",
+    "payment_contact_email": "zahlungsavise@partnerportal.example",
+    "payment_contact_phone": "0800 000001",
+}
+
+
+def _contact_value(settings: Settings, name: str) -> str:
+    value = getattr(settings, name).strip()
+    if value or not settings.is_development:
+        return value
+    return EXAMPLE_CONTACTS[name]
+
+
 def support_contact(settings: Settings) -> Contact:
     return Contact("Technischer Support", "Bei technischen Problemen, etwa mit der Anmeldung oder der Zwei-Faktor-App:",
-                   settings.support_email, settings.support_phone)
+                   _contact_value(settings, "support_email"), _contact_value(settings, "support_phone"))
 
 
 def contacts(settings: Settings, support_only: bool = False) -> list[Contact]:
-    """The contacts configured (an empty setting hides its line; both empty, the topic)."""
+    """The contacts configured (an unset one hides its line; both unset, the topic)."""
     found = [support_contact(settings)]
     if not support_only:
         found.append(Contact("Fragen zu Zahlungsavisen", "Bei Fragen rund um Zahlungsavise:",
-                             settings.payment_contact_email, settings.payment_contact_phone))
+                             _contact_value(settings, "payment_contact_email"), _contact_value(settings, "payment_contact_phone")))
     return [c for c in found if c.shown]
 
 

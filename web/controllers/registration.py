@@ -6,20 +6,20 @@ from __future__ import annotations
 
 import re
 
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, MediaType, Request, Response, get, post
 from litestar.exceptions import NotAuthorizedException
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect
 from litestar.status_codes import HTTP_409_CONFLICT, HTTP_422_UNPROCESSABLE_ENTITY
 
-from db import instances, people
+from db import activation, instances, people
 from db.engine import Step
 from db.sessions import SessionInfo
 from db.tables import Account
 from core.crypto import group_code
 from web.auth import client_ip, current_session
 from web.forms import SALUTATIONS, check_name, has_control_characters, read_form
-from web.rendering import client_redirect, page, wants_fragment
+from web.rendering import client_redirect, page, render_block, wants_fragment
 from workflows.engine import EventNotAllowed, Flow
 from workflows.service import FlowService, TransitionConflict
 from workflows.twofactor import Limits, issue_code
@@ -191,8 +191,21 @@ class RegistrationController(Controller):
                 return client_redirect(target)
             return Redirect(target, status_code=303)
         if wants_fragment(request):
-            return Response("", status_code=204)
+            dead = await self._dead_code(request, record) if request.query_params.get("code") == "1" else None
+            if dead is None:
+                return Response("", status_code=204)
+            # Out-of-band: the dead code gives way to the advice, and the poll stops asking.
+            context = {"dead_reason": dead, "oob": True}
+            html = "".join(render_block(request, "registration_activation.html", block, context) for block in ("code_area", "poller"))
+            return Response(html, media_type=MediaType.HTML, headers={"Vary": "HX-Request"})
         return Redirect(request.app.route_reverse(current_step(flow, record.state) or "registration"), status_code=303)
+
+    async def _dead_code(self, request: Request, record) -> str | None:
+        """'used_up' or 'expired' when the newest code can no longer be used, else None."""
+        settings = request.app.state.settings
+        state = await activation.latest_code_state(
+            request.app.state.db, record.id, request.app.state.clock.now(), settings.activation_code_attempts)
+        return state if state in ("used_up", "expired") else None
 
     # -- 5. done --------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from db import people
 from db.audit import audit_step
 from db.outbox import retry_failed
 from db.people import PersonRow
+from web.actors import actor_label
 from web.auth import actor_of, client_ip, require_admin
 from web.forms import PERSON_FIELDS, SALUTATIONS, FormResult, read_form, validate_person
 from web.rendering import fragment, page, render_block, wants_fragment
@@ -242,13 +243,17 @@ class UsersController(Controller):
             raise NotFoundException()
         flow = service.registry.get(person.flow_name, person.flow_version)
         event_labels = {t.event: t.label for t in flow.definition.transitions}
+        invitee = await people.account_of(service.db, instance_id)
+        timeline = [
+            {**entry, "who": actor_label(entry["actor"], invitee)} if entry["kind"] == "transition" else entry
+            for entry in await _timeline(service.db, instance_id)
+        ]
         context = {
             "row": row_view(service, person),
-            "timeline": await _timeline(service.db, instance_id),
+            "timeline": timeline,
             "mails": await people.mails(service.db, instance_id),
             "event_labels": event_labels,
             "state_labels": {s.name: s.label for s in flow.definition.states.values()},
-            "flow": flow.definition,
         }
         return page("user_detail.html", context)
 

@@ -19,6 +19,7 @@
   var emptyNote = document.getElementById("requests-empty");
   var api = {
     activate: main.getAttribute("data-api-activate"),
+    checkCode: main.getAttribute("data-api-check-code"),
     requests: main.getAttribute("data-api-requests"),
     answer: main.getAttribute("data-api-answer")
   };
@@ -240,9 +241,41 @@
     if (!name || name.length > 254) { setFieldError(username, msg("username_required")); invalid.push(username); }
     if (digits === null) { setFieldError(code, msg("code_format")); invalid.push(code); }
     if (invalid.length) { invalid[0].focus(); return; }
-    state.credentials = { username: name, code: digits };
-    show("pin");
+    checkCode(name, digits);
   });
+
+  // The server checks the code now, before a PIN is chosen (one counted try): a wrong,
+  // used-up or expired code is reported here, with the tries left or where to get a new one.
+  function checkCode(name, digits) {
+    if (state.busy) { return; }
+    state.busy = true;
+    setStatus(msg("checking_code"));
+    postJson(api.checkCode, { username: name, code: digits })
+      .catch(function () { return { status: 0, body: {} }; })
+      .then(function (result) {
+        setStatus("");
+        if (result.status === 200) {
+          state.credentials = { username: name, code: digits };
+          show("pin");
+          return;
+        }
+        codeRefused(result);
+      })
+      .then(function () { state.busy = false; });
+  }
+
+  function codeRefused(result) {
+    var username = document.getElementById("username");
+    var code = document.getElementById("code");
+    var body = result.body;
+    var errors = body.errors || {};
+    if (body.field) { errors[body.field] = body.error; }
+    if (result.status === 0) { errors.code = msg("offline"); }
+    if (!errors.username && !errors.code) { errors.code = body.error || msg("server_error"); }
+    setFieldError(username, errors.username || "");
+    setFieldError(code, errors.code || "");
+    (errors.username ? username : code).focus();
+  }
 
   // -- step 3: PIN and activation ----------------------------------------------------
 

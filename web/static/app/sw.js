@@ -9,6 +9,7 @@ var SHELL = [
   "/app/",
   "/app/manifest.webmanifest",
   "/app/static/app.css",
+  "/app/brand.css",
   "/app/static/core.js",
   "/app/static/app.js",
   "/app/static/icon-192.png",
