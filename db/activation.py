@@ -57,7 +57,7 @@ def use_code_step(code_id: int, now: datetime) -> Step:
 
 async def latest_code_state(db: Database, instance_id: int, now: datetime, attempt_limit: int) -> str | None:
     """What became of the registration's newest code: "open", "used_up" (too many wrong
-    tries), "expired", "ended" (used, or replaced), or None when none was shown yet."""
+    tries), "timed_out", "ended" (used, or replaced), or None when none was shown yet."""
     row = await db.fetch_one(
         ActivationCode.select(ActivationCode.expires_at, ActivationCode.attempts, ActivationCode.ended_at)
         .where(ActivationCode.instance == instance_id)
@@ -71,5 +71,5 @@ async def latest_code_state(db: Database, instance_id: int, now: datetime, attem
     if row["attempts"] >= attempt_limit:
         return "used_up"
     if row["expires_at"] <= now:
-        return "expired"
+        return "timed_out"
     return "open"

@@ -148,7 +148,7 @@ async def test_a_closed_registration_says_so(settings, factory, db, clock, servi
         await service.send(record.id, final_event)
         response = await person.get("/registrierung/", follow_redirects=True, headers={"accept": "text/html"})
         assert response.status_code == status
-        assert message in response.text
+        assert message in response.text.replace("\u00ad", "")  # headings carry soft hyphens
         assert "Glückwunsch" not in response.text
 
 

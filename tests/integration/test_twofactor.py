@@ -118,7 +118,7 @@ async def test_five_wrong_tries_per_code_and_ten_per_registration_then_locked(se
         # same as for any wrong code (the lock itself was said once, with 423).
         right_but_locked = await app.activate("b.tester@abc.de", code)
         assert right_but_locked.status_code == 422
-        assert right_but_locked.json() == {"error": WRONG_CODE, "field": "code"}
+        assert right_but_locked.json() == {"error": WRONG_CODE, "field": "code", "attempts_left": 0, "code_state": "invalid"}
         await service.send(record.id, "unlock", actor="account:1")
         assert await state_of(db, record.id) == "in_progress"
         # The lock ended the registration session and the unlock sent a new link

@@ -201,11 +201,11 @@ class RegistrationController(Controller):
         return Redirect(request.app.route_reverse(current_step(flow, record.state) or "registration"), status_code=303)
 
     async def _dead_code(self, request: Request, record) -> str | None:
-        """'used_up' or 'expired' when the newest code can no longer be used, else None."""
+        """'used_up' or 'timed_out' when the newest code can no longer be used, else None."""
         settings = request.app.state.settings
         state = await activation.latest_code_state(
             request.app.state.db, record.id, request.app.state.clock.now(), settings.activation_code_attempts)
-        return state if state in ("used_up", "expired") else None
+        return state if state in ("used_up", "timed_out") else None
 
     # -- 5. done --------------------------------------------------------------------
 
