@@ -181,16 +181,17 @@ def _shape(sql: str) -> str:
 def statement_check() -> str:
     """'' if the raw writes are the statements the engine sends for EVENT, else what differs.
     (The flow file and the store evolve; the raw ceiling must follow them.)"""
-    from db import instances
+    from db import transitions
     from db.engine import Sql
-    from db.instances import Change, InstanceRecord
+    from db.instances import InstanceRecord
+    from db.transitions import Change
     from workflows.registry import FlowRegistry
 
     flow = FlowRegistry.from_directory().current("onboarding")
     record = InstanceRecord(1, 1, 1, flow.name, flow.version, "invited", 1, {}, "user1@example.org")
     outcome = flow.run("invited", EVENT, T0, context={})
     engine = []
-    for step in instances.change_steps([Change(record, outcome, "admin:1", "192.0.2.1")], T0):
+    for step in transitions.change_steps([Change(record, outcome, "admin:1", "192.0.2.1")], T0):
         query = step.query
         engine.append(_shape(query.template if isinstance(query, Sql) else str(query.querystrings[0])))
     raw = [_shape(sql) for sql in RAW_WRITES]

@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from db import accounts, instances
+from db import accounts
 from db.engine import Deferred
-from db.instances import Change, InstanceRecord
+from db.instances import InstanceRecord
 from workflows.service import FlowService
 
 FLOW = "onboarding"
@@ -55,12 +55,13 @@ async def invite(
             t.event for t in service.registry.get(instance["flow_name"], instance["flow_version"]).transitions_for(instance["state"], "admin")
         ]
         raise AlreadyInvited(instance["id"] if instance else None, can_resend)
-    record, outcome = service.prepare_start(FLOW, organisation_id, None, "invite", recipient=person.email)
+    batch = service.batch()
+    record, _ = batch.start(FLOW, organisation_id, None, "invite", actor, client_ip, recipient=person.email)
 
     def start(results) -> list:
         # The account id comes from the INSERT just before, in the same transaction.
-        record.account_id = results[-1][0]["id"]
-        return instances.start_steps(Change(record, outcome, actor, client_ip), now)
+        batch.plan.set_new_instance_account(results[-1][0]["id"])
+        return batch.plan.steps()
 
     steps = [
         accounts.insert_step(organisation_id, role, person.salutation, person.first_name, person.last_name, person.email, now),

@@ -1,17 +1,24 @@
-"""Run events on persisted instances: load, one event, save once (one transaction)."""
+"""Run events on persisted instances: load, run in memory, write once (one transaction).
+
+Requests, invitations and the timer sweep share one path: a `Batch` runs events on
+loaded instances in memory and collects their outcomes in a `db.transitions.WritePlan`,
+which becomes the statements of one transaction.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from db import instances
 from db.engine import ConflictError, Database
-from db.instances import Change, InstanceRecord
+from db.instances import InstanceRecord
+from db.transitions import Change, WritePlan
 from partnerportal.clock import SystemClock
 from workflows.engine import EventNotAllowed, Flow, Outcome
 from workflows.registry import FlowRegistry
 
-__all__ = ["FlowService", "InstanceNotFound", "TransitionConflict", "EventNotAllowed"]
+__all__ = ["Batch", "FlowService", "InstanceNotFound", "TransitionConflict", "EventNotAllowed"]
 
 
 class InstanceNotFound(LookupError):
@@ -29,6 +36,97 @@ class TransitionConflict(Exception):
         )
 
 
+class Batch:
+    """Events run in memory on loaded instances, written together by `FlowService.write`.
+
+    Each instance's events see the state, version and context its earlier events in the
+    batch produced, so a chain (an event and what follows it) is written in order."""
+
+    def __init__(self, registry: FlowRegistry, now: datetime):
+        self.registry = registry
+        self.now = now
+        self.plan = WritePlan(now)
+        self._current: dict[int, InstanceRecord] = {}
+        self._cancelled: dict[int, set[str]] = {}
+
+    def current(self, record: InstanceRecord) -> InstanceRecord:
+        """The instance as this batch's events so far left it."""
+        return self._current.get(record.id, record) if record.id else record
+
+    def send(
+        self,
+        record: InstanceRecord,
+        event: str,
+        actor: str = "system",
+        client_ip: str = "",
+        data: dict[str, Any] | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> tuple[InstanceRecord, Outcome]:
+        """Run `event` on the instance (EventNotAllowed if refused) and plan its writes."""
+        current = self.current(record)
+        flow = self.registry.get(current.flow_name, current.flow_version)
+        outcome = flow.run(current.state, event, self.now, context=current.context, data=data)
+        return self._apply(current, outcome, actor, client_ip, details or {}), outcome
+
+    def start(
+        self,
+        flow_name: str,
+        organisation_id: int,
+        account_id: int | None,
+        event: str,
+        actor: str = "system",
+        client_ip: str = "",
+        data: dict[str, Any] | None = None,
+        recipient: str = "",
+    ) -> tuple[InstanceRecord, Outcome]:
+        """A new instance of the flow's current version, after its first event. Its id is
+        set when the plan's INSERT runs (the record returned here is updated then)."""
+        flow = self.registry.current(flow_name)
+        initial, _ = flow.start(self.now)
+        record = InstanceRecord(
+            id=0,
+            organisation_id=organisation_id,
+            account_id=account_id,
+            flow_name=flow.name,
+            flow_version=flow.version,
+            state=initial,
+            version=0,
+            context={},
+            recipient=recipient,
+        )
+        outcome = flow.run(initial, event, self.now, data=data)
+        return self._apply(record, outcome, actor, client_ip, {}), outcome
+
+    def fire_timer(self, record: InstanceRecord | None, timer_id: int, event: str) -> str:
+        """Plan a due timer: "fired" (its event ran), "cancelled" (no instance, or the
+        event is refused now) or "skipped" (an earlier event of this batch cancelled it
+        in the same transaction). Fired and cancelled timers are claimed in the plan."""
+        if record is None:
+            self.plan.claim_timer(timer_id, "cancelled")
+            return "cancelled"
+        if event in self._cancelled.get(record.id, ()):
+            return "skipped"
+        try:
+            self.send(record, event, actor="system:timer", details={"timer": timer_id})
+        except EventNotAllowed:
+            self.plan.claim_timer(timer_id, "cancelled")
+            return "cancelled"
+        self.plan.claim_timer(timer_id, "fired")
+        return "fired"
+
+    def _apply(self, current: InstanceRecord, outcome: Outcome, actor: str, client_ip: str, details: dict) -> InstanceRecord:
+        self.plan.add(Change(current, outcome, actor, client_ip, details))
+        after = InstanceRecord(
+            **{**current.__dict__, "state": outcome.target, "version": current.version + 1, "context": outcome.context}
+        )
+        if after.id:
+            self._current[after.id] = after
+            self._cancelled.setdefault(after.id, set()).update(outcome.timers_to_cancel)
+        else:
+            self.plan.new_instance_records.append(after)
+        return after
+
+
 class FlowService:
     def __init__(self, db: Database, registry: FlowRegistry, clock=None):
         self.db = db
@@ -37,6 +135,14 @@ class FlowService:
 
     def flow_of(self, record: InstanceRecord) -> Flow:
         return self.registry.get(record.flow_name, record.flow_version)
+
+    def batch(self) -> Batch:
+        return Batch(self.registry, self.clock.now())
+
+    async def write(self, batch: Batch, extra_steps: list | None = None) -> None:
+        """The batch's statements and `extra_steps` in one transaction; ConflictError if
+        another writer changed one of its instances or claimed one of its timers first."""
+        await self.db.write(batch.plan.steps() + list(extra_steps or []))
 
     async def start(
         self,
@@ -50,36 +156,9 @@ class FlowService:
         recipient: str = "",
     ) -> tuple[InstanceRecord, Outcome]:
         """Create an instance of the current version and run its first event, in one transaction."""
-        record, outcome = self.prepare_start(flow_name, organisation_id, account_id, event, data, recipient)
-        await self.db.write(instances.start_steps(Change(record, outcome, actor, client_ip), self.clock.now()))
-        return record, outcome
-
-    def prepare_start(
-        self,
-        flow_name: str,
-        organisation_id: int,
-        account_id: int | None,
-        event: str,
-        data: dict[str, Any] | None = None,
-        recipient: str = "",
-    ) -> tuple[InstanceRecord, Outcome]:
-        """The new instance and its first outcome, not yet written: callers that add
-        statements of their own persist it with `db.instances.start_steps`."""
-        flow = self.registry.current(flow_name)
-        now = self.clock.now()
-        initial, _ = flow.start(now)
-        record = InstanceRecord(
-            id=0,
-            organisation_id=organisation_id,
-            account_id=account_id,
-            flow_name=flow.name,
-            flow_version=flow.version,
-            state=initial,
-            version=0,
-            context={},
-            recipient=recipient,
-        )
-        outcome = flow.run(initial, event, now, data=data)
+        batch = self.batch()
+        record, outcome = batch.start(flow_name, organisation_id, account_id, event, actor, client_ip, data, recipient)
+        await self.write(batch)
         return record, outcome
 
     async def send(
@@ -97,14 +176,12 @@ class FlowService:
         record = await instances.load(self.db, instance_id, organisation_id)
         if record is None:
             raise InstanceNotFound(instance_id)
-        now = self.clock.now()
-        outcome = self.flow_of(record).run(record.state, event, now, context=record.context, data=data)
-        change = Change(record, outcome, actor, client_ip, details or {})
+        batch = self.batch()
+        record, outcome = batch.send(record, event, actor, client_ip, data, details)
         try:
-            await self.db.write(instances.change_steps([change], now) + list(extra_steps or []))
+            await self.write(batch, extra_steps)
         except ConflictError:
             raise TransitionConflict(instance_id, event) from None
-        record.state, record.version, record.context = outcome.target, record.version + 1, outcome.context
         return record, outcome
 
     def allowed_events(self, record: InstanceRecord) -> list[str]:

@@ -7,9 +7,9 @@ import asyncio
 
 import pytest
 
-from db import instances
+from db import instances, transitions
 from db.engine import ConflictError, Database, Step
-from db.instances import Change
+from db.transitions import Change
 from db.tables import FlowInstance, Outbox, Timer, TransitionHistory
 from workflows import actions as actions_module
 from workflows.registry import FlowRegistry
@@ -61,7 +61,7 @@ async def test_a_failing_action_writes_nothing(factory, db, service, monkeypatch
 async def test_a_failing_statement_rolls_back_the_whole_transition(factory, db, service, monkeypatch):
     record = await factory.invite()
     before = await snapshot(db, record.id)
-    real_effect_steps = instances.effect_steps
+    real_effect_steps = transitions.effect_steps
 
     def with_a_broken_statement(changes, now):
         # A timer for an instance that does not exist violates the foreign key,
@@ -69,7 +69,7 @@ async def test_a_failing_statement_rolls_back_the_whole_transition(factory, db, 
         broken = Step(Timer.insert(Timer(instance=999_999, event="expire", due_at=now, status="pending")))
         return real_effect_steps(changes, now) + [broken]
 
-    monkeypatch.setattr(instances, "effect_steps", with_a_broken_statement)
+    monkeypatch.setattr(transitions, "effect_steps", with_a_broken_statement)
     with pytest.raises(Exception) as error:
         await service.send(record.id, "complete_profile", data=PROFILE)
     assert "foreign key" in str(error.value).lower()
@@ -90,8 +90,8 @@ async def test_two_concurrent_transitions_of_one_instance_exactly_one_wins(facto
             Change(r, flow.run(r.state, "remind_inactive", now, context=r.context)) for r in loaded
         ]
         results = await asyncio.gather(
-            first.write(instances.change_steps([changes[0]], now)),
-            second.write(instances.change_steps([changes[1]], now)),
+            first.write(transitions.change_steps([changes[0]], now)),
+            second.write(transitions.change_steps([changes[1]], now)),
             return_exceptions=True,
         )
     finally:
@@ -112,7 +112,7 @@ async def test_the_service_reports_a_lost_race_as_a_conflict(factory, service, d
     now = service.clock.now()
     change = Change(stale, service.flow_of(stale).run(stale.state, "remind_inactive", now))
     with pytest.raises(ConflictError):
-        await db.write(instances.change_steps([change], now))
+        await db.write(transitions.change_steps([change], now))
 
     async def stale_read(*args, **kwargs):
         return stale
