@@ -204,3 +204,60 @@ async def test_an_edited_file_without_a_new_version_is_refused(db, service, tmp_
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     with pytest.raises(FlowDefinitionError, match="raise the version"):
         await flow_snapshots.sync(db, FlowRegistry.from_directory(tmp_path))
+
+
+async def test_a_chain_of_outcomes_of_one_instance_is_written_in_one_transaction(factory, service, db):
+    """What an event and the event that follows it at once write: both, in order, each
+    version-checked against the one before (one WritePlan, one transaction)."""
+    record = await factory.invite()
+    batch = service.batch()
+    between, _ = batch.send(record, "remind_inactive", actor="admin:1")
+    after, _ = batch.send(between, "complete_profile", actor="admin:1", data=PROFILE)
+    await service.write(batch)
+    state = await snapshot(db, record.id)
+    assert (after.state, after.version) == ("in_progress", 3)
+    assert (state["instance"]["state"], state["instance"]["version"]) == ("in_progress", 3)
+    assert [h["event"] for h in state["history"]] == ["invite", "remind_inactive", "complete_profile"]
+    assert [o["kind"] for o in state["outbox"]] == ["invitation", "reminder"]
+
+
+async def test_a_chain_that_lost_the_race_writes_nothing(factory, service, db):
+    record = await factory.invite()
+    stale = await instances.load(db, record.id)
+    await service.send(record.id, "resend")
+    before = await snapshot(db, record.id)
+    batch = service.batch()
+    between, _ = batch.send(stale, "remind_inactive")
+    batch.send(between, "complete_profile", data=PROFILE)
+    with pytest.raises(ConflictError):
+        await service.write(batch)
+    assert await snapshot(db, record.id) == before
+
+
+async def test_a_new_instance_and_its_follow_up_are_written_in_one_transaction(factory, service, db):
+    organisation = await factory.organisation()
+    batch = service.batch()
+    started, _ = batch.start("onboarding", organisation, None, "invite", recipient="neu@example.org")
+    after, _ = batch.send(started, "remind_inactive")
+    await service.write(batch)
+    assert started.id == after.id != 0
+    state = await snapshot(db, after.id)
+    assert (state["instance"]["state"], state["instance"]["version"]) == ("invited", 2)
+    assert [h["event"] for h in state["history"]] == ["invite", "remind_inactive"]
+    assert [o["kind"] for o in state["outbox"]] == ["invitation", "reminder"]
+
+
+async def test_a_timer_claimed_elsewhere_first_makes_the_whole_plan_a_conflict(factory, service, db, clock):
+    """A timer is claimed in the transaction that applies its event: if another process
+    claimed it in between, nothing of this plan is written."""
+    record = await factory.invite()
+    timer = await db.fetch_one(
+        Timer.select(Timer.id, Timer.event).where((Timer.instance == record.id) & (Timer.event == "remind_inactive"))
+    )
+    batch = service.batch()
+    assert batch.fire_timer(await instances.load(db, record.id), timer["id"], timer["event"]) == "fired"
+    await db.write([Timer.update({Timer.status: "fired"}).where(Timer.id == timer["id"])])
+    before = await snapshot(db, record.id)
+    with pytest.raises(ConflictError):
+        await service.write(batch)
+    assert await snapshot(db, record.id) == before
