@@ -1,7 +1,6 @@
-"""Set-based statements for many rows at once, written as `Sql` templates.
-
-Building the same statements with Piccolo's query builder cost ~0.9 ms per transition
-against ~0.05 ms for these templates (docs/benchmarks.md); the SQL is the same.
+"""Set-based statements for many rows at once, written as `Sql` templates: the SQL
+Piccolo's query builder would send, without its per-row and per-column building work
+on the hot paths (measurements: docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -22,8 +21,7 @@ def marks(count: int) -> str:
 
 def is_postgres(table) -> bool:
     """On PostgreSQL, lists travel as one array parameter (`= ANY(array)`, `unnest`): one
-    prepared statement whatever the batch size, and no 1 000-term OR for the planner (a
-    batch UPDATE of 500 version-checked rows: ~20 ms as an OR chain, ~2 ms joined to unnest)."""
+    prepared statement whatever the batch size, and no 1 000-term OR for the planner."""
     return table._meta.db.engine_type == "postgres"
 
 

@@ -59,8 +59,8 @@ def record_from_row(row: dict[str, Any]) -> InstanceRecord:
     )
 
 
-# SELECT_COLUMNS, written out (same result keys) as an `Sql` template: building it with
-# Piccolo's query builder cost ~0.2 ms per load (docs/benchmarks.md).
+# SELECT_COLUMNS, written out (same result keys) as an `Sql` template: loading is on every
+# request's path, and Piccolo's query builder is the larger part of its cost.
 _SELECT_INSTANCE = (
     'SELECT "flow_instance"."id" AS "id", "flow_instance"."organisation" AS "organisation", '
     '"flow_instance"."account" AS "account", "flow_instance"."flow_name" AS "flow_name", '
