@@ -130,6 +130,8 @@ def _insert_instance(change: Change, now: datetime) -> Step:
 def _in_rounds(changes: list[Change], now: datetime) -> list[Step]:
     # Several outcomes of one instance are written in order, each checking the version
     # the previous one produced: round n holds every instance's n-th outcome.
+    if len(changes) == 1:  # a request's one event
+        return change_steps(changes, now)
     rounds: list[list[Change]] = []
     seen: dict[int, int] = {}
     for change in changes:
