@@ -40,7 +40,8 @@ class Batch:
     """Events run in memory on loaded instances, written together by `FlowService.write`.
 
     Each instance's events see the state, version and context its earlier events in the
-    batch produced, so a chain (an event and what follows it) is written in order."""
+    batch produced, so a chain is written in order in one transaction: an event that must
+    follow another at once is one more `send` on the record the first one returned."""
 
     def __init__(self, registry: FlowRegistry, now: datetime):
         self.registry = registry
