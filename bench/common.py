@@ -185,6 +185,37 @@ async def pg_server_version(url: str) -> str:
         await connection.close()
 
 
+def _process_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process so far (Linux /proc), None if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def pg_backend_cpu(url: str) -> dict[int, float]:
+    """CPU seconds so far of every PostgreSQL backend connected to this URL's database
+    (the server's side of a benchmark; needs the server on this machine). The difference
+    of two samples is what the server spent in between, whatever else the machine runs."""
+    import asyncpg
+
+    connection = await asyncpg.connect(url)
+    try:
+        pids = await connection.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await connection.close()
+    samples = {row["pid"]: _process_cpu_seconds(row["pid"]) for row in pids}
+    return {pid: cpu for pid, cpu in samples.items() if cpu is not None}
+
+
+def cpu_between(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU spent between two pg_backend_cpu samples (a backend started in between counts from zero)."""
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
+
+
 async def create_schema(url: str) -> None:
     """Run the app's migrations and store the shipped flow definitions, through the app's code."""
     from workflows import flow_snapshots

@@ -14,6 +14,9 @@ Then the empty poll is timed: `db.fetch(jobs.timers.due_timers_query(now, batch)
 nothing is due (the query every scheduler tick runs), and a whole `fire_due_timers` call
 that finds nothing.
 
+"CPU s" is this process (all threads; with SQLite that includes the database), "server CPU s"
+the PostgreSQL backends serving the bench database, "CPU us/timer (all)" both per fired timer.
+
     python -m bench.timers                                 # 10 000 due of 1 000 000 pending
     python -m bench.timers --pending 100000 --due 1000     # quick
 """
@@ -28,9 +31,11 @@ from bench.common import (
     DEFAULT_PG_URL,
     DEFAULT_WORKDIR,
     T0,
+    cpu_between,
     flow_service,
     fmt_count,
     latency_summary,
+    pg_backend_cpu,
     pg_drop_database,
     pg_server_version,
     print_environment,
@@ -62,9 +67,11 @@ async def run_sweep(url: str, engine: str, due: int, batch: int, polls: int) -> 
     async with flow_service(url, pool_size=2) as service:
         db = service.db
         before = await _counts(db)
+        server_before = await pg_backend_cpu(url) if engine == "postgres" else None
         start, cpu = time.perf_counter(), time.process_time()
         result = await fire_due_timers(service, batch)
         seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+        server_cpu = cpu_between(server_before, await pg_backend_cpu(url)) if server_before is not None else None
         after = await _counts(db)
 
         problems = []
@@ -94,6 +101,7 @@ async def run_sweep(url: str, engine: str, due: int, batch: int, polls: int) -> 
         "pending": before["pending"],
         "seconds": seconds,
         "cpu": cpu,
+        "server_cpu": server_cpu,
         "fired": result.fired,
         # Timers the fired events cancelled (expire: the instance's others) and started
         # (expired: the purge timer).
@@ -147,7 +155,8 @@ def main() -> None:
     print_environment(extra)  # the load average at the end, too
     print_table(
         f"Firing {args.due:,} due timers (batches of {args.batch:,}), with history + outbox rows",
-        ["engine", "due layout", "pending", "fired", "cancelled", "started", "seconds", "CPU s", "timers/s", "target",
+        ["engine", "due layout", "pending", "fired", "cancelled", "started", "seconds", "CPU s", "server CPU s",
+         "CPU us/timer (all)", "timers/s", "target",
          "verdict"],
         [
             [
@@ -159,6 +168,8 @@ def main() -> None:
                 r["started"],
                 r["seconds"],
                 r["cpu"],
+                "" if r["server_cpu"] is None else r["server_cpu"],
+                ((r["server_cpu"] or 0.0) + r["cpu"]) / r["fired"] * 1e6,
                 r["fired"] / r["seconds"],
                 f"<= {TARGET_S[r['engine']]} s" if full_size else "(full size only)",
                 verdict(r["seconds"], TARGET_S[r["engine"]], False) if full_size else "",

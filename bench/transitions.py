@@ -35,9 +35,11 @@ from bench.common import (
     DEFAULT_PG_URL,
     DEFAULT_WORKDIR,
     T0,
+    cpu_between,
     flow_service,
     fmt_count,
     latency_summary,
+    pg_backend_cpu,
     pg_drop_database,
     pg_server_version,
     print_environment,
@@ -64,6 +66,7 @@ class Result:
     seconds: float
     latencies: list[float] = field(repr=False, default_factory=list)
     cpu_seconds: float = 0.0  # this process, all threads (not the PostgreSQL server)
+    server_cpu_seconds: float | None = None  # the PostgreSQL backends of the bench database
 
     @property
     def rate(self) -> float:
@@ -82,8 +85,9 @@ def _picker(instances: int, worker: int, workers: int, seed: int = 7):
     return pick
 
 
-async def _drive(name, engine, instances, workers, seconds, warmup, one) -> Result:
-    """Run `one(instance_id)` in `workers` concurrent loops for `seconds` after `warmup` seconds."""
+async def _drive(name, engine, instances, workers, seconds, warmup, one, server_cpu=None) -> Result:
+    """Run `one(instance_id)` in `workers` concurrent loops for `seconds` after `warmup` seconds;
+    `server_cpu()` (if given) samples the database server's CPU before and after."""
     latencies: list[float] = []
     done = 0
     measuring = False
@@ -105,11 +109,13 @@ async def _drive(name, engine, instances, workers, seconds, warmup, one) -> Resu
     stop_at = time.perf_counter() + warmup
     await asyncio.gather(*(loop(w) for w in range(workers)))
     measuring = True
+    server_before = await server_cpu() if server_cpu else None
     begin, cpu = time.perf_counter(), time.process_time()
     stop_at = begin + seconds
     await asyncio.gather(*(loop(w) for w in range(workers)))
     elapsed, cpu = time.perf_counter() - begin, time.process_time() - cpu
-    return Result(name, engine, instances, workers, done, elapsed, latencies, cpu)
+    server = cpu_between(server_before, await server_cpu()) if server_cpu else None
+    return Result(name, engine, instances, workers, done, elapsed, latencies, cpu, server)
 
 
 # -- the engine -----------------------------------------------------------------
@@ -123,7 +129,8 @@ async def engine_run(url: str, engine: str, instances: int, workers: int, second
         async def one(instance_id: int) -> None:
             await service.send(instance_id, EVENT, actor="admin:1", client_ip="192.0.2.1")
 
-        result = await _drive(f"engine ({engine})", engine, instances, workers, seconds, warmup, one)
+        sampler = (lambda: pg_backend_cpu(url)) if engine == "postgres" else None
+        result = await _drive(f"engine ({engine})", engine, instances, workers, seconds, warmup, one, sampler)
         after = await _count_history(service.db)
     if after - before < result.transitions:
         raise AssertionError(f"only {after - before} history rows for {result.transitions} transitions")
@@ -181,16 +188,17 @@ def _shape(sql: str) -> str:
 def statement_check() -> str:
     """'' if the raw writes are the statements the engine sends for EVENT, else what differs.
     (The flow file and the store evolve; the raw ceiling must follow them.)"""
-    from db import instances
+    from db import transitions
     from db.engine import Sql
-    from db.instances import Change, InstanceRecord
+    from db.instances import InstanceRecord
+    from db.transitions import Change
     from workflows.registry import FlowRegistry
 
     flow = FlowRegistry.from_directory().current("onboarding")
     record = InstanceRecord(1, 1, 1, flow.name, flow.version, "invited", 1, {}, "user1@example.org")
     outcome = flow.run("invited", EVENT, T0, context={})
     engine = []
-    for step in instances.change_steps([Change(record, outcome, "admin:1", "192.0.2.1")], T0):
+    for step in transitions.change_steps([Change(record, outcome, "admin:1", "192.0.2.1")], T0):
         query = step.query
         engine.append(_shape(query.template if isinstance(query, Sql) else str(query.querystrings[0])))
     raw = [_shape(sql) for sql in RAW_WRITES]
@@ -307,7 +315,8 @@ async def raw_pg_run(url: str, instances: int, workers: int, seconds: float, war
                 for sql, values in zip(writes[1:], args[1:]):
                     await c.fetch(sql, *values)
 
-        return await _drive(f"raw asyncpg, {workers} connections", "postgres", instances, workers, seconds, warmup, one)
+        return await _drive(f"raw asyncpg, {workers} connections", "postgres", instances, workers, seconds, warmup, one,
+                            lambda: pg_backend_cpu(url))
     finally:
         await pool.close()
 
@@ -326,6 +335,7 @@ def _row(result: Result, target: str, met: str, extra: str = "") -> list[object]
         lat["p50_ms"],
         lat["p99_ms"],
         result.cpu_seconds / result.transitions * 1e6 if result.transitions else float("nan"),
+        "" if result.server_cpu_seconds is None else result.server_cpu_seconds / max(1, result.transitions) * 1e6,
         extra,
         target,
         met,
@@ -442,11 +452,15 @@ def _rounds(paths: dict, rounds: int) -> dict[str, Result]:
                 total.seconds += result.seconds
                 total.latencies += result.latencies
                 total.cpu_seconds += result.cpu_seconds
+                if result.server_cpu_seconds is not None:
+                    total.server_cpu_seconds = (total.server_cpu_seconds or 0.0) + result.server_cpu_seconds
     return merged
 
 
-HEADERS = ["path", "instances", "conc.", "transitions", "per s", "p50 ms", "p99 ms", "CPU us/tr.", "share", "target",
-           "verdict"]
+# "CPU us/tr.": this process (all threads; with SQLite that includes the database);
+# "server CPU us/tr.": the PostgreSQL backends serving the bench database.
+HEADERS = ["path", "instances", "conc.", "transitions", "per s", "p50 ms", "p99 ms", "CPU us/tr.", "server CPU us/tr.",
+           "share", "target", "verdict"]
 
 
 def _seeded(path, instances: int) -> bool:

@@ -158,6 +158,8 @@ class _Checkpointer(threading.Thread):
                 if self._stopping.wait(SQLITE_CHECKPOINT_DELAY_S):
                     return
                 self.wake.clear()
+                if self._stopping.is_set():  # stop() woke us between the wait and the clear
+                    return
                 try:
                     connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
                 except sqlite3.Error:  # e.g. the file went away; the writer's own checkpoints still run

@@ -3,17 +3,14 @@ transaction that applies its event, guarded by `status = 'pending'`."""
 
 from __future__ import annotations
 
-import functools
 import logging
 from dataclasses import dataclass
 
 from piccolo.columns.combination import WhereRaw
 
 from db import instances
-from db.engine import ConflictError, Sql, Step
-from db.instances import Change, InstanceRecord
+from db.engine import ConflictError
 from db.tables import Timer
-from workflows.engine import EventNotAllowed, OutcomeMemo
 from workflows.service import FlowService
 
 log = logging.getLogger(__name__)
@@ -54,15 +51,16 @@ async def fire_due_timers(service: FlowService, batch_size: int = 500) -> SweepR
 
 async def _sweep_batch(service: FlowService, batch_size: int) -> tuple[SweepResult, int]:
     db = service.db
-    now = service.clock.now()
-    due = await db.fetch(due_timers_query(now, batch_size))
+    batch = service.batch()
+    due = await db.fetch(due_timers_query(batch.now, batch_size))
     if not due:
         return SweepResult(), 0
     records = await instances.load_many(db, sorted({t["instance"] for t in due}))
-    plan = _plan(service, due, records, now)
+    # Most due timers of a batch share (flow version, state, event, context): the machine
+    # runs once per distinct input, the others reuse its result (workflows.engine.Flow.run).
+    planned = [batch.fire_timer(records.get(t["instance"]), t["id"], t["event"]) for t in due]
     try:
-        await db.write(plan.steps(now))
-        return SweepResult(fired=len(plan.fired), cancelled=len(plan.cancelled)), len(due)
+        await service.write(batch)
     except ConflictError:
         # Another process (or a user) got to some of these first: go one by one,
         # so the rest still fire; each lost race is simply skipped.
@@ -71,92 +69,14 @@ async def _sweep_batch(service: FlowService, batch_size: int) -> tuple[SweepResu
             outcome = await _fire_one(service, timer)
             setattr(result, outcome, getattr(result, outcome) + 1)
         return result, len(due)
-
-
-class _Plan:
-    def __init__(self):
-        self.changes: list[Change] = []
-        self.fired: list[int] = []
-        self.cancelled: list[int] = []
-
-    def steps(self, now) -> list[Step]:
-        claims = []
-        if self.fired:
-            claims.append(_claim(self.fired, "fired", now))
-        if self.cancelled:
-            claims.append(_claim(self.cancelled, "cancelled", now))
-        return claims + _merge(self.changes, now)
-
-
-def _plan(service: FlowService, due: list[dict], records: dict[int, InstanceRecord], now) -> _Plan:
-    plan = _Plan()
-    working: dict[int, InstanceRecord] = {}
-    cancelled_by_batch: dict[int, set[str]] = {}
-    # Most due timers of a batch share (flow version, state, event, context): the machine
-    # runs once per distinct input, the others reuse its outcome (workflows.engine.OutcomeMemo).
-    memo = OutcomeMemo()
-    for timer in due:
-        record = records.get(timer["instance"])
-        if record is None:
-            plan.cancelled.append(timer["id"])
-            continue
-        if timer["event"] in cancelled_by_batch.get(record.id, set()):
-            continue  # an earlier event of this batch already cancelled it in the same transaction
-        current = working.get(record.id, record)
-        flow = service.flow_of(current)
-        try:
-            # The timer's event and the automatic transitions it leads into.
-            outcomes = flow.run_through(
-                current.state, timer["event"], now, context=current.context,
-                run=functools.partial(memo.run, flow),
-            )
-        except EventNotAllowed:
-            plan.cancelled.append(timer["id"])
-            continue
-        plan.fired.append(timer["id"])
-        for outcome in outcomes:
-            plan.changes.append(Change(current, outcome, actor="system:timer", details={"timer": timer["id"]}))
-            cancelled_by_batch.setdefault(record.id, set()).update(outcome.timers_to_cancel)
-            current = working[record.id] = InstanceRecord(
-                **{**current.__dict__, "state": outcome.target, "version": current.version + 1, "context": outcome.context}
-            )
-    return plan
-
-
-def _merge(changes: list[Change], now) -> list[Step]:
-    # Several events of one instance in one batch (after downtime) must be written
-    # in order, each checking the version the previous one produced.
-    rounds: list[list[Change]] = []
-    seen: dict[int, int] = {}
-    for change in changes:
-        index = seen.get(change.record.id, -1) + 1
-        seen[change.record.id] = index
-        if index == len(rounds):
-            rounds.append([])
-        rounds[index].append(change)
-    return [step for batch in rounds for step in instances.change_steps(batch, now)]
-
-
-def _claim(timer_ids: list[int], status: str, now) -> Step:
-    # Written out (db.engine.Sql) rather than built with Piccolo: the same statement,
-    # without Piccolo's per-argument query-string work; on PostgreSQL the ids travel as
-    # one array, so the prepared statement is the same for every batch size.
-    head = 'UPDATE "timer" SET "status" = {}, "fired_at" = {} WHERE ("timer"."status" = {} AND '
-    if Timer._meta.db.engine_type == "postgres":
-        query = Sql(Timer, head + 'id = ANY({}::int[])) RETURNING "id"', status, now, "pending", list(timer_ids))
-    else:
-        marks = ",".join(["{}"] * len(timer_ids))
-        query = Sql(Timer, head + f'id IN ({marks})) RETURNING "id"', status, now, "pending", *timer_ids)
-    return Step(query, expect_rows=len(timer_ids))
+    return SweepResult(fired=planned.count("fired"), cancelled=planned.count("cancelled")), len(due)
 
 
 async def _fire_one(service: FlowService, timer: dict) -> str:
-    db = service.db
-    now = service.clock.now()
-    record = await instances.load(db, timer["instance"])
-    plan = _plan(service, [timer], {record.id: record} if record else {}, now)
+    batch = service.batch()
+    outcome = batch.fire_timer(await instances.load(service.db, timer["instance"]), timer["id"], timer["event"])
     try:
-        await db.write(plan.steps(now))
+        await service.write(batch)
     except ConflictError:
         return "conflicts"
-    return "fired" if plan.fired else "cancelled"
+    return outcome

@@ -1,14 +1,13 @@
 """Run one event on one instance in memory: no I/O, so it is cheap and easy to test.
 
-The store (db/instances.py) persists the outcome in one transaction.
+The write path (db/transitions.py) persists outcomes in one transaction.
 """
 
 from __future__ import annotations
 
 import copy
-import json
 from collections import OrderedDict
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 from typing import Any
@@ -120,18 +119,15 @@ class Flow:
         now: datetime,
         context: dict[str, Any] | None = None,
         data: dict[str, Any] | None = None,
-        run=None,
     ) -> list[Outcome]:
         """`event`, then every automatic transition (`auto: true`) it leads into: the
         outcomes to persist in this order, in one transaction. An automatic transition
-        whose guard says no leaves the instance where it is. `run` stands in for
-        `self.run` (the timer sweep passes its OutcomeMemo's)."""
-        run = run or self.run
-        outcomes = [run(state, event, now, context=context, data=data)]
+        whose guard says no leaves the instance where it is."""
+        outcomes = [self.run(state, event, now, context=context, data=data)]
         # The flow file cannot hold a circle of automatic transitions (definition.py).
         while outcomes[-1].changed_state and (auto := self.definition.auto_event(outcomes[-1].target)):
             try:
-                outcomes.append(run(outcomes[-1].target, auto, now, context=outcomes[-1].context))
+                outcomes.append(self.run(outcomes[-1].target, auto, now, context=outcomes[-1].context))
             except EventNotAllowed:
                 break
         return outcomes
@@ -298,62 +294,3 @@ DETERMINISTIC_ACTIONS = frozenset(
     {"send_mail", "set_flag", "clear_flag", "end_links", "end_sessions", "anonymise_person", "revoke_devices", "reset_attempts"}
 )
 DETERMINISTIC_GUARDS = frozenset({"profile_complete", "device_bound", "device_missing"})
-
-
-class OutcomeMemo:
-    """`Flow.run` for a batch of events at one moment (the timer sweep): the machine runs
-    once per distinct (flow version, state, event, context, data); equal inputs get a copy
-    of that outcome (or the same EventNotAllowed). Restoring the machine and sending one
-    event costs ~0.1-0.2 ms, and 10 000 due timers are mostly a handful of distinct inputs.
-    Flows that are not `deterministic` are run every time."""
-
-    def __init__(self) -> None:
-        self._outcomes: dict[tuple, Outcome | EventNotAllowed] = {}
-
-    def run(
-        self,
-        flow: Flow,
-        state: str,
-        event: str,
-        now: datetime,
-        context: dict[str, Any] | None = None,
-        data: dict[str, Any] | None = None,
-    ) -> Outcome:
-        if not flow.deterministic:
-            return flow.run(state, event, now, context=context, data=data)
-        key = (
-            flow.name,
-            flow.version,
-            state,
-            event,
-            now,
-            json.dumps(context, sort_keys=True, default=str) if context else "",
-            json.dumps(data, sort_keys=True, default=str) if data else "",
-        )
-        known = self._outcomes.get(key)
-        if known is None:
-            try:
-                known = flow.run(state, event, now, context=context, data=data)
-            except EventNotAllowed as refused:
-                self._outcomes[key] = refused
-                raise
-            self._outcomes[key] = known
-        elif isinstance(known, EventNotAllowed):
-            raise EventNotAllowed(known.event, known.state)
-        return _copy_outcome(known)
-
-
-def _copy_outcome(outcome: Outcome) -> Outcome:
-    """A copy whose containers the caller may change without touching the memo."""
-    duplicate = copy.copy(outcome)
-    for name in _OUTCOME_FIELDS:
-        value = getattr(outcome, name)
-        if isinstance(value, dict):
-            flat = all(isinstance(v, (str, int, float, bool, type(None))) for v in value.values())
-            setattr(duplicate, name, dict(value) if flat else copy.deepcopy(value))
-        elif isinstance(value, (list, set)):
-            setattr(duplicate, name, type(value)(value))  # items: strings, (event, datetime) tuples
-    return duplicate
-
-
-_OUTCOME_FIELDS = tuple(f.name for f in fields(Outcome))

@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from db import accounts, instances
+from db import accounts
 from db.engine import Deferred
-from db.instances import Change, InstanceRecord
+from db.instances import InstanceRecord
 from workflows.service import FlowService
 
 
@@ -60,14 +60,13 @@ async def invite(
         instance = existing["instance"]
         can_resend = bool(instance) and _admin_may(service, instance, "invitation_again")
         raise AlreadyInvited(instance["id"] if instance else None, can_resend)
-    record, outcomes = service.prepare_start(
-        flow.name, organisation_id, None, flow.event_for("invitation"), recipient=person.email
-    )
+    batch = service.batch()
+    record, _ = batch.start(flow.name, organisation_id, None, flow.event_for("invitation"), actor, client_ip, recipient=person.email)
 
     def start(results) -> list:
         # The account id comes from the INSERT just before, in the same transaction.
-        record.account_id = results[-1][0]["id"]
-        return instances.start_steps(Change(record, outcomes[0], actor, client_ip), now, outcomes[1:])
+        batch.plan.set_new_instance_account(results[-1][0]["id"])
+        return batch.plan.steps()
 
     steps = [
         accounts.insert_step(organisation_id, role, person.salutation, person.first_name, person.last_name, person.email, now),

@@ -7,9 +7,9 @@ import asyncio
 
 import pytest
 
-from db import instances
+from db import instances, transitions
 from db.engine import ConflictError, Database, Step
-from db.instances import Change
+from db.transitions import Change
 from db.tables import FlowInstance, Outbox, Timer, TransitionHistory
 from workflows import actions as actions_module
 from workflows.registry import FlowRegistry
@@ -61,7 +61,7 @@ async def test_a_failing_action_writes_nothing(factory, db, service, monkeypatch
 async def test_a_failing_statement_rolls_back_the_whole_transition(factory, db, service, monkeypatch):
     record = await factory.invite()
     before = await snapshot(db, record.id)
-    real_effect_steps = instances.effect_steps
+    real_effect_steps = transitions.effect_steps
 
     def with_a_broken_statement(changes, now):
         # A timer for an instance that does not exist violates the foreign key,
@@ -69,7 +69,7 @@ async def test_a_failing_statement_rolls_back_the_whole_transition(factory, db, 
         broken = Step(Timer.insert(Timer(instance=999_999, event="expire", due_at=now, status="pending")))
         return real_effect_steps(changes, now) + [broken]
 
-    monkeypatch.setattr(instances, "effect_steps", with_a_broken_statement)
+    monkeypatch.setattr(transitions, "effect_steps", with_a_broken_statement)
     with pytest.raises(Exception) as error:
         await service.send(record.id, "complete_profile", data=PROFILE)
     assert "foreign key" in str(error.value).lower()
@@ -90,8 +90,8 @@ async def test_two_concurrent_transitions_of_one_instance_exactly_one_wins(facto
             Change(r, flow.run(r.state, "remind_inactive", now, context=r.context)) for r in loaded
         ]
         results = await asyncio.gather(
-            first.write(instances.change_steps([changes[0]], now)),
-            second.write(instances.change_steps([changes[1]], now)),
+            first.write(transitions.change_steps([changes[0]], now)),
+            second.write(transitions.change_steps([changes[1]], now)),
             return_exceptions=True,
         )
     finally:
@@ -112,7 +112,7 @@ async def test_the_service_reports_a_lost_race_as_a_conflict(factory, service, d
     now = service.clock.now()
     change = Change(stale, service.flow_of(stale).run(stale.state, "remind_inactive", now))
     with pytest.raises(ConflictError):
-        await db.write(instances.change_steps([change], now))
+        await db.write(transitions.change_steps([change], now))
 
     async def stale_read(*args, **kwargs):
         return stale
@@ -204,3 +204,60 @@ async def test_an_edited_file_without_a_new_version_is_refused(db, service, tmp_
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     with pytest.raises(FlowDefinitionError, match="raise the version"):
         await flow_snapshots.sync(db, FlowRegistry.from_directory(tmp_path))
+
+
+async def test_a_chain_of_outcomes_of_one_instance_is_written_in_one_transaction(factory, service, db):
+    """What an event and the event that follows it at once write: both, in order, each
+    version-checked against the one before (one WritePlan, one transaction)."""
+    record = await factory.invite()
+    batch = service.batch()
+    between, _ = batch.send(record, "remind_inactive", actor="admin:1")
+    after, _ = batch.send(between, "complete_profile", actor="admin:1", data=PROFILE)
+    await service.write(batch)
+    state = await snapshot(db, record.id)
+    assert (after.state, after.version) == ("in_progress", 3)
+    assert (state["instance"]["state"], state["instance"]["version"]) == ("in_progress", 3)
+    assert [h["event"] for h in state["history"]] == ["invite", "remind_inactive", "complete_profile"]
+    assert [o["kind"] for o in state["outbox"]] == ["invitation", "reminder"]
+
+
+async def test_a_chain_that_lost_the_race_writes_nothing(factory, service, db):
+    record = await factory.invite()
+    stale = await instances.load(db, record.id)
+    await service.send(record.id, "resend")
+    before = await snapshot(db, record.id)
+    batch = service.batch()
+    between, _ = batch.send(stale, "remind_inactive")
+    batch.send(between, "complete_profile", data=PROFILE)
+    with pytest.raises(ConflictError):
+        await service.write(batch)
+    assert await snapshot(db, record.id) == before
+
+
+async def test_a_new_instance_and_its_follow_up_are_written_in_one_transaction(factory, service, db):
+    organisation = await factory.organisation()
+    batch = service.batch()
+    started, _ = batch.start("onboarding", organisation, None, "invite", recipient="neu@example.org")
+    after, _ = batch.send(started, "remind_inactive")
+    await service.write(batch)
+    assert started.id == after.id != 0
+    state = await snapshot(db, after.id)
+    assert (state["instance"]["state"], state["instance"]["version"]) == ("invited", 2)
+    assert [h["event"] for h in state["history"]] == ["invite", "remind_inactive"]
+    assert [o["kind"] for o in state["outbox"]] == ["invitation", "reminder"]
+
+
+async def test_a_timer_claimed_elsewhere_first_makes_the_whole_plan_a_conflict(factory, service, db, clock):
+    """A timer is claimed in the transaction that applies its event: if another process
+    claimed it in between, nothing of this plan is written."""
+    record = await factory.invite()
+    timer = await db.fetch_one(
+        Timer.select(Timer.id, Timer.event).where((Timer.instance == record.id) & (Timer.event == "remind_inactive"))
+    )
+    batch = service.batch()
+    assert batch.fire_timer(await instances.load(db, record.id), timer["id"], timer["event"]) == "fired"
+    await db.write([Timer.update({Timer.status: "fired"}).where(Timer.id == timer["id"])])
+    before = await snapshot(db, record.id)
+    with pytest.raises(ConflictError):
+        await service.write(batch)
+    assert await snapshot(db, record.id) == before
