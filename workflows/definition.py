@@ -173,7 +173,8 @@ def load_file(path: str | Path) -> FlowDefinition:
 
 
 def parse(text: str, source: str = "<text>", require_roles: bool = True) -> FlowDefinition:
-    """`require_roles=False` only for versions stored before flow files had roles."""
+    """`require_roles=False` only for versions stored before flow files had roles, and for
+    tests of the engine alone."""
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
