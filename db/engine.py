@@ -20,15 +20,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine, dict_factory
 from piccolo.query.base import Query
 from piccolo.querystring import QueryString
 
+from db.outage import CannotConnect, DatabaseUnavailable, connect_failure, masked_url
 from db.tables import ALL_TABLES
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# At start, an unreachable host is reported after this long (asyncpg waits 60 s).
+CONNECT_TIMEOUT_S = 10
 # WAL checkpoints (copying committed pages into the database file, with an fsync) run
 # on a background thread, a moment after a commit, so a commit does not pay for one:
 # SQLite's default, a checkpoint inside every ~55th commit of a transition, took
@@ -43,10 +47,6 @@ log = logging.getLogger(__name__)
 
 class ConflictError(Exception):
     """Someone else changed the row first (optimistic concurrency); nothing was written."""
-
-
-class DatabaseUnavailable(Exception):
-    """The database cannot be reached right now."""
 
 
 Results = list[list[dict[str, Any]]]
@@ -136,10 +136,9 @@ class _PostgresEngine(PostgresEngine):
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
-        path.parent.mkdir(parents=True, exist_ok=True)
         return SQLiteEngine(path=str(path), timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
     if url.startswith(("postgresql://", "postgres://")):
-        return _PostgresEngine(config={"dsn": url}, extensions=())
+        return _PostgresEngine(config={"dsn": url, "timeout": CONNECT_TIMEOUT_S}, extensions=())
     raise ValueError(
         f"Unsupported database URL {url!r}: use sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/NAME"
     )
@@ -249,6 +248,16 @@ class Database:
         self._pool_started = False
 
     async def start(self, pool_size: int = 8) -> None:
+        """Open the connection (pool); CannotConnect names the URL (without password) and what failed."""
+        try:
+            await self._start(pool_size)
+        except (OSError, TimeoutError, sqlite3.Error, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            await self.close()
+            raise CannotConnect(
+                f"Cannot connect to the database {masked_url(self.url)}: {connect_failure(exc, CONNECT_TIMEOUT_S)}"
+            ) from exc
+
+    async def _start(self, pool_size: int) -> None:
         if self.is_sqlite:
             self._executor = _SqliteThread()
             await self._in_thread(self._open_sqlite)
@@ -334,6 +343,7 @@ class Database:
         return await self._executor.call(fn, *args)
 
     def _open_sqlite(self) -> None:
+        Path(self.engine.connection_kwargs["database"]).parent.mkdir(parents=True, exist_ok=True)
         connection = sqlite3.connect(**self.engine.connection_kwargs, check_same_thread=False)
         connection.row_factory = dict_factory
         # WAL lets readers in other processes work while one writes.

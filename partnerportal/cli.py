@@ -18,7 +18,14 @@ def main(argv: list[str] | None = None) -> int:
     if not hasattr(args, "run"):
         parser.print_help()
         return 2
+    try:
+        # Every command checks every setting first: a bad value stops it before it does anything.
+        args.settings = None if args.run is _check_config else Settings.from_env()
+    except SettingsError as exc:
+        print(f"Configuration error: {exc}", file=sys.stderr)
+        return 2
     from db.migrate import UnmigratedDatabase
+    from db.outage import CannotConnect
     from workflows.definition import FlowDefinitionError
     from workflows.registry import UnknownFlow
 
@@ -27,10 +34,15 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"Configuration error: {exc}", file=sys.stderr)
         return 2
+    except CannotConnect as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
     except (UnmigratedDatabase, FlowDefinitionError, UnknownFlow) as exc:
         # Problems a person fixes by a command or an edit: a message, not a traceback.
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl+C before the server or worker took over the signal
+        return 130
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -92,6 +104,11 @@ def _parser() -> argparse.ArgumentParser:
     reports_list = reports.add_parser("list", help='list the latest accessibility reports ("Barriere melden")')
     reports_list.add_argument("--limit", type=int, default=50, help="how many of the newest reports (default 50)")
     reports_list.set_defaults(run=_reports_list)
+
+    check_config = commands.add_parser(
+        "check-config", help="print the effective settings (secrets masked) and what is wrong (exit 2 if anything is)"
+    )
+    check_config.set_defaults(run=_check_config)
     return parser
 
 
@@ -123,7 +140,7 @@ def _serve(args, settings: Settings | None = None) -> int:
     from db.migrate import UnmigratedDatabase
     from web.app import create_app
 
-    settings = settings or Settings.from_env()
+    settings = settings or args.settings
     try:
         _run_with_database(settings, lambda db: _ok(_ready(db, settings)))
     except UnmigratedDatabase as exc:
@@ -134,7 +151,11 @@ def _serve(args, settings: Settings | None = None) -> int:
 
     config = uvicorn.Config(create_app(settings), host=args.host, port=args.port, log_level="info")
     log_redaction.install()  # after uvicorn configured its loggers
-    uvicorn.Server(config).run()
+    try:
+        uvicorn.Server(config).run()
+    except KeyboardInterrupt:
+        # uvicorn shuts down cleanly on Ctrl+C, then raises the signal again for the caller.
+        pass
     return 0
 
 
@@ -143,8 +164,9 @@ async def _ready(db, settings: Settings) -> None:
     from db import flow_snapshots
     from db.migrate import ensure_migrated
 
+    registry = _registry(settings)
     await ensure_migrated(db)
-    await flow_snapshots.sync(db, _registry(settings))
+    await flow_snapshots.sync(db, registry)
 
 
 async def _ok(awaitable: Awaitable) -> int:
@@ -155,7 +177,7 @@ async def _ok(awaitable: Awaitable) -> int:
 def _demo(args) -> int:
     from partnerportal.demo import prepare_demo
 
-    settings = Settings.from_env()
+    settings = args.settings
     lines = _run_with_database(settings, lambda db: prepare_demo(db, settings))
     for line in lines:
         print(line)
@@ -173,7 +195,7 @@ def _admin_create(args) -> int:
     if problem := check_email(args.email):
         print(problem, file=sys.stderr)
         return 2
-    settings = Settings.from_env()
+    settings = args.settings
     person = Person(args.salutation, args.first_name, args.last_name, normalise_email(args.email))
 
     async def work(db) -> int:
@@ -194,6 +216,7 @@ def _admin_create(args) -> int:
 
 def _postfach_deliver(args) -> int:
     from db import postfach
+    from db.migrate import ensure_migrated
     from db.tables import Organisation
     from partnerportal.clock import SystemClock
 
@@ -205,9 +228,10 @@ def _postfach_deliver(args) -> int:
     if not body or not args.subject.strip() or len(args.subject) > 300:
         print("Subject (at most 300 characters) and body must not be empty.", file=sys.stderr)
         return 2
-    settings = Settings.from_env()
+    settings = args.settings
 
     async def work(db) -> int:
+        await ensure_migrated(db)
         row = await db.fetch_one(Organisation.select(Organisation.id).where(Organisation.name == args.org))
         if row is None:
             print(f"No organisation named {args.org!r}.", file=sys.stderr)
@@ -222,13 +246,13 @@ def _postfach_deliver(args) -> int:
 def _worker(args) -> int:
     from partnerportal.worker import run_worker
 
-    return asyncio.run(run_worker(Settings.from_env()))
+    return asyncio.run(run_worker(args.settings))
 
 
 def _db_upgrade(args) -> int:
     from db.migrate import upgrade
 
-    settings = Settings.from_env()
+    settings = args.settings
 
     async def work(db) -> int:
         applied = await upgrade(db)
@@ -242,13 +266,13 @@ def _db_upgrade(args) -> int:
 
 
 def _registry(settings: Settings):
-    from workflows.registry import FlowRegistry
+    from partnerportal.flows import load_registry
 
-    return FlowRegistry.from_directory(settings.flows_dir or None)
+    return load_registry(settings)
 
 
 def _flows_list(args) -> int:
-    registry = _registry(Settings.from_env())
+    registry = _registry(args.settings)
     for name in registry.names():
         definition = registry.current(name).definition
         print(f"{name}\tversion {definition.version}\t{definition.title}\t{definition.source}")
@@ -261,7 +285,7 @@ def _flows_check(args) -> int:
 
     files = args.files
     if not files:
-        settings = Settings.from_env()
+        settings = args.settings
         directory = Path(settings.flows_dir) if settings.flows_dir else SHIPPED_FLOWS_DIR
         files = sorted(directory.glob("*.yaml"))
     failed = 0
@@ -280,7 +304,7 @@ def _flows_check(args) -> int:
 def _flows_diagram(args) -> int:
     from workflows import diagram
 
-    flow = _registry(Settings.from_env()).current(args.name)
+    flow = _registry(args.settings).current(args.name)
     try:
         text = diagram.svg(flow) if args.format == "svg" else diagram.mermaid(flow)
     except diagram.GraphvizMissing as exc:
@@ -296,15 +320,19 @@ def _flows_diagram(args) -> int:
 def _flows_migrate(args) -> int:
     from db import flow_snapshots
     from db.flow_migration import migrate_instances
+    from db.migrate import ensure_migrated
     from partnerportal.clock import SystemClock
     from workflows.registry import UnknownFlow
     from workflows.versioning import MigrationRefused, parse_mapping, plan_state_mapping
 
-    settings = Settings.from_env()
+    settings = args.settings
     registry = _registry(settings)
 
     async def work(db) -> int:
-        await flow_snapshots.sync(db, registry)
+        await ensure_migrated(db)
+        # Plan before writing anything: a refused migration must not store the file's
+        # version either (a stored text blocks later edits of an unchanged version).
+        unstored = await flow_snapshots.load(db, registry)
         try:
             to_version = args.to_version or registry.current(args.name).version
             if to_version == args.from_version:
@@ -315,11 +343,70 @@ def _flows_migrate(args) -> int:
         except (UnknownFlow, MigrationRefused) as exc:
             print(f"Refused: {exc}", file=sys.stderr)
             return 1
+        await flow_snapshots.store(db, unstored)
         moved = await migrate_instances(db, old, new, mapping, SystemClock().now(), actor="cli:flows-migrate")
         print(f"Moved {moved} instance(s) of {args.name} from version {old.version} to {new.version}.")
         return 0
 
     return _run_with_database(settings, work)
+
+
+# -- check-config ---------------------------------------------------------------
+
+
+def _check_config(args) -> int:
+    """Effective settings to stdout, one "Configuration error: ..." line per problem to stderr."""
+    import os
+
+    from partnerportal import settings as settings_module
+
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        settings, problems = None, exc.problems
+        values = {**settings_module.defaults(), **settings_module.read_environment(os.environ)}
+        rows = settings_module.effective(values)
+    else:
+        problems = []
+        rows = settings_module.effective(settings.__dict__, settings.secret_generated)
+        problems += _flow_problems(settings) + _database_problems(settings)
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        print(f"{name.ljust(width)}  {value}")
+    for problem in problems:
+        print(f"Configuration error: {problem}", file=sys.stderr)
+    if not problems:
+        print("No problems found.")
+    return 2 if problems else 0
+
+
+def _flow_problems(settings: Settings) -> list[str]:
+    from partnerportal.settings import env_name
+    from workflows.definition import FlowDefinitionError
+
+    try:
+        _registry(settings)
+    except SettingsError as exc:
+        return exc.problems
+    except FlowDefinitionError as exc:
+        return [f"{env_name('flows_dir')}: {exc}"]
+    return []
+
+
+def _database_problems(settings: Settings) -> list[str]:
+    from db.migrate import UnmigratedDatabase, ensure_migrated
+    from db.outage import CannotConnect, masked_url
+
+    sqlite_file = settings.sqlite_path()
+    if sqlite_file is not None and not sqlite_file.exists():  # do not create it just by looking
+        return [f"the database file {sqlite_file} does not exist yet. Run: partnerportal db upgrade"]
+    try:
+        _run_with_database(settings, lambda db: _ok(ensure_migrated(db)))
+    except CannotConnect as exc:
+        return [str(exc)]
+    except UnmigratedDatabase as exc:
+        return [f"{masked_url(settings.database_url)}: {exc}"]
+    return []
 
 
 # -- reports ------------------------------------------------------------------
@@ -349,7 +436,7 @@ def _reports_list(args) -> int:
                 print(f"    {printable(line)}")
         return 0
 
-    return _run_with_database(Settings.from_env(), work)
+    return _run_with_database(args.settings, work)
 
 
 if __name__ == "__main__":

@@ -11,8 +11,8 @@ from db.engine import Database
 from db.migrate import ensure_migrated
 from jobs.scheduler import create_scheduler
 from partnerportal.clock import SystemClock
+from partnerportal.flows import load_registry
 from partnerportal.settings import Settings
-from workflows.registry import FlowRegistry
 from workflows.service import FlowService
 
 
@@ -22,7 +22,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> i
     await db.start()
     try:
         await ensure_migrated(db)
-        registry = FlowRegistry.from_directory(settings.flows_dir or None)
+        registry = load_registry(settings)
         await flow_snapshots.sync(db, registry)
         scheduler = create_scheduler(
             FlowService(db, registry, SystemClock()), settings.sweep_interval_seconds, settings.sweep_batch_size,

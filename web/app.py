@@ -20,6 +20,7 @@ from db.migrate import ensure_migrated
 from jobs.scheduler import create_scheduler
 from partnerportal.clock import SystemClock
 from partnerportal.crypto import PinHasher
+from partnerportal.flows import load_registry
 from partnerportal.signing import Signer
 from partnerportal.settings import Settings
 from web.routes import ROUTES
@@ -29,7 +30,6 @@ from web.formatting import datetime_de
 from web.live import ChangeFeed
 from web.security import add_security_headers
 from web.texts import MAIL_LABELS, text
-from workflows.registry import FlowRegistry
 from workflows.service import FlowService
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ def create_app(settings: Settings | None = None, clock=None, pin_hasher: PinHash
         )
     clock = clock or SystemClock()
     db = Database(settings.database_url)
-    registry = FlowRegistry.from_directory(settings.flows_dir or None)
+    registry = load_registry(settings)
     service = FlowService(db, registry, clock)
     live_feed = ChangeFeed(db)
 
