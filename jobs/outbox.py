@@ -1,15 +1,19 @@
 """Send the mails of the outbox (REL-1, REL-2).
 
-Each process may run the dispatcher: a batch of due rows is claimed in one UPDATE that
-pushes their `next_attempt_at` a lease into the future, so a second dispatcher skips
-them; a process that dies mid-send leaves its rows to be claimed again when the lease
-runs out (delivery is at least once; the Message-ID derived from the row id makes a
-duplicate recognisable). Mails that carry a link get a fresh token here; only its hash
+Each process may run the dispatcher: a small batch of due rows is claimed in one UPDATE
+that pushes their `next_attempt_at` a lease (PARTNERPORTAL_OUTBOX_LEASE_SECONDS) into the
+future, so a second dispatcher skips them. While it sends, the dispatcher renews the
+lease of the rows it still holds; on any error (the database gone, the job cancelled) it
+gives them back at once. A process that dies (kill -9) leaves its rows to be claimed
+again when the short lease runs out (delivery is at least once; the Message-ID derived
+from the row id makes a duplicate recognisable). Mails that carry a link get a fresh token here; only its hash
 is stored, and neither the token nor the mail text is written to the outbox row, the
 history or the log (LOG-2)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,6 +25,7 @@ from piccolo.columns.combination import WhereRaw
 
 from db import links
 from db.engine import Database, Step
+from db.outage import is_outage
 from db.tables import DevMail, FlowInstance, Outbox
 from partnerportal.settings import Settings
 from partnerportal.signing import Signer
@@ -30,9 +35,8 @@ from workflows.registry import FlowRegistry, UnknownFlow
 
 log = logging.getLogger(__name__)
 
-# Longer than one batch can take (each send is bounded by SMTP_TIMEOUT_SECONDS and a
-# dead server ends the batch at the first failure).
-CLAIM_LEASE = timedelta(minutes=15)
+# Small, so a dispatcher that dies holds few mails, and the others take over the rest.
+CLAIM_BATCH_SIZE = 10
 SMTP_TIMEOUT_SECONDS = 30
 RETRY_FIRST = timedelta(minutes=1)
 RETRY_LONGEST = timedelta(hours=1)
@@ -78,14 +82,18 @@ class Dispatcher:
 
 
 async def dispatch_due_mail(
-    db: Database, settings: Settings, clock, registry: FlowRegistry, signer: Signer, batch_size: int = 50
+    db: Database, settings: Settings, clock, registry: FlowRegistry, signer: Signer, batch_size: int = CLAIM_BATCH_SIZE
 ) -> DispatchResult:
     """Send (or, without SMTP, put into the development mailbox) every mail due now."""
     dispatcher = Dispatcher(db, settings, clock, registry, signer)
+    lease = timedelta(seconds=settings.outbox_lease_seconds)
     total = DispatchResult()
     while True:
-        claimed = await claim(db, clock.now(), batch_size)
-        await _deliver_batch(dispatcher, claimed, total)
+        now = clock.now()
+        claimed = await claim(db, now, batch_size, lease)
+        if claimed:
+            async with Lease(db, clock, [row["id"] for row in claimed], now + lease, lease).kept() as held:
+                await _deliver_batch(dispatcher, claimed, total, held)
         if len(claimed) < batch_size:
             return total
 
@@ -111,8 +119,8 @@ def message_id(outbox_id: int, mail_from: str) -> str:
 # -- claiming ----------------------------------------------------------------------------
 
 
-def claim_query(now: datetime, batch_size: int, postgres: bool):
-    """Take up to batch_size due rows for CLAIM_LEASE and count the attempt.
+def claim_query(now: datetime, batch_size: int, postgres: bool, lease: timedelta):
+    """Take up to batch_size due rows for the lease and count the attempt.
 
     The status is a literal and the subquery is ordered by next_attempt_at, so
     PostgreSQL keeps the partial index outbox_pending_next even in a generic plan
@@ -127,7 +135,7 @@ def claim_query(now: datetime, batch_size: int, postgres: bool):
     else:
         due_ids = WhereRaw("id IN (" + due + ")", now, batch_size)
     return (
-        Outbox.update({Outbox.next_attempt_at: now + CLAIM_LEASE, Outbox.attempts: Outbox.attempts + 1})
+        Outbox.update({Outbox.next_attempt_at: now + lease, Outbox.attempts: Outbox.attempts + 1})
         .where(due_ids & WhereRaw("status = 'pending'"))
         .returning(
             Outbox.id, Outbox.organisation, Outbox.instance, Outbox.kind, Outbox.recipient,
@@ -136,16 +144,87 @@ def claim_query(now: datetime, batch_size: int, postgres: bool):
     )
 
 
-async def claim(db: Database, now: datetime, batch_size: int) -> list[dict]:
-    rows = (await db.write([claim_query(now, batch_size, postgres=not db.is_sqlite)]))[0]
+async def claim(db: Database, now: datetime, batch_size: int, lease: timedelta) -> list[dict]:
+    rows = (await db.write([claim_query(now, batch_size, postgres=not db.is_sqlite, lease=lease)]))[0]
     return sorted(rows, key=lambda row: row["id"])
+
+
+class Lease:
+    """The claimed rows this dispatcher still holds: renewed every third of the lease while
+    it works on them, given back at once if the work ends with an error or is cancelled.
+
+    Renewal and release touch only rows that are still pending *with the claim's own
+    next_attempt_at*: a row already marked sent, failed or set to retry later is left alone
+    (an optimistic check, so the timer task and the sends need no lock between them)."""
+
+    def __init__(self, db: Database, clock, ids: list[int], until: datetime, length: timedelta):
+        self.db, self.clock, self.length = db, clock, length
+        self.held = set(ids)
+        self.until = until
+
+    def done(self, outbox_id: int) -> None:
+        self.held.discard(outbox_id)
+
+    @contextlib.asynccontextmanager
+    async def kept(self):
+        renewer = asyncio.create_task(self._renew_periodically())
+        try:
+            yield self
+        except BaseException:
+            renewer.cancel()
+            # Shielded: a cancelled job (scheduler shutdown) still gives its mails back.
+            await asyncio.shield(self._release_quietly())
+            raise
+        finally:
+            renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewer
+
+    async def _renew_periodically(self) -> None:
+        while self.held:
+            await asyncio.sleep(self.length.total_seconds() / 3)
+            try:
+                await self.renew()
+            except Exception as exc:  # the database may be restarting; the lease still runs out
+                log.warning("Could not renew the claim on %s mail(s): %s", len(self.held), type(exc).__name__)
+
+    async def renew(self) -> None:
+        until = self.clock.now() + self.length
+        rows = await self._move(until)
+        self.held &= {row["id"] for row in rows}
+        self.until = until
+
+    async def release(self) -> None:
+        await self._move(self.clock.now())
+        self.held.clear()
+
+    async def _release_quietly(self) -> None:
+        if not self.held:
+            return
+        try:
+            await self.release()
+        except Exception as exc:
+            log.warning("Could not give back %s claimed mail(s) (%s); they return when the lease ends",
+                        len(self.held), type(exc).__name__)
+
+    async def _move(self, next_attempt_at: datetime) -> list[dict]:
+        if not self.held:
+            return []
+        query = (
+            Outbox.update({Outbox.next_attempt_at: next_attempt_at})
+            .where(Outbox.id.is_in(sorted(self.held)) & (Outbox.status == "pending") & (Outbox.next_attempt_at == self.until))
+            .returning(Outbox.id)
+        )
+        return (await self.db.write([query]))[0]
 
 
 # -- delivering --------------------------------------------------------------------------
 
 
-async def _deliver_batch(dispatcher: Dispatcher, claimed: list[dict], total: DispatchResult) -> None:
+async def _deliver_batch(dispatcher: Dispatcher, claimed: list[dict], total: DispatchResult, lease: Lease) -> None:
     for index, row in enumerate(claimed):
+        if row["id"] not in lease.held:
+            continue  # the lease could not be renewed in time and another dispatcher has it
         try:
             outcome = await _deliver(dispatcher, row)
         except TemporaryFailure as failure:
@@ -154,13 +233,18 @@ async def _deliver_batch(dispatcher: Dispatcher, claimed: list[dict], total: Dis
                 # backoff instead of waiting for a timeout per mail.
                 for rest in claimed[index:]:
                     total.add(await _retry_later(dispatcher, rest, failure.reason))
+                    lease.done(rest["id"])
                 return
             outcome = await _retry_later(dispatcher, row, failure.reason)
         except PermanentFailure as failure:
             outcome = await _mark_failed(dispatcher.db, row, failure.reason)
-        except Exception as exc:  # e.g. a broken template: count it as an attempt, keep the batch going
+        except Exception as exc:
+            if is_outage(exc):
+                raise  # not the mail's fault: the lease gives the batch back, no attempt is lost
+            # e.g. a broken template: count it as an attempt, keep the batch going
             log.exception("Mail %s (outbox %s) could not be prepared", row["kind"], row["id"])
             outcome = await _retry_later(dispatcher, row, f"Interner Fehler: {type(exc).__name__}")
+        lease.done(row["id"])
         total.add(outcome)
 
 
