@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
 
-import asyncpg
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, NotFoundException, PermissionDeniedException
 from litestar.plugins.htmx import HTMXDetails
@@ -18,14 +16,12 @@ from litestar.status_codes import (
     HTTP_503_SERVICE_UNAVAILABLE,
 )
 
-from db.engine import DatabaseUnavailable
+from db.outage import DatabaseUnavailable, is_outage
 from web.auth import ConsentRequired
 from web.texts import text
 from workflows.service import TransitionConflict
 
 log = logging.getLogger(__name__)
-
-DATABASE_DOWN = (DatabaseUnavailable, OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, sqlite3.OperationalError)
 
 
 def _page(request: Request, status: int, message_key: str) -> Response:
@@ -66,7 +62,7 @@ def consent_required(request: Request, exc: Exception) -> Response:
 
 
 def internal_error(request: Request, exc: Exception) -> Response:
-    if isinstance(exc, DATABASE_DOWN):
+    if is_outage(exc):  # the driver's and the database's error classes, see db/outage.py
         return database_down(request, exc)
     log.exception("Unhandled error on %s %s", request.method, request.url.path)
     return _page(request, HTTP_500_INTERNAL_SERVER_ERROR, "error.internal")
