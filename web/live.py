@@ -41,11 +41,20 @@ class ChangeFeed:
         # Counts the polls that delivered something: a read of a row started at generation g
         # shows every change delivered up to poll g (see LiveRowLoads in the users controller).
         self.generation = 0
+        # Set once the running poller has read where the history stands: from then on every
+        # later change reaches the subscribers (a stream's first event id is this cursor).
+        self.ready = asyncio.Event()
+
+    @property
+    def cursor(self) -> int:
+        """The highest history id this feed has read: the id of what a stream sent so far."""
+        return self._cursor
 
     def subscribe(self, organisation_id: int) -> asyncio.Queue[int]:
         queue: asyncio.Queue[int] = asyncio.Queue(maxsize=1000)
         self._subscribers[organisation_id].add(queue)
         if self._task is None or self._task.done():
+            self.ready.clear()
             self._task = asyncio.create_task(self._run())
         return queue
 
@@ -60,19 +69,24 @@ class ChangeFeed:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        self.ready.clear()
 
     async def _run(self) -> None:
-        self._cursor = await people.latest_history_id(self.db)
-        # What is already there is no news: only later rows are delivered.
-        floor = max(0, self._cursor - LOOK_BACK)
-        self._seen = {r["id"] for r in await people.changed_since(self.db, floor)}
-        self._gaps = set(range(floor + 1, self._cursor + 1)) - self._seen
-        while self._subscribers:
-            await asyncio.sleep(self.interval)
-            try:
-                await self.poll()
-            except Exception:  # e.g. the database restarts: keep the streams, try again
-                log.warning("Live feed poll failed; retrying", exc_info=True)
+        try:
+            self._cursor = await people.latest_history_id(self.db)
+            # What is already there is no news: only later rows are delivered.
+            floor = max(0, self._cursor - LOOK_BACK)
+            self._seen = {r["id"] for r in await people.changed_since(self.db, floor)}
+            self._gaps = set(range(floor + 1, self._cursor + 1)) - self._seen
+            self.ready.set()
+            while self._subscribers:
+                await asyncio.sleep(self.interval)
+                try:
+                    await self.poll()
+                except Exception:  # e.g. the database restarts: keep the streams, try again
+                    log.warning("Live feed poll failed; retrying", exc_info=True)
+        finally:
+            self.ready.clear()
 
     async def poll(self) -> None:
         # Only rows above the cursor and the gaps below it: re-reading the whole look-back
