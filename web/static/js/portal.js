@@ -13,7 +13,10 @@
       var target = last ? url + (url.indexOf("?") < 0 ? "?" : "&") + "last_event_id=" + encodeURIComponent(last) : url;
       var source = new EventSource(target, { withCredentials: true });
       var remember = function (event) {
-        if (event.lastEventId) { lastEventIds[url] = event.lastEventId; }
+        if (event.lastEventId) {
+          lastEventIds[url] = event.lastEventId;
+          document.documentElement.dataset.liveEventId = event.lastEventId;  // where the table stands
+        }
       };
       source.addEventListener("cursor", remember);
       source.addEventListener("row", remember);
