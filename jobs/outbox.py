@@ -27,6 +27,7 @@ from db import links
 from db.engine import Database, Step
 from db.outage import is_outage
 from db.tables import DevMail, FlowInstance, Outbox
+from partnerportal.metrics import SMTP_ERRORS
 from partnerportal.settings import Settings
 from partnerportal.signing import Signer
 from web.mail import LINK_KINDS, MailValues, RenderedMail, render_mail
@@ -368,14 +369,22 @@ async def _send(settings: Settings, message: EmailMessage) -> None:
         )
     except aiosmtplib.SMTPRecipientsRefused as exc:
         refusals = exc.recipients or []
+        _count_reply(min((r.code for r in refusals), default=550))
         _raise_for_reply(min((r.code for r in refusals), default=550), "; ".join(r.message for r in refusals))
     except (aiosmtplib.SMTPConnectResponseError, aiosmtplib.SMTPHeloError, aiosmtplib.SMTPAuthenticationError) as exc:
         # The server refuses us, not this mail: fix the configuration, nothing is lost.
+        SMTP_ERRORS.labels("refused").inc()
         raise TemporaryFailure(f"Mailserver lehnt die Verbindung ab: {exc.code} {exc.message}", server_down=True) from None
     except aiosmtplib.SMTPResponseException as exc:
+        _count_reply(exc.code)
         _raise_for_reply(exc.code, exc.message)
     except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+        SMTP_ERRORS.labels("unreachable").inc()
         raise TemporaryFailure(f"Mailserver nicht erreichbar: {type(exc).__name__}", server_down=True) from None
+
+
+def _count_reply(code: int) -> None:
+    SMTP_ERRORS.labels("permanent" if 500 <= code < 600 else "temporary").inc()
 
 
 def _raise_for_reply(code: int, reply: str) -> None:

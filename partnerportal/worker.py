@@ -12,6 +12,7 @@ from db.migrate import ensure_migrated
 from jobs.scheduler import create_scheduler
 from partnerportal.clock import SystemClock
 from partnerportal.flows import load_registry
+from partnerportal.metrics import start_metrics_server
 from partnerportal.settings import Settings
 from workflows.service import FlowService
 
@@ -23,11 +24,13 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> i
     try:
         await ensure_migrated(db)
         registry = load_registry(settings)
+        clock = SystemClock()
         await flow_snapshots.sync(db, registry)
         scheduler = create_scheduler(
-            FlowService(db, registry, SystemClock()), settings.sweep_interval_seconds, settings.sweep_batch_size,
+            FlowService(db, registry, clock), settings.sweep_interval_seconds, settings.sweep_batch_size,
             settings=settings,
         )
+        metrics = start_metrics_server(settings.metrics_host, settings.metrics_port, db, clock) if settings.metrics_port else None
         scheduler.start()
         stop = stop or asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -35,6 +38,8 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> i
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
         scheduler.shutdown(wait=False)
+        if metrics is not None:
+            metrics.stop()
         return 0
     finally:
         await db.close()

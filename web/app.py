@@ -12,6 +12,7 @@ from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.plugins.prometheus import PrometheusConfig
 from litestar.template.config import TemplateConfig
 
 from db import flow_snapshots
@@ -21,6 +22,7 @@ from jobs.scheduler import create_scheduler
 from partnerportal.clock import SystemClock
 from partnerportal.crypto import PinHasher
 from partnerportal.flows import load_registry
+from partnerportal.metrics import start_metrics_server
 from partnerportal.signing import Signer
 from partnerportal.settings import Settings
 from web.routes import ROUTES
@@ -34,6 +36,12 @@ from workflows.service import FlowService
 
 log = logging.getLogger(__name__)
 WEB_DIR = Path(__file__).parent
+# Request latency by route template (served by the metrics port, see partnerportal/metrics.py);
+# the live stream's duration is no latency (the live_streams gauge counts the streams).
+REQUEST_METRICS = PrometheusConfig(
+    app_name="partnerportal", prefix="partnerportal_http", group_path=True,
+    exclude=["^/static/", "^/nutzerverwaltung/live$"],
+)
 
 
 def create_app(settings: Settings | None = None, clock=None, pin_hasher: PinHasher | None = None) -> Litestar:
@@ -52,8 +60,11 @@ def create_app(settings: Settings | None = None, clock=None, pin_hasher: PinHash
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await db.start()
+        metrics = None
         try:
             await ensure_migrated(db)
+            if settings.metrics_port:
+                metrics = start_metrics_server(settings.metrics_host, settings.metrics_port, db, clock)
             await flow_snapshots.sync(db, registry)
             if settings.scheduler_enabled:
                 app.state.scheduler = create_scheduler(
@@ -63,6 +74,8 @@ def create_app(settings: Settings | None = None, clock=None, pin_hasher: PinHash
                 app.state.scheduler.start()
             yield
         finally:
+            if metrics is not None:
+                metrics.stop()
             await live_feed.stop()
             if app.state.scheduler is not None:
                 app.state.scheduler.shutdown(wait=False)
@@ -102,6 +115,7 @@ def create_app(settings: Settings | None = None, clock=None, pin_hasher: PinHash
             exclude=["^/api/app/"],
         ),
         plugins=[HTMXPlugin()],
+        middleware=[REQUEST_METRICS.middleware],
         before_send=[add_security_headers],
         exception_handlers=EXCEPTION_HANDLERS,
         debug=False,

@@ -19,6 +19,7 @@ from litestar.status_codes import HTTP_409_CONFLICT, HTTP_422_UNPROCESSABLE_ENTI
 from db import people
 from db.audit import audit_step
 from jobs.outbox import retry_failed
+from partnerportal.metrics import LIVE_STREAMS
 from db.people import PersonRow
 from web.auth import actor_of, client_ip, require_admin
 from web.live import LOOK_BACK
@@ -340,6 +341,7 @@ class UsersController(Controller):
 
         async def events() -> AsyncGenerator[ServerSentEventMessage, None]:
             queue = feed.subscribe(organisation_id)
+            LIVE_STREAMS.inc()
             try:
                 # Every change after the feed's cursor reaches this queue; the client keeps
                 # the cursor as its last event id.
@@ -361,6 +363,7 @@ class UsersController(Controller):
                     if person is not None:
                         yield row_event(person, max(cursor, feed.cursor))
             finally:
+                LIVE_STREAMS.dec()
                 feed.unsubscribe(organisation_id, queue)
 
         return ServerSentEvent(events(), headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
