@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
@@ -50,6 +51,8 @@ class DispatchResult:
     retried: int = 0
     failed: int = 0
     cancelled: int = 0
+    # Why mails are retried, with how many: logged once per round (jobs/scheduler.py).
+    retry_reasons: Counter = field(default_factory=Counter)
 
     def add(self, outcome: str, count: int = 1) -> None:
         setattr(self, outcome, getattr(self, outcome) + count)
@@ -233,10 +236,10 @@ async def _deliver_batch(dispatcher: Dispatcher, claimed: list[dict], total: Dis
                 # Nothing else will get through now: give the rest of the batch the same
                 # backoff instead of waiting for a timeout per mail.
                 for rest in claimed[index:]:
-                    total.add(await _retry_later(dispatcher, rest, failure.reason))
+                    total.add(await _retry(dispatcher, rest, failure.reason, total))
                     lease.done(rest["id"])
                 return
-            outcome = await _retry_later(dispatcher, row, failure.reason)
+            outcome = await _retry(dispatcher, row, failure.reason, total)
         except PermanentFailure as failure:
             outcome = await _mark_failed(dispatcher.db, row, failure.reason)
         except Exception as exc:
@@ -244,7 +247,7 @@ async def _deliver_batch(dispatcher: Dispatcher, claimed: list[dict], total: Dis
                 raise  # not the mail's fault: the lease gives the batch back, no attempt is lost
             # e.g. a broken template: count it as an attempt, keep the batch going
             log.exception("Mail %s (outbox %s) could not be prepared", row["kind"], row["id"])
-            outcome = await _retry_later(dispatcher, row, f"Interner Fehler: {type(exc).__name__}")
+            outcome = await _retry(dispatcher, row, f"Interner Fehler: {type(exc).__name__}", total)
         lease.done(row["id"])
         total.add(outcome)
 
@@ -402,12 +405,20 @@ def backoff(attempts: int) -> timedelta:
     return min(RETRY_FIRST * 2 ** max(attempts - 1, 0), RETRY_LONGEST)
 
 
+async def _retry(dispatcher: Dispatcher, row: dict, reason: str, total: DispatchResult) -> str:
+    outcome = await _retry_later(dispatcher, row, reason)
+    if outcome == "retried":
+        total.retry_reasons[_short(reason)] += 1
+    return outcome
+
+
 async def _retry_later(dispatcher: Dispatcher, row: dict, reason: str) -> str:
     if row["attempts"] >= dispatcher.settings.mail_max_attempts:
         return await _mark_failed(dispatcher.db, row, f"{reason} (aufgegeben nach {row['attempts']} Versuchen)")
     retry_at = dispatcher.clock.now() + backoff(row["attempts"])
     await _mark(dispatcher.db, row["id"], {Outbox.next_attempt_at: retry_at, Outbox.last_error: _short(reason)})
-    log.warning("Mail %s (outbox %s) not sent (%s); next attempt at %s", row["kind"], row["id"], reason, retry_at.isoformat())
+    # One line per mail only at debug level: the round's summary says why (jobs/scheduler.py).
+    log.debug("Mail %s (outbox %s) not sent (%s); next attempt at %s", row["kind"], row["id"], reason, retry_at.isoformat())
     return "retried"
 
 

@@ -35,9 +35,13 @@ async def send_mail(service: FlowService, settings: Settings, signer: Signer) ->
         _log_failure("Mail dispatch", exc)
         return
     if result.handled:
-        log.info(
-            "Mail: %s sent, %s to retry, %s failed, %s cancelled", result.sent, result.retried, result.failed, result.cancelled
-        )
+        summary = "Mail: %s sent, %s to retry, %s failed, %s cancelled"
+        args = [result.sent, result.retried, result.failed, result.cancelled]
+        if result.retry_reasons:
+            # One line per round, however many mails wait: the reasons with their counts.
+            summary += "; retry because: %s"
+            args.append("; ".join(f"{reason} ({count}x)" for reason, count in result.retry_reasons.most_common(3)))
+        (log.warning if result.retried else log.info)(summary, *args)
 
 
 def _log_failure(job: str, exc: Exception) -> None:

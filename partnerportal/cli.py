@@ -147,10 +147,11 @@ def _serve(args, settings: Settings | None = None) -> int:
         print(str(exc), file=sys.stderr)
         return 1
     print(f"Partnerportal on http://{args.host}:{args.port}/", flush=True)
-    from partnerportal import log_redaction
+    from partnerportal import logs
 
-    config = uvicorn.Config(create_app(settings), host=args.host, port=args.port, log_level="info")
-    log_redaction.install()  # after uvicorn configured its loggers
+    logs.configure(settings.log_format)
+    # log_config=None: uvicorn keeps our handler; its access log is replaced by web/request_log.py.
+    config = uvicorn.Config(create_app(settings), host=args.host, port=args.port, log_config=None, access_log=False)
     try:
         uvicorn.Server(config).run()
     except KeyboardInterrupt:

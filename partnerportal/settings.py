@@ -123,6 +123,7 @@ class Settings:
     payment_contact_email: Text = "zahlungsavise@partnerportal.example"
     payment_contact_phone: Text = "0800 000001"
     barrier_reports_per_ip_per_hour: Count = 10
+    log_format: Literal["text", "json"] = "text"
     # Prometheus metrics on their own port (0: off), never on the public app.
     metrics_port: Annotated[int, between(0, 65535)] = 0
     metrics_host: Text = "127.0.0.1"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 
 from db import flow_snapshots
@@ -11,6 +10,7 @@ from db.engine import Database
 from db.migrate import ensure_migrated
 from jobs.scheduler import create_scheduler
 from partnerportal.clock import SystemClock
+from partnerportal import logs
 from partnerportal.flows import load_registry
 from partnerportal.metrics import start_metrics_server
 from partnerportal.settings import Settings
@@ -18,7 +18,7 @@ from workflows.service import FlowService
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(settings.log_format)
     db = Database(settings.database_url)
     await db.start()
     try:

@@ -25,6 +25,7 @@ from partnerportal.flows import load_registry
 from partnerportal.metrics import start_metrics_server
 from partnerportal.signing import Signer
 from partnerportal.settings import Settings
+from web.request_log import request_logging
 from web.routes import ROUTES
 from web.controllers.dev_mailbox import DEV_MAILBOX_PATH, dev_mailbox_enabled
 from web.errors import EXCEPTION_HANDLERS
@@ -95,7 +96,7 @@ def create_app(settings: Settings | None = None, clock=None, pin_hasher: PinHash
             dev_mailbox_url=DEV_MAILBOX_PATH,
         )
 
-    return Litestar(
+    app = Litestar(
         route_handlers=ROUTES,
         lifespan=[lifespan],
         state=State({"settings": settings, "db": db, "registry": registry, "service": service, "clock": clock, "scheduler": None,
@@ -118,5 +119,10 @@ def create_app(settings: Settings | None = None, clock=None, pin_hasher: PinHash
         middleware=[REQUEST_METRICS.middleware],
         before_send=[add_security_headers],
         exception_handlers=EXCEPTION_HANDLERS,
+        # The process configures logging (partnerportal/logs.py): one format, secrets masked.
+        logging_config=None,
         debug=False,
     )
+    # Around everything, unknown paths included (Litestar's own middleware runs only for routes).
+    app.asgi_handler = request_logging(app.asgi_handler)
+    return app

@@ -18,6 +18,7 @@ from litestar.status_codes import (
 
 from db.outage import DatabaseUnavailable, is_outage
 from web.auth import ConsentRequired
+from web.request_log import request_id_of
 from web.texts import text
 from workflows.service import TransitionConflict
 
@@ -25,9 +26,11 @@ log = logging.getLogger(__name__)
 
 
 def _page(request: Request, status: int, message_key: str) -> Response:
+    request_id = request_id_of(request.scope)
     if request.url.path.startswith("/api/") or "text/html" not in request.headers.get("accept", "text/html"):
-        return Response({"status": status, "detail": text(message_key)}, status_code=status, media_type=MediaType.JSON)
-    return Template("error.html", context={"message": text(message_key)}, status_code=status)
+        body = {"status": status, "detail": text(message_key), "request_id": request_id}
+        return Response(body, status_code=status, media_type=MediaType.JSON)
+    return Template("error.html", context={"message": text(message_key), "request_id": request_id}, status_code=status)
 
 
 def http_error(request: Request, exc: HTTPException) -> Response:

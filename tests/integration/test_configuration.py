@@ -285,4 +285,4 @@ def test_ctrl_c_while_the_command_starts_prints_no_traceback(cli, tmp_path):
     finally:
         silent.close()
     assert process.returncode == 130
-    assert err == "" and "Partnerportal on" not in out
+    assert err == "" and "Partnerportal on" not in out, err
