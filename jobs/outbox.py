@@ -114,6 +114,16 @@ async def retry_failed(db: Database, outbox_id: int, organisation_id: int, now: 
     return bool(rows[0])
 
 
+async def mail_of(db: Database, outbox_id: int, organisation_id: int, instance_id: int) -> bool:
+    """Whether the outbox row is this organisation's mail of this instance."""
+    row = await db.fetch_one(
+        Outbox.select(Outbox.id).where(
+            (Outbox.id == outbox_id) & (Outbox.organisation == organisation_id) & (Outbox.instance == instance_id)
+        )
+    )
+    return row is not None
+
+
 def message_id(outbox_id: int, mail_from: str) -> str:
     """Stable per outbox row, so a mail sent twice (at least once delivery) is one mail."""
     domain = parseaddr(mail_from)[1].rpartition("@")[2] or "localhost"

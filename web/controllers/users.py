@@ -18,9 +18,10 @@ from litestar.status_codes import HTTP_409_CONFLICT, HTTP_422_UNPROCESSABLE_ENTI
 
 from db import people
 from db.audit import audit_step
-from jobs.outbox import retry_failed
+from jobs.outbox import mail_of, retry_failed
 from partnerportal.metrics import LIVE_STREAMS
 from db.people import PersonRow
+from web import mail_failures
 from web.auth import actor_of, client_ip, require_admin
 from web.live import LOOK_BACK
 from web.forms import PERSON_FIELDS, SALUTATIONS, FormResult, read_form, validate_person
@@ -264,6 +265,7 @@ class UsersController(Controller):
             "row": row_view(service, person),
             "timeline": await people.timeline(service.db, instance_id),
             "mails": await people.mails(service.db, instance_id),
+            "explain_mail_failure": mail_failures.explain,
             "event_labels": event_labels,
             "state_labels": {s.name: s.label for s in flow.definition.states.values()},
             "flow": flow.definition,
@@ -314,7 +316,10 @@ class UsersController(Controller):
         if await people.one(service.db, admin.organisation_id, instance_id) is None:
             raise NotFoundException()
         if not await retry_failed(service.db, outbox_id, admin.organisation_id, service.clock.now()):
-            raise NotFoundException()
+            # A second click (or one from another tab) finds the mail on its way again: harmless.
+            if not await mail_of(service.db, outbox_id, admin.organisation_id, instance_id):
+                raise NotFoundException()
+            return Redirect(request.app.route_reverse("user_detail", instance_id=instance_id), status_code=303)
         await service.db.write([audit_step("mail_retry", service.clock.now(), actor=actor_of(admin),
                                            organisation_id=admin.organisation_id, instance_id=instance_id,
                                            client_ip=client_ip(request), details={"outbox": outbox_id})])
