@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sqlite3
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import timezone
@@ -64,6 +65,9 @@ def _parser() -> argparse.ArgumentParser:
     db = commands.add_parser("db", help="database commands").add_subparsers(title="db commands")
     upgrade = db.add_parser("upgrade", help="apply pending migrations")
     upgrade.set_defaults(run=_db_upgrade)
+    backup = db.add_parser("backup", help="copy the running database into FILE (SQLite: online backup; PostgreSQL: pg_dump)")
+    backup.add_argument("file", type=Path)
+    backup.set_defaults(run=_db_backup)
 
     admin = commands.add_parser("admin", help="organisation admins").add_subparsers(title="admin commands")
     admin_create = admin.add_parser("create", help="create an organisation (if new) and invite its admin; prints the link")
@@ -261,6 +265,23 @@ def _db_upgrade(args) -> int:
         return 0
 
     return _run_with_database(settings, work)
+
+
+def _db_backup(args) -> int:
+    from db.backup import BackupFailed, backup_postgres, backup_sqlite
+    from db.outage import masked_url
+
+    settings = args.settings
+    try:
+        if settings.sqlite_path() is not None:
+            backup_sqlite(settings.sqlite_path(), args.file)
+        else:
+            backup_postgres(settings.database_url, args.file)
+    except (BackupFailed, OSError, sqlite3.Error) as exc:
+        print(f"Backup of {masked_url(settings.database_url)} failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"Backed up {masked_url(settings.database_url)} to {args.file}.")
+    return 0
 
 
 # -- flows --------------------------------------------------------------------
