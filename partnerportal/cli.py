@@ -109,6 +109,12 @@ def _parser() -> argparse.ArgumentParser:
     reports_list.add_argument("--limit", type=int, default=50, help="how many of the newest reports (default 50)")
     reports_list.set_defaults(run=_reports_list)
 
+    person = commands.add_parser("person", help="data subject requests").add_subparsers(title="person commands")
+    person_export = person.add_parser("export", help="everything stored about a person (GDPR Art. 15), as JSON or text")
+    person_export.add_argument("--email", required=True)
+    person_export.add_argument("--format", choices=["json", "text"], default="json")
+    person_export.set_defaults(run=_person_export)
+
     check_config = commands.add_parser(
         "check-config", help="print the effective settings (secrets masked) and what is wrong (exit 2 if anything is)"
     )
@@ -371,6 +377,53 @@ def _flows_migrate(args) -> int:
         return 0
 
     return _run_with_database(settings, work)
+
+
+# -- person -------------------------------------------------------------------
+
+
+def _person_export(args) -> int:
+    import json
+
+    from db import subject_access
+    from db.migrate import ensure_migrated
+
+    async def work(db) -> int:
+        await ensure_migrated(db)
+        account_ids = await subject_access.accounts_with_email(db, args.email)
+        if not account_ids:
+            print(f"Nothing is stored about {args.email}.", file=sys.stderr)
+            return 1
+        people = [await subject_access.person_data(db, account_id) for account_id in account_ids]
+        if args.format == "json":
+            print(json.dumps(people, ensure_ascii=False, indent=2))
+        else:
+            print(_readable(people))
+        return 0
+
+    return _run_with_database(args.settings, work)
+
+
+def _readable(people: list[dict]) -> str:
+    """The export as indented text: one block per account, one line per record."""
+    lines: list[str] = []
+
+    def block(title: str, rows: list[dict], indent: str = "  ") -> None:
+        lines.append(f"{indent}{title}: {'none' if not rows else ''}".rstrip())
+        for row in rows:
+            lines.append(indent + "  - " + ", ".join(f"{k}: {v}" for k, v in row.items() if not isinstance(v, list)))
+    for person in people:
+        account = person["account"]
+        lines.append(f"Account {account['id']} in {account['organisation']}")
+        lines.extend(f"  {key}: {value}" for key, value in account.items() if key != "id")
+        for invitation in person["invitations"]:
+            lines.append(f"  Invitation {invitation['id']} ({invitation['flow_name']} v{invitation['flow_version']}): {invitation['state']}")
+            for part in ("history", "timers", "mails"):
+                block(part, invitation[part], indent="    ")
+        for part in ("consent", "devices", "login_requests", "sessions", "security_events"):
+            block(part, person[part])
+        lines.append("")
+    return "\n".join(lines).rstrip("\n")
 
 
 # -- check-config ---------------------------------------------------------------
