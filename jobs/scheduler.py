@@ -10,12 +10,16 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from db.outage import is_outage
 from jobs.outbox import dispatch_due_mail
+from jobs.retention import purge_expired_data
 from jobs.timers import fire_due_timers
 from partnerportal.settings import Settings
 from partnerportal.signing import Signer
 from workflows.service import FlowService
 
 log = logging.getLogger(__name__)
+
+# Retention is about days: looking every ten minutes is plenty.
+RETENTION_INTERVAL_SECONDS = 600
 
 
 async def sweep_timers(service: FlowService, batch_size: int) -> None:
@@ -79,6 +83,14 @@ def create_scheduler(
             seconds=interval_seconds,
             args=[service, settings, signer or Signer(settings.secret_key)],
             id="send_mail",
+            next_run_time=service.clock.now(),
+        )
+        scheduler.add_job(
+            purge_expired_data,
+            "interval",
+            seconds=RETENTION_INTERVAL_SECONDS,
+            args=[service.db, settings, service.clock],
+            id="retention",
             next_run_time=service.clock.now(),
         )
     return scheduler

@@ -86,6 +86,7 @@ def _folder(value: str) -> str:
 
 Text = Annotated[str, Field(max_length=200)]
 Count = Annotated[int, between(1, 100_000)]
+Days = Annotated[int, between(1, 3650)]
 
 
 @dataclass(frozen=True, config=ConfigDict(extra="forbid", strict=False))
@@ -123,6 +124,13 @@ class Settings:
     payment_contact_email: Text = "zahlungsavise@partnerportal.example"
     payment_contact_phone: Text = "0800 000001"
     barrier_reports_per_ip_per_hour: Count = 10
+    # Retention in days (README "Retention"): deleted by the scheduler, in batches.
+    retention_csv_import_days: Days = 30
+    retention_barrier_report_days: Days = 365
+    retention_session_days: Days = 30
+    retention_audit_days: Days = 365
+    retention_outbox_days: Days = 90
+    retention_dev_mailbox_days: Days = 7
     log_format: Literal["text", "json"] = "text"
     # Prometheus metrics on their own port (0: off), never on the public app.
     metrics_port: Annotated[int, between(0, 65535)] = 0
