@@ -5,6 +5,8 @@ Run alone: python -m pytest tests/e2e/test_live_resume_browser.py"""
 
 from __future__ import annotations
 
+import re
+
 from playwright.async_api import expect
 
 from partnerportal.crypto import fast_pin_hasher
@@ -45,7 +47,8 @@ async def test_the_table_catches_up_after_a_server_restart(db, settings, clock, 
             await page.goto("/nutzerverwaltung/")
             badge = page.locator(f"#person-{person.id} .badge").first
             await expect(badge).to_have_text(flow.states[before].label)
-            await page.wait_for_function("document.documentElement.dataset.liveEventId !== undefined")
+            # The stream told the page where it stands (its first event).
+            await expect(page.locator("html")).to_have_attribute("data-live-event-id", re.compile(r"^\d+$"))
             await page.evaluate("window.__notReloaded = true")
 
             server.stop()  # the stream breaks; the browser keeps trying
