@@ -178,6 +178,10 @@ async def _ready(db, settings: Settings) -> None:
     registry = _registry(settings)
     await ensure_migrated(db)
     await flow_snapshots.sync(db, registry)
+    if settings.metrics_port:
+        from partnerportal.metrics import ensure_port_free
+
+        ensure_port_free(settings.metrics_host, settings.metrics_port)
 
 
 async def _ok(awaitable: Awaitable) -> int:

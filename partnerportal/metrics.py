@@ -94,6 +94,19 @@ class MetricsServer:
         self.thread.join(5)
 
 
+def ensure_port_free(host: str, port: int) -> None:
+    """For `serve`: a taken metrics port is a configuration error before uvicorn starts
+    (inside the app's start-up it would be a traceback)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise SettingsError(f"PARTNERPORTAL_METRICS_PORT: cannot listen on {host}:{port} ({exc.strerror or exc})") from None
+
+
 def start_metrics_server(host: str, port: int, db: Database, clock) -> MetricsServer:
     """Serve /metrics on host:port from a thread; call in a running event loop."""
     disable_created_metrics()  # *_created series only double the output

@@ -142,3 +142,17 @@ async def test_the_documented_metrics_are_the_ones_served(settings, db):
     dashboard = json.loads((docs / "grafana-dashboard.json").read_text(encoding="utf-8"))
     used = {m for panel in dashboard["panels"] for target in panel["targets"] for m in re.findall(r"partnerportal_\w+", target["expr"])}
     assert {re.sub(r"_(bucket|count|sum)$", "", m) for m in used} <= listed
+
+
+def test_serve_with_a_taken_metrics_port_is_a_configuration_error(database_url, tmp_path, db):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = clean_env(database_url=database_url, secret_key=TEST_SECRET, metrics_port=str(port))
+        result = subprocess.run([str(PARTNERPORTAL), "serve", "--port", "9"], cwd=tmp_path, env=env,
+                                capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr == f"Configuration error: PARTNERPORTAL_METRICS_PORT: cannot listen on 127.0.0.1:{port} (Address already in use)\n"
