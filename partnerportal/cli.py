@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sqlite3
 import sys
 from collections.abc import Awaitable, Callable
@@ -43,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # Ctrl+C before the server or worker took over the signal
+        # A connection attempt cut short leaves a future asyncio would report at exit.
+        logging.getLogger("asyncio").disabled = True
         return 130
 
 
