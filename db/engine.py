@@ -21,12 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from piccolo.engine.base import Engine
 from piccolo.engine.sqlite import SQLiteEngine, dict_factory
 from piccolo.query.base import Query
 from piccolo.querystring import QueryString
 
-from db.engines import SQLITE_BUSY_TIMEOUT_MS, make_engine
+from core.settings import masked_url
+from db.engines import CONNECT_TIMEOUT_S, SQLITE_BUSY_TIMEOUT_MS, make_engine
+from db.outage import CannotConnect, DatabaseUnavailable, connect_failure
 from db.tables import ALL_TABLES
 
 # WAL checkpoints (copying committed pages into the database file, with an fsync) run
@@ -43,10 +46,6 @@ log = logging.getLogger(__name__)
 
 class ConflictError(Exception):
     """Someone else changed the row first (optimistic concurrency); nothing was written."""
-
-
-class DatabaseUnavailable(Exception):
-    """The database cannot be reached right now."""
 
 
 Results = list[list[dict[str, Any]]]
@@ -237,6 +236,16 @@ class Database:
         self._pool_started = False
 
     async def start(self, pool_size: int = 8) -> None:
+        """Open the connection (pool); CannotConnect names the URL (without password) and what failed."""
+        try:
+            await self._start(pool_size)
+        except (OSError, TimeoutError, sqlite3.Error, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            await self.close()
+            raise CannotConnect(
+                f"Cannot connect to the database {masked_url(self.url)}: {connect_failure(exc, CONNECT_TIMEOUT_S)}"
+            ) from exc
+
+    async def _start(self, pool_size: int) -> None:
         if self.is_sqlite:
             self._executor = _SqliteThread()
             await self._in_thread(self._open_sqlite)
@@ -321,6 +330,7 @@ class Database:
         return await self._executor.call(fn, *args)
 
     def _open_sqlite(self) -> None:
+        Path(self.engine.connection_kwargs["database"]).parent.mkdir(parents=True, exist_ok=True)
         connection = sqlite3.connect(**self.engine.connection_kwargs, check_same_thread=False)
         connection.row_factory = dict_factory
         # WAL lets readers in other processes work while one writes.

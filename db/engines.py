@@ -8,6 +8,8 @@ from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# At start, an unreachable host is reported after this long (asyncpg waits 60 s).
+CONNECT_TIMEOUT_S = 10
 
 
 class _PostgresEngine(PostgresEngine):
@@ -24,7 +26,7 @@ def make_engine(url: str) -> Engine:
         path = url.removeprefix("sqlite:///")
         return SQLiteEngine(path=path, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
     if url.startswith(("postgresql://", "postgres://")):
-        return _PostgresEngine(config={"dsn": url}, extensions=())
+        return _PostgresEngine(config={"dsn": url, "timeout": CONNECT_TIMEOUT_S}, extensions=())
     raise ValueError(
         f"Unsupported database URL {url!r}: use sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/NAME"
     )

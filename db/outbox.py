@@ -18,3 +18,13 @@ async def retry_failed(db: Database, outbox_id: int, organisation_id: int, now: 
         .returning(Outbox.id)
     ])
     return bool(rows[0])
+
+
+async def mail_of(db: Database, outbox_id: int, organisation_id: int, instance_id: int) -> bool:
+    """Whether the outbox row is this organisation's mail of this instance."""
+    row = await db.fetch_one(
+        Outbox.select(Outbox.id).where(
+            (Outbox.id == outbox_id) & (Outbox.organisation == organisation_id) & (Outbox.instance == instance_id)
+        )
+    )
+    return row is not None

@@ -271,6 +271,16 @@ async def changes_after(db: Database, after_history_id: int, also_ids=(), limit:
     return await db.fetch(Sql(TransitionHistory, template, *also_ids, after_history_id, limit))
 
 
+async def organisation_changes_after(db: Database, organisation_id: int, after_history_id: int, limit: int) -> list[dict]:
+    """An organisation's history rows (id, instance) above the cursor, oldest first (a live
+    stream that reconnects catches up with these; index transition_history_org_id)."""
+    return await db.fetch(Sql(
+        TransitionHistory,
+        "SELECT id, instance FROM transition_history WHERE organisation = {} AND id > {} ORDER BY id LIMIT {}",
+        organisation_id, after_history_id, limit,
+    ))
+
+
 async def latest_history_id(db: Database) -> int:
     row = await db.fetch_one(Sql(TransitionHistory, "SELECT max(id) AS id FROM transition_history"))
     return row["id"] if row and row["id"] is not None else 0

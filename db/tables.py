@@ -74,6 +74,8 @@ class Timer(Table, tablename="timer"):
     due_at = Timestamptz()
     status = Varchar(length=20, default="pending")
     fired_at = Timestamptz(null=True, default=None)
+    # Until when a sweeper holds this timer (jobs/timers.py); other sweepers skip it meanwhile.
+    claimed_until = Timestamptz(null=True, default=None)
 
 
 class Outbox(Table, tablename="outbox"):

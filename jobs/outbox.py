@@ -1,17 +1,22 @@
 """Send the mails of the outbox (REL-1, REL-2).
 
-Each process may run the dispatcher: a batch of due rows is claimed in one UPDATE that
-pushes their `next_attempt_at` a lease into the future, so a second dispatcher skips
-them; a process that dies mid-send leaves its rows to be claimed again when the lease
-runs out (delivery is at least once; the Message-ID derived from the row id makes a
-duplicate recognisable). Mails that carry a link get a fresh token here; only its hash
+Each process may run the dispatcher: a small batch of due rows is claimed in one UPDATE
+that pushes their `next_attempt_at` a lease (PARTNERPORTAL_OUTBOX_LEASE_SECONDS) into the
+future, so a second dispatcher skips them. While it sends, the dispatcher renews the
+lease of the rows it still holds; on any error (the database gone, the job cancelled) it
+gives them back at once. A process that dies (kill -9) leaves its rows to be claimed
+again when the short lease runs out (delivery is at least once; the Message-ID derived
+from the row id makes a duplicate recognisable). Mails that carry a link get a fresh token here; only its hash
 is stored, and neither the token nor the mail text is written to the outbox row, the
 history or the log (LOG-2)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
@@ -21,7 +26,9 @@ from piccolo.columns.combination import WhereRaw
 
 from db import links
 from db.engine import Database, Step
+from db.outage import is_outage
 from db.tables import DevMail, FlowInstance, Outbox
+from core.metrics import SMTP_ERRORS
 from core.settings import Settings
 from core.signing import Signer
 from mail.rendering import LINK_KINDS, MailValues, RenderedMail, render_mail
@@ -32,9 +39,8 @@ from workflows.registry import FlowRegistry, UnknownFlow
 
 log = logging.getLogger(__name__)
 
-# Longer than one batch can take (each send is bounded by SMTP_TIMEOUT_SECONDS and a
-# dead server ends the batch at the first failure).
-CLAIM_LEASE = timedelta(minutes=15)
+# Small, so a dispatcher that dies holds few mails, and the others take over the rest.
+CLAIM_BATCH_SIZE = 10
 SMTP_TIMEOUT_SECONDS = 30
 RETRY_FIRST = timedelta(minutes=1)
 RETRY_LONGEST = timedelta(hours=1)
@@ -47,6 +53,8 @@ class DispatchResult:
     retried: int = 0
     failed: int = 0
     cancelled: int = 0
+    # Why mails are retried, with how many: logged once per round (jobs/scheduler.py).
+    retry_reasons: Counter = field(default_factory=Counter)
 
     def add(self, outcome: str, count: int = 1) -> None:
         setattr(self, outcome, getattr(self, outcome) + count)
@@ -80,14 +88,18 @@ class Dispatcher:
 
 
 async def dispatch_due_mail(
-    db: Database, settings: Settings, clock, registry: FlowRegistry, signer: Signer, batch_size: int = 50
+    db: Database, settings: Settings, clock, registry: FlowRegistry, signer: Signer, batch_size: int = CLAIM_BATCH_SIZE
 ) -> DispatchResult:
     """Send (or, without SMTP, put into the development mailbox) every mail due now."""
     dispatcher = Dispatcher(db, settings, clock, registry, signer)
+    lease = timedelta(seconds=settings.outbox_lease_seconds)
     total = DispatchResult()
     while True:
-        claimed = await claim(db, clock.now(), batch_size)
-        await _deliver_batch(dispatcher, claimed, total)
+        now = clock.now()
+        claimed = await claim(db, now, batch_size, lease)
+        if claimed:
+            async with Lease(db, clock, [row["id"] for row in claimed], now + lease, lease).kept() as held:
+                await _deliver_batch(dispatcher, claimed, total, held)
         if len(claimed) < batch_size:
             return total
 
@@ -101,8 +113,8 @@ def message_id(outbox_id: int, mail_from: str) -> str:
 # -- claiming ----------------------------------------------------------------------------
 
 
-def claim_query(now: datetime, batch_size: int, postgres: bool):
-    """Take up to batch_size due rows for CLAIM_LEASE and count the attempt.
+def claim_query(now: datetime, batch_size: int, postgres: bool, lease: timedelta):
+    """Take up to batch_size due rows for the lease and count the attempt.
 
     The status is a literal and the subquery is ordered by next_attempt_at, so
     PostgreSQL keeps the partial index outbox_pending_next even in a generic plan
@@ -117,7 +129,7 @@ def claim_query(now: datetime, batch_size: int, postgres: bool):
     else:
         due_ids = WhereRaw("id IN (" + due + ")", now, batch_size)
     return (
-        Outbox.update({Outbox.next_attempt_at: now + CLAIM_LEASE, Outbox.attempts: Outbox.attempts + 1})
+        Outbox.update({Outbox.next_attempt_at: now + lease, Outbox.attempts: Outbox.attempts + 1})
         .where(due_ids & WhereRaw("status = 'pending'"))
         .returning(
             Outbox.id, Outbox.organisation, Outbox.instance, Outbox.kind, Outbox.recipient,
@@ -126,16 +138,87 @@ def claim_query(now: datetime, batch_size: int, postgres: bool):
     )
 
 
-async def claim(db: Database, now: datetime, batch_size: int) -> list[dict]:
-    rows = (await db.write([claim_query(now, batch_size, postgres=not db.is_sqlite)]))[0]
+async def claim(db: Database, now: datetime, batch_size: int, lease: timedelta) -> list[dict]:
+    rows = (await db.write([claim_query(now, batch_size, postgres=not db.is_sqlite, lease=lease)]))[0]
     return sorted(rows, key=lambda row: row["id"])
+
+
+class Lease:
+    """The claimed rows this dispatcher still holds: renewed every third of the lease while
+    it works on them, given back at once if the work ends with an error or is cancelled.
+
+    Renewal and release touch only rows that are still pending *with the claim's own
+    next_attempt_at*: a row already marked sent, failed or set to retry later is left alone
+    (an optimistic check, so the timer task and the sends need no lock between them)."""
+
+    def __init__(self, db: Database, clock, ids: list[int], until: datetime, length: timedelta):
+        self.db, self.clock, self.length = db, clock, length
+        self.held = set(ids)
+        self.until = until
+
+    def done(self, outbox_id: int) -> None:
+        self.held.discard(outbox_id)
+
+    @contextlib.asynccontextmanager
+    async def kept(self):
+        renewer = asyncio.create_task(self._renew_periodically())
+        try:
+            yield self
+        except BaseException:
+            renewer.cancel()
+            # Shielded: a cancelled job (scheduler shutdown) still gives its mails back.
+            await asyncio.shield(self._release_quietly())
+            raise
+        finally:
+            renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewer
+
+    async def _renew_periodically(self) -> None:
+        while self.held:
+            await asyncio.sleep(self.length.total_seconds() / 3)
+            try:
+                await self.renew()
+            except Exception as exc:  # the database may be restarting; the lease still runs out
+                log.warning("Could not renew the claim on %s mail(s): %s", len(self.held), type(exc).__name__)
+
+    async def renew(self) -> None:
+        until = self.clock.now() + self.length
+        rows = await self._move(until)
+        self.held &= {row["id"] for row in rows}
+        self.until = until
+
+    async def release(self) -> None:
+        await self._move(self.clock.now())
+        self.held.clear()
+
+    async def _release_quietly(self) -> None:
+        if not self.held:
+            return
+        try:
+            await self.release()
+        except Exception as exc:
+            log.warning("Could not give back %s claimed mail(s) (%s); they return when the lease ends",
+                        len(self.held), type(exc).__name__)
+
+    async def _move(self, next_attempt_at: datetime) -> list[dict]:
+        if not self.held:
+            return []
+        query = (
+            Outbox.update({Outbox.next_attempt_at: next_attempt_at})
+            .where(Outbox.id.is_in(sorted(self.held)) & (Outbox.status == "pending") & (Outbox.next_attempt_at == self.until))
+            .returning(Outbox.id)
+        )
+        return (await self.db.write([query]))[0]
 
 
 # -- delivering --------------------------------------------------------------------------
 
 
-async def _deliver_batch(dispatcher: Dispatcher, claimed: list[dict], total: DispatchResult) -> None:
+async def _deliver_batch(dispatcher: Dispatcher, claimed: list[dict], total: DispatchResult, lease: Lease) -> None:
     for index, row in enumerate(claimed):
+        if row["id"] not in lease.held:
+            continue  # the lease could not be renewed in time and another dispatcher has it
         try:
             outcome = await _deliver(dispatcher, row)
         except TemporaryFailure as failure:
@@ -143,14 +226,19 @@ async def _deliver_batch(dispatcher: Dispatcher, claimed: list[dict], total: Dis
                 # Nothing else will get through now: give the rest of the batch the same
                 # backoff instead of waiting for a timeout per mail.
                 for rest in claimed[index:]:
-                    total.add(await _retry_later(dispatcher, rest, failure.reason))
+                    total.add(await _retry(dispatcher, rest, failure.reason, total))
+                    lease.done(rest["id"])
                 return
-            outcome = await _retry_later(dispatcher, row, failure.reason)
+            outcome = await _retry(dispatcher, row, failure.reason, total)
         except PermanentFailure as failure:
             outcome = await _mark_failed(dispatcher.db, row, failure.reason)
-        except Exception as exc:  # e.g. a broken template: count it as an attempt, keep the batch going
+        except Exception as exc:
+            if is_outage(exc):
+                raise  # not the mail's fault: the lease gives the batch back, no attempt is lost
+            # e.g. a broken template: count it as an attempt, keep the batch going
             log.exception("Mail %s (outbox %s) could not be prepared", row["kind"], row["id"])
-            outcome = await _retry_later(dispatcher, row, f"Interner Fehler: {type(exc).__name__}")
+            outcome = await _retry(dispatcher, row, f"Interner Fehler: {type(exc).__name__}", total)
+        lease.done(row["id"])
         total.add(outcome)
 
 
@@ -285,14 +373,22 @@ async def _send(settings: Settings, message: EmailMessage) -> None:
         )
     except aiosmtplib.SMTPRecipientsRefused as exc:
         refusals = exc.recipients or []
+        _count_reply(min((r.code for r in refusals), default=550))
         _raise_for_reply(min((r.code for r in refusals), default=550), "; ".join(r.message for r in refusals))
     except (aiosmtplib.SMTPConnectResponseError, aiosmtplib.SMTPHeloError, aiosmtplib.SMTPAuthenticationError) as exc:
         # The server refuses us, not this mail: fix the configuration, nothing is lost.
+        SMTP_ERRORS.labels("refused").inc()
         raise TemporaryFailure(f"Mailserver lehnt die Verbindung ab: {exc.code} {exc.message}", server_down=True) from None
     except aiosmtplib.SMTPResponseException as exc:
+        _count_reply(exc.code)
         _raise_for_reply(exc.code, exc.message)
     except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+        SMTP_ERRORS.labels("unreachable").inc()
         raise TemporaryFailure(f"Mailserver nicht erreichbar: {type(exc).__name__}", server_down=True) from None
+
+
+def _count_reply(code: int) -> None:
+    SMTP_ERRORS.labels("permanent" if 500 <= code < 600 else "temporary").inc()
 
 
 def _raise_for_reply(code: int, reply: str) -> None:
@@ -310,12 +406,20 @@ def backoff(attempts: int) -> timedelta:
     return min(RETRY_FIRST * 2 ** max(attempts - 1, 0), RETRY_LONGEST)
 
 
+async def _retry(dispatcher: Dispatcher, row: dict, reason: str, total: DispatchResult) -> str:
+    outcome = await _retry_later(dispatcher, row, reason)
+    if outcome == "retried":
+        total.retry_reasons[_short(reason)] += 1
+    return outcome
+
+
 async def _retry_later(dispatcher: Dispatcher, row: dict, reason: str) -> str:
     if row["attempts"] >= dispatcher.settings.mail_max_attempts:
         return await _mark_failed(dispatcher.db, row, f"{reason} (aufgegeben nach {row['attempts']} Versuchen)")
     retry_at = dispatcher.clock.now() + backoff(row["attempts"])
     await _mark(dispatcher.db, row["id"], {Outbox.next_attempt_at: retry_at, Outbox.last_error: _short(reason)})
-    log.warning("Mail %s (outbox %s) not sent (%s); next attempt at %s", row["kind"], row["id"], reason, retry_at.isoformat())
+    # One line per mail only at debug level: the round's summary says why (jobs/scheduler.py).
+    log.debug("Mail %s (outbox %s) not sent (%s); next attempt at %s", row["kind"], row["id"], reason, retry_at.isoformat())
     return "retried"
 
 

@@ -8,7 +8,9 @@ from datetime import timezone
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from db.outage import is_outage
 from jobs.outbox import dispatch_due_mail
+from jobs.retention import purge_expired_data
 from jobs.timers import fire_due_timers
 from core.settings import Settings
 from core.signing import Signer
@@ -16,12 +18,15 @@ from workflows.service import FlowService
 
 log = logging.getLogger(__name__)
 
+# Retention is about days: looking every ten minutes is plenty.
+RETENTION_INTERVAL_SECONDS = 600
+
 
 async def sweep_timers(service: FlowService, batch_size: int) -> None:
     try:
         result = await fire_due_timers(service, batch_size)
-    except Exception:  # keep the scheduler alive while e.g. the database restarts
-        log.exception("Timer sweep failed; it will run again at the next interval")
+    except Exception as exc:  # keep the scheduler alive while e.g. the database restarts
+        _log_failure("Timer sweep", exc)
         return
     if result.fired or result.cancelled:
         log.info("Timers: %s fired, %s cancelled, %s lost to other processes", result.fired, result.cancelled, result.conflicts)
@@ -30,13 +35,24 @@ async def sweep_timers(service: FlowService, batch_size: int) -> None:
 async def send_mail(service: FlowService, settings: Settings, signer: Signer) -> None:
     try:
         result = await dispatch_due_mail(service.db, settings, service.clock, service.registry, signer)
-    except Exception:  # as above: the claims' lease brings unfinished mails back
-        log.exception("Mail dispatch failed; it will run again at the next interval")
+    except Exception as exc:  # as above: unfinished mails were given back (or their lease runs out)
+        _log_failure("Mail dispatch", exc)
         return
     if result.handled:
-        log.info(
-            "Mail: %s sent, %s to retry, %s failed, %s cancelled", result.sent, result.retried, result.failed, result.cancelled
-        )
+        summary = "Mail: %s sent, %s to retry, %s failed, %s cancelled"
+        args = [result.sent, result.retried, result.failed, result.cancelled]
+        if result.retry_reasons:
+            # One line per round, however many mails wait: the reasons with their counts.
+            summary += "; retry because: %s"
+            args.append("; ".join(f"{reason} ({count}x)" for reason, count in result.retry_reasons.most_common(3)))
+        (log.warning if result.retried else log.info)(summary, *args)
+
+
+def _log_failure(job: str, exc: Exception) -> None:
+    if is_outage(exc):  # expected during a restart: one line, no traceback
+        log.warning("%s: database unavailable (%s); it will run again at the next interval", job, type(exc).__name__)
+    else:
+        log.error("%s failed; it will run again at the next interval", job, exc_info=exc)
 
 
 def create_scheduler(
@@ -67,6 +83,14 @@ def create_scheduler(
             seconds=interval_seconds,
             args=[service, settings, signer or Signer(settings.secret_key)],
             id="send_mail",
+            next_run_time=service.clock.now(),
+        )
+        scheduler.add_job(
+            purge_expired_data,
+            "interval",
+            seconds=RETENTION_INTERVAL_SECONDS,
+            args=[service.db, settings, service.clock],
+            id="retention",
             next_run_time=service.clock.now(),
         )
     return scheduler

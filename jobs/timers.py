@@ -1,10 +1,13 @@
-"""Fire due timers. Safe with several processes: each timer is claimed in the same
-transaction that applies its event, guarded by `status = 'pending'`."""
+"""Fire due timers. Safe with several processes: a sweeper first claims a batch of due
+timers for a short while (on PostgreSQL with FOR UPDATE SKIP LOCKED, so concurrent
+sweepers take different timers instead of waiting for, or conflicting on, the same ones),
+then fires each in the transaction that applies its event, guarded by `status = 'pending'`."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
 from piccolo.columns.combination import WhereRaw
 
@@ -14,6 +17,13 @@ from db.tables import Timer
 from workflows.service import FlowService
 
 log = logging.getLogger(__name__)
+
+# How long a claimed batch stays with its sweeper; a sweeper that dies delays it this long.
+TIMER_CLAIM_LEASE = timedelta(seconds=30)
+_DUE = (
+    "SELECT id FROM timer WHERE status = 'pending' AND due_at <= {} "
+    "AND (claimed_until IS NULL OR claimed_until <= {}) ORDER BY due_at LIMIT {}"
+)
 
 
 @dataclass
@@ -30,10 +40,29 @@ def due_timers_query(now, limit: int):
     # WHERE clause), and ORDER BY due_at (without it the planner scans the table).
     return (
         Timer.select(Timer.id, Timer.instance, Timer.event, Timer.due_at)
-        .where(WhereRaw("status = 'pending'") & (Timer.due_at <= now))
+        .where(WhereRaw("id IN (" + _DUE + ")", now, now, limit))
         .order_by(Timer.due_at)
-        .limit(limit)
     )
+
+
+def claim_due_timers_query(now, limit: int, postgres: bool, lease: timedelta = TIMER_CLAIM_LEASE):
+    """Claim up to `limit` due timers nobody holds, returning them. As in the outbox's
+    claim, PostgreSQL takes the ids with SKIP LOCKED inside ARRAY(...) (run once), so a
+    concurrent sweeper takes the next timers instead of waiting for these."""
+    if postgres:
+        due_ids = WhereRaw("id = ANY(ARRAY(" + _DUE + " FOR UPDATE SKIP LOCKED))", now, now, limit)
+    else:  # one writer at a time: claims cannot overlap
+        due_ids = WhereRaw("id IN (" + _DUE + ")", now, now, limit)
+    return (
+        Timer.update({Timer.claimed_until: now + lease})
+        .where(due_ids & WhereRaw("status = 'pending'"))
+        .returning(Timer.id, Timer.instance, Timer.event, Timer.due_at)
+    )
+
+
+async def claim_due_timers(db, now, limit: int) -> list[dict]:
+    rows = (await db.write([claim_due_timers_query(now, limit, postgres=not db.is_sqlite)]))[0]
+    return sorted(rows, key=lambda row: (row["due_at"], row["id"]))
 
 
 async def fire_due_timers(service: FlowService, batch_size: int = 500) -> SweepResult:
@@ -52,7 +81,7 @@ async def fire_due_timers(service: FlowService, batch_size: int = 500) -> SweepR
 async def _sweep_batch(service: FlowService, batch_size: int) -> tuple[SweepResult, int]:
     db = service.db
     batch = service.batch()
-    due = await db.fetch(due_timers_query(batch.now, batch_size))
+    due = await claim_due_timers(db, batch.now, batch_size)
     if not due:
         return SweepResult(), 0
     records = await instances.load_many(db, sorted({t["instance"] for t in due}))

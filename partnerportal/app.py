@@ -10,27 +10,34 @@ from litestar import Litestar
 from core.crypto import PinHasher
 from core.settings import Settings
 from jobs.scheduler import create_scheduler
+from partnerportal.metrics import start_metrics_server
 from web import app as web_app
 
 
 def create_app(settings: Settings | None = None, clock=None, pin_hasher: PinHasher | None = None) -> Litestar:
     settings = settings or Settings.from_env()
-    background = _run_scheduler(settings) if settings.scheduler_enabled else None
-    return web_app.create_app(settings, clock, pin_hasher, background=background)
+    return web_app.create_app(settings, clock, pin_hasher, background=_beside_the_app(settings))
 
 
-def _run_scheduler(settings: Settings):
+def _beside_the_app(settings: Settings):
+    """The timer scheduler (unless disabled) and the operator's metrics port (if set)."""
+
     @asynccontextmanager
     async def run(app: Litestar) -> AsyncIterator[None]:
-        scheduler = create_scheduler(
-            app.state.service, settings.sweep_interval_seconds, settings.sweep_batch_size,
-            settings=settings, signer=app.state.signer,
-        )
-        scheduler.start()
-        app.state.scheduler = scheduler  # /health reports it
+        state = app.state
+        metrics = start_metrics_server(settings.metrics_host, settings.metrics_port, state.db, state.clock) if settings.metrics_port else None
+        if settings.scheduler_enabled:
+            state.scheduler = create_scheduler(
+                state.service, settings.sweep_interval_seconds, settings.sweep_batch_size,
+                settings=settings, signer=state.signer,
+            )
+            state.scheduler.start()  # /health reports it
         try:
             yield
         finally:
-            scheduler.shutdown(wait=False)
+            if state.scheduler is not None:
+                state.scheduler.shutdown(wait=False)
+            if metrics is not None:
+                metrics.stop()
 
     return run

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
+import sqlite3
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import timezone
@@ -18,7 +20,14 @@ def main(argv: list[str] | None = None) -> int:
     if not hasattr(args, "run"):
         parser.print_help()
         return 2
+    try:
+        # Every command checks every setting first: a bad value stops it before it does anything.
+        args.settings = None if args.run is _check_config else Settings.from_env()
+    except SettingsError as exc:
+        print(f"Configuration error: {exc}", file=sys.stderr)
+        return 2
     from db.migrate import UnmigratedDatabase
+    from db.outage import CannotConnect
     from workflows.definition import FlowDefinitionError
     from workflows.registry import UnknownFlow
 
@@ -27,10 +36,17 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"Configuration error: {exc}", file=sys.stderr)
         return 2
+    except CannotConnect as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
     except (UnmigratedDatabase, FlowDefinitionError, UnknownFlow) as exc:
         # Problems a person fixes by a command or an edit: a message, not a traceback.
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl+C before the server or worker took over the signal
+        # A connection attempt cut short leaves a future asyncio would report at exit.
+        logging.getLogger("asyncio").disabled = True
+        return 130
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -52,6 +68,9 @@ def _parser() -> argparse.ArgumentParser:
     db = commands.add_parser("db", help="database commands").add_subparsers(title="db commands")
     upgrade = db.add_parser("upgrade", help="apply pending migrations")
     upgrade.set_defaults(run=_db_upgrade)
+    backup = db.add_parser("backup", help="copy the running database into FILE (SQLite: online backup; PostgreSQL: pg_dump)")
+    backup.add_argument("file", type=Path)
+    backup.set_defaults(run=_db_backup)
 
     admin = commands.add_parser("admin", help="organisation admins").add_subparsers(title="admin commands")
     admin_create = admin.add_parser("create", help="create an organisation (if new) and invite its admin; prints the link")
@@ -98,6 +117,17 @@ def _parser() -> argparse.ArgumentParser:
     reports_list = reports.add_parser("list", help='list the latest accessibility reports ("Barriere melden")')
     reports_list.add_argument("--limit", type=int, default=50, help="how many of the newest reports (default 50)")
     reports_list.set_defaults(run=_reports_list)
+
+    person = commands.add_parser("person", help="data subject requests").add_subparsers(title="person commands")
+    person_export = person.add_parser("export", help="everything stored about a person (GDPR Art. 15), as JSON or text")
+    person_export.add_argument("--email", required=True)
+    person_export.add_argument("--format", choices=["json", "text"], default="json")
+    person_export.set_defaults(run=_person_export)
+
+    check_config = commands.add_parser(
+        "check-config", help="print the effective settings (secrets masked) and what is wrong (exit 2 if anything is)"
+    )
+    check_config.set_defaults(run=_check_config)
     return parser
 
 
@@ -129,7 +159,7 @@ def _serve(args, settings: Settings | None = None) -> int:
     from db.migrate import UnmigratedDatabase
     from partnerportal.app import create_app
 
-    settings = settings or Settings.from_env()
+    settings = settings or args.settings
     try:
         _run_with_database(settings, lambda db: _ok(_ready(db, settings)))
     except UnmigratedDatabase as exc:
@@ -137,18 +167,23 @@ def _serve(args, settings: Settings | None = None) -> int:
         return 1
     _warn_unset_contacts(settings)
     print(f"Partnerportal on http://{args.host}:{args.port}/", flush=True)
-    from core import log_redaction
+    from partnerportal import logs
 
+    logs.configure(settings.log_format)
     # NET-1: uvicorn believes X-Forwarded-For from 127.0.0.1 unless told otherwise, so a
     # local client could forge its address (audit, per-address limits). Only the
     # configured proxies are believed; with none, the header is ignored.
     trusted = settings.trusted_proxy_list()
+    # log_config=None: uvicorn keeps our handler; its access log is replaced by web/request_log.py.
     config = uvicorn.Config(
-        create_app(settings), host=args.host, port=args.port, log_level="info",
+        create_app(settings), host=args.host, port=args.port, log_config=None, access_log=False,
         proxy_headers=bool(trusted), forwarded_allow_ips=trusted or None,
     )
-    log_redaction.install()  # after uvicorn configured its loggers
-    uvicorn.Server(config).run()
+    try:
+        uvicorn.Server(config).run()
+    except KeyboardInterrupt:
+        # uvicorn shuts down cleanly on Ctrl+C, then raises the signal again for the caller.
+        pass
     return 0
 
 
@@ -165,8 +200,13 @@ async def _ready(db, settings: Settings) -> None:
     from workflows import flow_snapshots
     from db.migrate import ensure_migrated
 
+    registry = _registry(settings)
     await ensure_migrated(db)
-    await flow_snapshots.sync(db, _registry(settings))
+    await flow_snapshots.sync(db, registry)
+    if settings.metrics_port:
+        from partnerportal.metrics import ensure_port_free
+
+        ensure_port_free(settings.metrics_host, settings.metrics_port)
 
 
 async def _ok(awaitable: Awaitable) -> int:
@@ -177,7 +217,7 @@ async def _ok(awaitable: Awaitable) -> int:
 def _demo(args) -> int:
     from partnerportal.demo import prepare_demo, with_demo_brand
 
-    settings = with_demo_brand(Settings.from_env())
+    settings = with_demo_brand(args.settings)
     lines = _run_with_database(settings, lambda db: prepare_demo(db, settings))
     for line in lines:
         print(line)
@@ -195,7 +235,7 @@ def _admin_create(args) -> int:
     if problem := check_email(args.email):
         print(problem, file=sys.stderr)
         return 2
-    settings = Settings.from_env()
+    settings = args.settings
     person = Person(args.salutation, args.first_name, args.last_name, normalise_email(args.email))
 
     async def work(db) -> int:
@@ -244,6 +284,7 @@ def _admin_restore(args) -> int:
 
 def _postfach_deliver(args) -> int:
     from db import postfach
+    from db.migrate import ensure_migrated
     from db.tables import Organisation
     from core.clock import SystemClock
 
@@ -255,9 +296,10 @@ def _postfach_deliver(args) -> int:
     if not body or not args.subject.strip() or len(args.subject) > 300:
         print("Subject (at most 300 characters) and body must not be empty.", file=sys.stderr)
         return 2
-    settings = Settings.from_env()
+    settings = args.settings
 
     async def work(db) -> int:
+        await ensure_migrated(db)
         row = await db.fetch_one(Organisation.select(Organisation.id).where(Organisation.name == args.org))
         if row is None:
             print(f"No organisation named {args.org!r}.", file=sys.stderr)
@@ -272,13 +314,13 @@ def _postfach_deliver(args) -> int:
 def _worker(args) -> int:
     from partnerportal.worker import run_worker
 
-    return asyncio.run(run_worker(Settings.from_env()))
+    return asyncio.run(run_worker(args.settings))
 
 
 def _db_upgrade(args) -> int:
     from db.migrate import upgrade
 
-    settings = Settings.from_env()
+    settings = args.settings
 
     async def work(db) -> int:
         applied = await upgrade(db)
@@ -288,17 +330,34 @@ def _db_upgrade(args) -> int:
     return _run_with_database(settings, work)
 
 
+def _db_backup(args) -> int:
+    from db.backup import BackupFailed, backup_postgres, backup_sqlite
+    from core.settings import masked_url
+
+    settings = args.settings
+    try:
+        if settings.sqlite_path() is not None:
+            backup_sqlite(settings.sqlite_path(), args.file)
+        else:
+            backup_postgres(settings.database_url, args.file)
+    except (BackupFailed, OSError, sqlite3.Error) as exc:
+        print(f"Backup of {masked_url(settings.database_url)} failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"Backed up {masked_url(settings.database_url)} to {args.file}.")
+    return 0
+
+
 # -- flows --------------------------------------------------------------------
 
 
 def _registry(settings: Settings):
-    from workflows.registry import FlowRegistry
+    from workflows.registry import load_registry
 
-    return FlowRegistry.from_directory(settings.flows_dir or None, settings.onboarding_flow)
+    return load_registry(settings)
 
 
 def _flows_list(args) -> int:
-    registry = _registry(Settings.from_env())
+    registry = _registry(args.settings)
     for name in registry.names():
         definition = registry.current(name).definition
         print(f"{name}\tversion {definition.version}\t{definition.title}\t{definition.source}")
@@ -311,7 +370,7 @@ def _flows_check(args) -> int:
 
     files, settings = args.files, None
     if not files:
-        settings = Settings.from_env()
+        settings = args.settings
         directory = Path(settings.flows_dir) if settings.flows_dir else SHIPPED_FLOWS_DIR
         files = sorted(directory.glob("*.yaml"))
     failed, names = 0, set()
@@ -335,7 +394,7 @@ def _flows_check(args) -> int:
 def _flows_diagram(args) -> int:
     from workflows import diagram
 
-    flow = _registry(Settings.from_env()).current(args.name)
+    flow = _registry(args.settings).current(args.name)
     try:
         text = diagram.svg(flow) if args.format == "svg" else diagram.mermaid(flow)
     except diagram.GraphvizMissing as exc:
@@ -351,15 +410,19 @@ def _flows_diagram(args) -> int:
 def _flows_migrate(args) -> int:
     from workflows import flow_snapshots
     from workflows.flow_migration import migrate_instances
+    from db.migrate import ensure_migrated
     from core.clock import SystemClock
     from workflows.registry import UnknownFlow
     from workflows.versioning import MigrationRefused, parse_mapping, plan_state_mapping
 
-    settings = Settings.from_env()
+    settings = args.settings
     registry = _registry(settings)
 
     async def work(db) -> int:
-        await flow_snapshots.sync(db, registry)
+        await ensure_migrated(db)
+        # Plan before writing anything: a refused migration must not store the file's
+        # version either (a stored text blocks later edits of an unchanged version).
+        unstored = await flow_snapshots.load(db, registry)
         try:
             to_version = args.to_version or registry.current(args.name).version
             if to_version == args.from_version:
@@ -370,11 +433,118 @@ def _flows_migrate(args) -> int:
         except (UnknownFlow, MigrationRefused) as exc:
             print(f"Refused: {exc}", file=sys.stderr)
             return 1
+        await flow_snapshots.store(db, unstored)
         moved = await migrate_instances(db, old, new, mapping, SystemClock().now(), actor="cli:flows-migrate")
         print(f"Moved {moved} instance(s) of {args.name} from version {old.version} to {new.version}.")
         return 0
 
     return _run_with_database(settings, work)
+
+
+# -- person -------------------------------------------------------------------
+
+
+def _person_export(args) -> int:
+    import json
+
+    from db import subject_access
+    from db.migrate import ensure_migrated
+
+    async def work(db) -> int:
+        await ensure_migrated(db)
+        account_ids = await subject_access.accounts_with_email(db, args.email)
+        if not account_ids:
+            print(f"Nothing is stored about {args.email}.", file=sys.stderr)
+            return 1
+        people = [await subject_access.person_data(db, account_id) for account_id in account_ids]
+        if args.format == "json":
+            print(json.dumps(people, ensure_ascii=False, indent=2))
+        else:
+            print(_readable(people))
+        return 0
+
+    return _run_with_database(args.settings, work)
+
+
+def _readable(people: list[dict]) -> str:
+    """The export as indented text: one block per account, one line per record."""
+    lines: list[str] = []
+
+    def block(title: str, rows: list[dict], indent: str = "  ") -> None:
+        lines.append(f"{indent}{title}: {'none' if not rows else ''}".rstrip())
+        for row in rows:
+            lines.append(indent + "  - " + ", ".join(f"{k}: {v}" for k, v in row.items() if not isinstance(v, list)))
+    for person in people:
+        account = person["account"]
+        lines.append(f"Account {account['id']} in {account['organisation']}")
+        lines.extend(f"  {key}: {value}" for key, value in account.items() if key != "id")
+        for invitation in person["invitations"]:
+            lines.append(f"  Invitation {invitation['id']} ({invitation['flow_name']} v{invitation['flow_version']}): {invitation['state']}")
+            for part in ("history", "timers", "mails"):
+                block(part, invitation[part], indent="    ")
+        for part in ("consent", "devices", "login_requests", "sessions", "security_events"):
+            block(part, person[part])
+        lines.append("")
+    return "\n".join(lines).rstrip("\n")
+
+
+# -- check-config ---------------------------------------------------------------
+
+
+def _check_config(args) -> int:
+    """Effective settings to stdout, one "Configuration error: ..." line per problem to stderr."""
+    import os
+
+    from core import settings as settings_module
+
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        settings, problems = None, exc.problems
+        values = {**settings_module.defaults(), **settings_module.read_environment(os.environ)}
+        rows = settings_module.effective(values)
+    else:
+        problems = []
+        rows = settings_module.effective(settings.__dict__, settings.secret_generated)
+        problems += _flow_problems(settings) + _database_problems(settings)
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        print(f"{name.ljust(width)}  {value}")
+    for problem in problems:
+        print(f"Configuration error: {problem}", file=sys.stderr)
+    if not problems:
+        print("No problems found.")
+    return 2 if problems else 0
+
+
+def _flow_problems(settings: Settings) -> list[str]:
+    from core.settings import env_name
+    from workflows.definition import FlowDefinitionError
+
+    try:
+        _registry(settings)
+    except SettingsError as exc:
+        return exc.problems
+    except FlowDefinitionError as exc:
+        return [f"{env_name('flows_dir')}: {exc}"]
+    return []
+
+
+def _database_problems(settings: Settings) -> list[str]:
+    from db.migrate import UnmigratedDatabase, ensure_migrated
+    from core.settings import masked_url
+    from db.outage import CannotConnect
+
+    sqlite_file = settings.sqlite_path()
+    if sqlite_file is not None and not sqlite_file.exists():  # do not create it just by looking
+        return [f"the database file {sqlite_file} does not exist yet. Run: partnerportal db upgrade"]
+    try:
+        _run_with_database(settings, lambda db: _ok(ensure_migrated(db)))
+    except CannotConnect as exc:
+        return [str(exc)]
+    except UnmigratedDatabase as exc:
+        return [f"{masked_url(settings.database_url)}: {exc}"]
+    return []
 
 
 # -- reports ------------------------------------------------------------------
@@ -404,7 +574,7 @@ def _reports_list(args) -> int:
                 print(f"    {printable(line)}")
         return 0
 
-    return _run_with_database(Settings.from_env(), work)
+    return _run_with_database(args.settings, work)
 
 
 if __name__ == "__main__":

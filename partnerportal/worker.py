@@ -6,30 +6,34 @@ import asyncio
 import logging
 import signal
 
-from workflows import flow_snapshots
 from db.engine import Database
 from db.migrate import ensure_migrated
 from jobs.scheduler import create_scheduler
+from workflows import flow_snapshots
 from core.clock import SystemClock
+from partnerportal import logs
+from workflows.registry import load_registry
+from partnerportal.metrics import start_metrics_server
 from core.settings import Settings
-from workflows.registry import FlowRegistry
 from workflows.service import FlowService
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(settings.log_format)
     for warning in settings.start_warnings():
         logging.getLogger(__name__).warning(warning)
     db = Database(settings.database_url)
     await db.start()
     try:
         await ensure_migrated(db)
-        registry = FlowRegistry.from_directory(settings.flows_dir or None, settings.onboarding_flow)
+        registry = load_registry(settings)
+        clock = SystemClock()
         await flow_snapshots.sync(db, registry)
         scheduler = create_scheduler(
-            FlowService(db, registry, SystemClock()), settings.sweep_interval_seconds, settings.sweep_batch_size,
+            FlowService(db, registry, clock), settings.sweep_interval_seconds, settings.sweep_batch_size,
             settings=settings,
         )
+        metrics = start_metrics_server(settings.metrics_host, settings.metrics_port, db, clock) if settings.metrics_port else None
         scheduler.start()
         stop = stop or asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -37,6 +41,8 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> i
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
         scheduler.shutdown(wait=False)
+        if metrics is not None:
+            metrics.stop()
         return 0
     finally:
         await db.close()

@@ -196,9 +196,19 @@ def env_settings() -> dict[str, object]:
     }
 
 
+def readme_settings_rows() -> list[tuple[str, str, str]]:
+    """(variable, default, allowed values) of each row of the settings table."""
+    return re.findall(r"^\| `(PARTNERPORTAL_\w+)` \| (.*?) \| (.*?) \| .+ \|$", section("Settings"), re.M)
+
+
 def readme_settings_table() -> dict[str, str]:
-    rows = re.findall(r"^\| `(PARTNERPORTAL_\w+)` \| (.*?) \| .+ \|$", section("Settings"), re.M)
-    return dict(rows)
+    return {name: default for name, default, _ in readme_settings_rows()}
+
+
+def test_settings_table_states_each_settings_range_as_the_code_checks_it():
+    for name, _, allowed in readme_settings_rows():
+        field = name.removeprefix(settings_module.PREFIX).lower()
+        assert allowed == settings_module.range_text(field), f"README.md gives {name} the range {allowed}"
 
 
 def test_every_setting_is_in_the_readme():
@@ -244,7 +254,7 @@ def command_words(usage: str) -> list[str]:
     """`partnerportal flows diagram NAME [--format ...]` -> ["flows", "diagram"]."""
     words = []
     for word in usage.split()[1:]:
-        if not (word.islower() and word.isalpha()):
+        if word.startswith("-") or not (word.islower() and word.replace("-", "").isalpha()):
             break
         words.append(word)
     return words

@@ -12,6 +12,7 @@ from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.plugins.prometheus import PrometheusConfig
 from litestar.template.config import TemplateConfig
 
 from workflows import flow_snapshots
@@ -22,6 +23,7 @@ from core.crypto import PinHasher
 from core.signing import Signer
 from core.settings import Settings
 from web.path_parameters import reject_impossible_path_parameters
+from web.request_log import request_logging
 from web.routes import ROUTES
 from web.controllers.dev_mailbox import DEV_MAILBOX_PATH, dev_mailbox_enabled
 from web.errors import EXCEPTION_HANDLERS
@@ -34,11 +36,17 @@ from web.security import security_headers
 from mail.texts import MAIL_LABELS
 from core.portal_name import PortalName
 from web.texts import text
-from workflows.registry import FlowRegistry
+from workflows.registry import load_registry
 from workflows.service import FlowService
 
 log = logging.getLogger(__name__)
 WEB_DIR = Path(__file__).parent
+# Request latency by route template (served by the metrics port, see partnerportal/metrics.py);
+# the live stream's duration is no latency (the live_streams gauge counts the streams).
+REQUEST_METRICS = PrometheusConfig(
+    app_name="partnerportal", prefix="partnerportal_http", group_path=True,
+    exclude=["^/static/", "^/nutzerverwaltung/live$"],
+)
 
 
 # What runs beside the web app while it serves (the composition root passes the
@@ -59,19 +67,24 @@ def create_app(
         log.warning(warning)
     clock = clock or SystemClock()
     db = Database(settings.database_url)
-    registry = FlowRegistry.from_directory(settings.flows_dir or None, settings.onboarding_flow)
+    registry = load_registry(settings)
     service = FlowService(db, registry, clock)
     live_feed = ChangeFeed(db)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await db.start()
+        metrics = None
         try:
             await ensure_migrated(db)
+            if settings.metrics_port:
+                metrics = start_metrics_server(settings.metrics_host, settings.metrics_port, db, clock)
             await flow_snapshots.sync(db, registry)
             async with background(app) if background else nullcontext():
                 yield
         finally:
+            if metrics is not None:
+                metrics.stop()
             await live_feed.stop()
             await db.close()
 
@@ -95,7 +108,7 @@ def create_app(
                    "footer_text": settings.brand_footer_text, "primary_color": settings.brand_primary_color},
         )
 
-    return Litestar(
+    app = Litestar(
         route_handlers=ROUTES,
         lifespan=[lifespan],
         state=State({"settings": settings, "db": db, "registry": registry, "service": service, "clock": clock, "scheduler": None,
@@ -116,8 +129,14 @@ def create_app(
             exclude=["^/api/app/"],
         ),
         plugins=[HTMXPlugin()],
+        middleware=[REQUEST_METRICS.middleware],
         before_request=reject_impossible_path_parameters,
         before_send=[security_headers(production=not settings.is_development)],
         exception_handlers=EXCEPTION_HANDLERS,
+        # The process configures logging (partnerportal/logs.py): one format, secrets masked.
+        logging_config=None,
         debug=False,
     )
+    # Around everything, unknown paths included (Litestar's own middleware runs only for routes).
+    app.asgi_handler = request_logging(app.asgi_handler)
+    return app

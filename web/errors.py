@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
 
-import asyncpg
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, NotFoundException, PermissionDeniedException
 from litestar.plugins.htmx import ClientRefresh, HTMXRequest
@@ -19,16 +17,15 @@ from litestar.status_codes import (
     HTTP_503_SERVICE_UNAVAILABLE,
 )
 
-from db.engine import DatabaseUnavailable
+from db.outage import DatabaseUnavailable, is_outage
 from web.auth import ConsentRequired
 from web.rendering import client_redirect
 from web.return_path import login_url, requested_path
+from web.request_log import request_id_of
 from web.texts import text
 from workflows.service import TransitionConflict
 
 log = logging.getLogger(__name__)
-
-DATABASE_DOWN = (DatabaseUnavailable, OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, sqlite3.OperationalError)
 
 
 # A missing login or a missing right is not an "error" to the person who meets it.
@@ -40,10 +37,13 @@ def _wants_json(request: Request) -> bool:
 
 
 def _page(request: Request, status: int, message_key: str, heading_key: str | None = None) -> Response:
+    request_id = request_id_of(request.scope)
     if _wants_json(request):
-        return Response({"status": status, "detail": text(message_key)}, status_code=status, media_type=MediaType.JSON)
+        body = {"status": status, "detail": text(message_key), "request_id": request_id}
+        return Response(body, status_code=status, media_type=MediaType.JSON)
     heading = text(heading_key or HEADINGS.get(status, "error.title"))
-    return Template("error.html", context={"message": text(message_key), "heading": heading}, status_code=status)
+    context = {"message": text(message_key), "heading": heading, "request_id": request_id}
+    return Template("error.html", context=context, status_code=status)
 
 
 def _login_page(request: Request) -> Response:
@@ -90,7 +90,7 @@ def consent_required(request: HTMXRequest, exc: Exception) -> Response:
 
 
 def internal_error(request: Request, exc: Exception) -> Response:
-    if isinstance(exc, DATABASE_DOWN):
+    if is_outage(exc):  # the driver's and the database's error classes, see db/outage.py
         return database_down(request, exc)
     log.exception("Unhandled error on %s %s", request.method, request.url.path)
     return _page(request, HTTP_500_INTERNAL_SERVER_ERROR, "error.internal")

@@ -33,7 +33,6 @@ class ChangeFeed:
         self.interval = interval_seconds
         self._subscribers: dict[int, set[asyncio.Queue[int]]] = defaultdict(set)
         self._task: asyncio.Task | None = None
-        self._started = asyncio.Event()
         self._cursor = 0
         self._seen: set[int] = set()
         # Ids within LOOK_BACK of the cursor not seen yet: a transaction that took the id
@@ -42,19 +41,22 @@ class ChangeFeed:
         # Counts the polls that delivered something: a read of a row started at generation g
         # shows every change delivered up to poll g (see LiveRowLoads in the users controller).
         self.generation = 0
+        # Set once the running poller has read where the history stands: from then on every
+        # later change reaches the subscribers (a stream's first event id is this cursor).
+        self.ready = asyncio.Event()
+
+    @property
+    def cursor(self) -> int:
+        """The highest history id this feed has read: the id of what a stream sent so far."""
+        return self._cursor
 
     def subscribe(self, organisation_id: int) -> asyncio.Queue[int]:
         queue: asyncio.Queue[int] = asyncio.Queue(maxsize=1000)
         self._subscribers[organisation_id].add(queue)
         if self._task is None or self._task.done():
-            self._started = asyncio.Event()
-            self._task = asyncio.create_task(self._run(self._started))
+            self.ready.clear()
+            self._task = asyncio.create_task(self._run())
         return queue
-
-    async def ready(self) -> None:
-        """Returns once the feed has read where the history stands: every change committed
-        after that reaches the subscribers (anything older is not news)."""
-        await self._started.wait()
 
     def unsubscribe(self, organisation_id: int, queue: asyncio.Queue[int]) -> None:
         self._subscribers[organisation_id].discard(queue)
@@ -67,24 +69,28 @@ class ChangeFeed:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        self.ready.clear()
 
-    async def _run(self, started: asyncio.Event) -> None:
-        while not started.is_set():
-            if not self._subscribers:
-                return
-            try:
-                await self._read_starting_point()
-            except Exception:  # e.g. the database is down: the streams wait, ready() has not returned
-                log.warning("Live feed could not read the history; retrying", exc_info=True)
+    async def _run(self) -> None:
+        try:
+            while not self.ready.is_set():
+                if not self._subscribers:
+                    return
+                try:
+                    await self._read_starting_point()
+                except Exception:  # e.g. the database is down: the streams wait for `ready`
+                    log.warning("Live feed could not read the history; retrying", exc_info=True)
+                    await asyncio.sleep(self.interval)
+                else:
+                    self.ready.set()
+            while self._subscribers:
                 await asyncio.sleep(self.interval)
-            else:
-                started.set()
-        while self._subscribers:
-            await asyncio.sleep(self.interval)
-            try:
-                await self.poll()
-            except Exception:  # e.g. the database restarts: keep the streams, try again
-                log.warning("Live feed poll failed; retrying", exc_info=True)
+                try:
+                    await self.poll()
+                except Exception:  # e.g. the database restarts: keep the streams, try again
+                    log.warning("Live feed poll failed; retrying", exc_info=True)
+        finally:
+            self.ready.clear()
 
     async def _read_starting_point(self) -> None:
         self._cursor = await people.latest_history_id(self.db)

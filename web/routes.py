@@ -22,6 +22,7 @@ from web.controllers.pages import (
 from web.controllers.postfach import inbox, open_message, read_message
 from web.controllers.profile import device_lost, logout_everywhere, profile
 from web.controllers.registration import RegistrationController
+from web.controllers.subject_access import export_json, export_page
 from web.controllers.users import UsersController
 from web.controllers.users_import import UsersImportController
 
@@ -35,6 +36,8 @@ ROUTES = [
     health,
     UsersController,
     UsersImportController,
+    export_page,
+    export_json,
     consent_page,
     give_consent,
     withdraw_consent,

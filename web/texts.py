@@ -34,6 +34,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "error.bad_request": "Die Anfrage ist ungültig.",
         "error.too_large": "Die Anfrage ist zu groß.",
         "error.conflict": "Der Datensatz wurde gerade an anderer Stelle geändert. Bitte laden Sie die Seite neu.",
+        "error.request_id": "Fehlernummer (bitte bei Rückfragen angeben):",
         "error.unavailable": "Der Dienst ist vorübergehend nicht erreichbar. Bitte versuchen Sie es in einigen Minuten erneut.",
         "error.internal": "Ein unerwarteter Fehler ist aufgetreten. Bitte versuchen Sie es später erneut.",
         "error.back_home": "Zur Startseite",

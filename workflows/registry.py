@@ -3,6 +3,8 @@ that running instances still use (their text comes from the database)."""
 
 from __future__ import annotations
 
+from core.settings import Settings, SettingsError, env_name
+
 from pathlib import Path
 
 from workflows.definition import FlowDefinition, FlowDefinitionError, load_file, parse, with_roles_from
@@ -99,3 +101,17 @@ class FlowRegistry:
                 definition = with_roles_from(definition, self._current[name].definition)
             self._versions[key] = Flow(definition)
         return self._versions[key]
+
+
+def load_registry(settings: Settings) -> FlowRegistry:
+    """The configured flows folder, loaded once per process: a folder without the flow the
+    portal runs is a configuration error at start, not a table that answers 500 later."""
+    try:
+        return FlowRegistry.from_directory(settings.flows_dir or None, settings.onboarding_flow)
+    except UnknownFlow:
+        folder = settings.flows_dir or str(SHIPPED_FLOWS_DIR)
+        flow = settings.onboarding_flow
+        raise SettingsError(
+            f"{env_name('flows_dir')}: the folder {folder!r} has no flow {flow!r} (a *.yaml file with flow: {flow}; "
+            f"{env_name('onboarding_flow')} names it)"
+        ) from None

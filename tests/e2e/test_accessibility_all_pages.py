@@ -193,6 +193,7 @@ async def test_admin_pages(portal, db, clock, service):
     await audit.check(page, "the flow view")
     await audit.visit(page, "/nutzerverwaltung/neu", "the invite page (without JavaScript's dialog)")
     await audit.visit(page, f"/nutzerverwaltung/{invited.id}", "the detail page of an invited person")
+    await audit.visit(page, f"/nutzerverwaltung/{invited.id}/auskunft", "the data subject access page (Auskunft)")
 
     # CSV-Import: upload page, preview, result.
     await page.goto("/nutzerverwaltung/")

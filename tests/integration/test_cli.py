@@ -309,7 +309,7 @@ def test_demo_without_serving_is_idempotent(cli, tmp_path):
 def test_production_without_secret_key_stops_with_a_clear_message(cli, tmp_path, command):
     result = cli(*command, environment="production")
     assert result.returncode != 0
-    assert "Configuration error: PARTNERPORTAL_SECRET_KEY is not set" in result.stderr
+    assert "Configuration error: PARTNERPORTAL_SECRET_KEY: must be set in production" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "cli.sqlite").exists()  # stopped before touching the database
 
@@ -317,7 +317,7 @@ def test_production_without_secret_key_stops_with_a_clear_message(cli, tmp_path,
 def test_production_rejects_a_short_secret_and_accepts_a_long_one(cli):
     short = cli("db", "upgrade", environment="production", secret_key="kurz")
     assert short.returncode != 0
-    assert "PARTNERPORTAL_SECRET_KEY must be at least 32 characters" in short.stderr
+    assert "Configuration error: PARTNERPORTAL_SECRET_KEY: must be at least 32 characters long\n" in short.stderr
 
     ok = cli("db", "upgrade", environment="production", secret_key="x" * 48)
     assert ok.returncode == 0, ok.stderr
@@ -326,7 +326,7 @@ def test_production_rejects_a_short_secret_and_accepts_a_long_one(cli):
 def test_malformed_setting_names_the_variable(cli):
     result = cli("flows", "list", sweep_batch_size="viele")
     assert result.returncode == 2
-    assert "PARTNERPORTAL_SWEEP_BATCH_SIZE must be a number" in result.stderr
+    assert "Configuration error: PARTNERPORTAL_SWEEP_BATCH_SIZE: must be a whole number between 1 and 100000, not 'viele'\n" in result.stderr
 
 
 def test_serve_refuses_a_primary_colour_too_light_for_white_text(cli):

@@ -34,7 +34,7 @@ async def next_event(lines) -> tuple[str, str]:
 
 
 async def ready(feed: ChangeFeed) -> None:
-    await asyncio.wait_for(feed.ready(), WAIT_SECONDS)
+    await asyncio.wait_for(feed.ready.wait(), WAIT_SECONDS)
 
 
 async def test_changes_from_another_process_reach_only_their_organisation(factory, database_url, registry, clock, db):

@@ -15,7 +15,7 @@ from db import links
 from db.engine import Database
 from db.tables import InvitationLink, Outbox, TransitionHistory
 from db.outbox import retry_failed
-from jobs.outbox import CLAIM_LEASE, backoff, claim, claim_query, dispatch_due_mail, message_id
+from jobs.outbox import backoff, claim, claim_query, dispatch_due_mail, message_id
 from jobs.scheduler import create_scheduler
 from core.signing import Signer
 from tests.conftest import TEST_SECRET
@@ -24,6 +24,8 @@ from mail.rendering import MailValues, render_mail
 from workflows.actions import MAIL_KINDS
 from workflows.service import FlowService
 from tests.support import roles
+
+LEASE = timedelta(seconds=30)  # a claim's lease in these direct calls of claim()
 
 PROFILE = {"first_name": "Bernhard", "last_name": "Tester"}
 
@@ -222,20 +224,21 @@ async def test_two_dispatchers_at_once_send_each_mail_exactly_once(factory, db, 
 async def test_a_claim_takes_at_most_the_batch_size(factory, db, clock):
     for _ in range(8):
         await factory.invite()
-    first = await claim(db, clock.now(), 3)
-    second = await claim(db, clock.now(), 3)
+    first = await claim(db, clock.now(), 3, LEASE)
+    second = await claim(db, clock.now(), 3, LEASE)
     assert len(first) == 3 and len(second) == 3 and not {r["id"] for r in first} & {r["id"] for r in second}
     assert {r["attempts"] for r in first + second} == {1}
-    assert len(await claim(db, clock.now(), 3)) == 2
+    assert len(await claim(db, clock.now(), 3, LEASE)) == 2
 
 
-async def test_a_claimed_mail_is_not_claimed_again_until_its_lease_ends(factory, db, clock, smtp, send):
+async def test_a_claimed_mail_is_not_claimed_again_until_its_lease_ends(factory, db, clock, settings, smtp, send):
     """A dispatcher that died mid-send leaves its claim; the mail goes out after the lease."""
+    assert settings.outbox_lease_seconds == LEASE.total_seconds()
     await factory.invite()
-    [claimed] = await claim(db, clock.now(), 10)
-    assert await claim(db, clock.now(), 10) == []
+    [claimed] = await claim(db, clock.now(), 10, LEASE)
+    assert await claim(db, clock.now(), 10, LEASE) == []
     assert (await send()).handled == 0
-    clock.advance(seconds=CLAIM_LEASE.total_seconds())
+    clock.advance(seconds=LEASE.total_seconds())
     assert (await send()).sent == 1
     [row] = await outbox_rows(db)
     assert row["id"] == claimed["id"] and row["attempts"] == 2
@@ -362,7 +365,7 @@ def test_every_mail_kind_has_german_text_and_html(kind):
 
 async def test_the_scheduler_runs_the_dispatcher_when_given_settings(service, settings):
     assert [j.id for j in create_scheduler(service, 5, 100).get_jobs()] == ["sweep_timers"]
-    assert [j.id for j in create_scheduler(service, 5, 100, settings=settings).get_jobs()] == ["sweep_timers", "send_mail"]
+    assert [j.id for j in create_scheduler(service, 5, 100, settings=settings).get_jobs()] == ["sweep_timers", "send_mail", "retention"]
 
 
 async def test_the_device_mail_says_what_to_do_if_it_was_not_you(factory, service, db, smtp, send):
@@ -381,7 +384,7 @@ async def test_the_device_mail_says_what_to_do_if_it_was_not_you(factory, servic
 
 @pytest.mark.sqlite_only
 async def test_sqlite_claim_uses_the_partial_index(db, clock):
-    plan = await db.explain(claim_query(clock.now(), 50, postgres=False))
+    plan = await db.explain(claim_query(clock.now(), 50, postgres=False, lease=LEASE))
     assert "outbox_pending_next" in plan, plan
 
 
@@ -395,7 +398,7 @@ async def test_postgres_claim_keeps_the_index_in_a_generic_plan(db, clock):
         ),
         Outbox.raw("ANALYZE outbox"),
     ])
-    sql, _ = db._compile(claim_query(clock.now(), 50, postgres=True))[0]
+    sql, _ = db._compile(claim_query(clock.now(), 50, postgres=True, lease=LEASE))[0]
     async with db.engine.pool.acquire() as connection:
         await connection.execute("SET plan_cache_mode = force_generic_plan")
         await connection.execute(f"PREPARE claim_poll AS {sql}")

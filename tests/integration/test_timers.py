@@ -9,7 +9,7 @@ import pytest
 
 from db.engine import Database
 from db.tables import FlowInstance, Outbox, Timer, TransitionHistory
-from jobs.timers import due_timers_query, fire_due_timers
+from jobs.timers import claim_due_timers_query, due_timers_query, fire_due_timers
 from workflows.service import FlowService
 
 PROFILE = {"first_name": "Bernhard", "last_name": "Tester"}
@@ -93,6 +93,9 @@ async def test_concurrent_sweeps_in_two_processes_fire_each_timer_once(factory, 
         for handle in handles:
             await handle.close()
     assert sum(r.fired for r in results) == 30
+    # They shared the due timers (claims, SKIP LOCKED on PostgreSQL) instead of racing for
+    # the same ones and retrying the lost ones one at a time.
+    assert sum(r.conflicts for r in results) == 0
     for record in records:
         assert await events_of(db, record.id) == ["invite", "remind_inactive"]
         assert await mails_of(db, record.id) == ["invitation", "reminder"]
@@ -135,13 +138,15 @@ async def test_postgres_poll_keeps_order_by_and_the_index_in_a_generic_plan(db, 
             T.raw("ANALYZE timer"),
         ]
     )
-    query = due_timers_query(clock.now(), 500)
-    sql, _ = query.querystrings[0].compile_string(engine_type="postgres")
+    query = claim_due_timers_query(clock.now(), 500, postgres=True)
+    sql, args = query.querystrings[0].compile_string(engine_type="postgres")
+    assert "FOR UPDATE SKIP LOCKED" in sql
     assert "ORDER BY" in sql and "due_at" in sql.split("ORDER BY")[1]
     async with db.engine.pool.acquire() as connection:
         await connection.execute("SET plan_cache_mode = force_generic_plan")
         await connection.execute(f"PREPARE due_poll AS {sql}")
-        plan = await connection.fetch("EXPLAIN EXECUTE due_poll('2026-01-01T00:00:00+00:00')")
+        placeholders = ", ".join(f"'{a.isoformat()}'" if hasattr(a, "isoformat") else str(a) for a in args)
+        plan = await connection.fetch(f"EXPLAIN EXECUTE due_poll({placeholders})")
         await connection.execute("DEALLOCATE due_poll")
         await connection.execute("RESET plan_cache_mode")
     text = "\n".join(row[0] for row in plan)

@@ -97,7 +97,7 @@ async def test_the_app_refuses_an_unmigrated_database(tmp_path):
 def test_production_without_secret_is_a_startup_error(tmp_path, monkeypatch):
     from core.settings import Settings, SettingsError
 
-    with pytest.raises(SettingsError, match="PARTNERPORTAL_SECRET_KEY is not set"):
+    with pytest.raises(SettingsError, match="PARTNERPORTAL_SECRET_KEY: must be set in production"):
         Settings.from_env({"PARTNERPORTAL_ENVIRONMENT": "production"})
     monkeypatch.chdir(tmp_path)
     generated = Settings.from_env({})

@@ -26,17 +26,26 @@ def free_port() -> int:
 class _Handler:
     def __init__(self):
         self.lock = threading.Lock()
+        self.received = threading.Condition(self.lock)
         self.messages: list[EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []
         self.reply: str | None = None
+        self.gate: threading.Event | None = None  # set: DATA is answered; clear: DATA waits
+        self.arrived = threading.Event()  # a DATA is waiting at the gate
 
     async def handle_DATA(self, server, session, envelope) -> str:
+        gate = self.gate
+        if gate is not None and not gate.is_set():
+            self.arrived.set()
+            # Waits in a thread, so the server keeps serving other connections meanwhile.
+            await asyncio.get_running_loop().run_in_executor(None, gate.wait)
         with self.lock:
             if self.reply:
                 return self.reply
             message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
             self.messages.append(message)
             self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+            self.received.notify_all()
         return "250 OK"
 
 
@@ -56,6 +65,7 @@ class SmtpServer:
         await asyncio.to_thread(self._controller.start)
 
     async def stop(self) -> None:
+        self.release()  # a held DATA would keep the server thread from stopping
         if self._controller is not None:
             await asyncio.to_thread(self._controller.stop)
             self._controller = None
@@ -71,6 +81,28 @@ class SmtpServer:
         """Answer every DATA with this reply (e.g. "451 4.3.0 Bitte später erneut"); None: accept."""
         with self._handler.lock:
             self._handler.reply = reply
+
+    def hold(self) -> None:
+        """From now on, DATA waits (the sender is stuck mid-send) until `release()`."""
+        self._handler.arrived.clear()
+        self._handler.gate = threading.Event()
+
+    def release(self) -> None:
+        if self._handler.gate is not None:
+            self._handler.gate.set()
+
+    async def wait_for_held_mail(self, timeout: float) -> bool:
+        """True once a mail waits at the gate set by `hold()`."""
+        return await asyncio.to_thread(self._handler.arrived.wait, timeout)
+
+    async def wait_until(self, predicate, timeout: float) -> bool:
+        """Wait (without polling) until predicate(messages) holds; False after timeout seconds."""
+
+        def wait() -> bool:
+            with self._handler.received:
+                return self._handler.received.wait_for(lambda: predicate(list(self._handler.messages)), timeout)
+
+        return await asyncio.to_thread(wait)
 
     @property
     def messages(self) -> list[EmailMessage]:

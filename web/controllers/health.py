@@ -6,7 +6,7 @@ from litestar import Request, Response, get
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
 from db.tables import Organisation
-from web.errors import DATABASE_DOWN
+from db.outage import is_outage
 
 
 @get("/health", name="health")
@@ -15,7 +15,9 @@ async def health(request: Request) -> Response:
     try:
         await state.db.fetch(Organisation.select(Organisation.id).limit(1))
         database = "ok"
-    except DATABASE_DOWN:
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
         database = "unavailable"
     scheduler = state.scheduler
     scheduler_state = "disabled" if scheduler is None else ("running" if scheduler.running else "stopped")

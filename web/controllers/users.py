@@ -18,10 +18,13 @@ from litestar.status_codes import HTTP_409_CONFLICT, HTTP_422_UNPROCESSABLE_ENTI
 
 from db import people
 from db.audit import audit_step
-from db.outbox import retry_failed
+from db.outbox import mail_of, retry_failed
+from core.metrics import LIVE_STREAMS
 from db.people import PersonRow
+from web import mail_failures
 from web.actors import actor_label
 from web.auth import actor_of, client_ip, require_admin
+from web.live import LOOK_BACK
 from web.forms import PERSON_FIELDS, SALUTATIONS, FormResult, read_form, validate_person
 from web.rendering import fragment, page, render_block, wants_fragment
 from workflows import admins as admin_rules
@@ -142,6 +145,30 @@ class LiveRowLoads:
         return await asyncio.shield(running)
 
 
+# How soon a browser reconnects after the stream broke (e.g. a restart): the SSE `retry:`.
+LIVE_RETRY_MS = 2000
+# A stream whose feed cannot read the history this long ends (the browser comes back).
+FEED_START_SECONDS = 10
+# A reconnecting stream replays at most this many history rows (newest cursor wins).
+CATCH_UP_LIMIT = 2000
+
+
+def _last_event_id(request: Request) -> int | None:
+    raw = request.headers.get("last-event-id") or request.query_params.get("last_event_id")
+    try:
+        value = int(raw) if raw else None
+    except ValueError:
+        return None
+    return value if value is not None and value >= 0 else None
+
+
+async def _changed_while_away(db, organisation_id: int, resume: int) -> list[int]:
+    """Instances with history after the client's last event id, each once, oldest change first.
+    Looks back LOOK_BACK ids, as the feed does, for rows that committed after a higher id."""
+    rows = await people.organisation_changes_after(db, organisation_id, max(0, resume - LOOK_BACK), CATCH_UP_LIMIT)
+    return list(dict.fromkeys(row["instance"] for row in rows))
+
+
 def live_row_loads(app: Litestar) -> LiveRowLoads:
     loads = app.state.get("live_row_loads")
     if loads is None:
@@ -252,6 +279,7 @@ class UsersController(Controller):
             "row": row_view(service, person),
             "timeline": timeline,
             "mails": await people.mails(service.db, instance_id),
+            "explain_mail_failure": mail_failures.explain,
             "event_labels": event_labels,
             "state_labels": {s.name: s.label for s in flow.definition.states.values()},
         }
@@ -310,7 +338,10 @@ class UsersController(Controller):
         if await people.one(service.db, admin.organisation_id, instance_id, expiry_events=expiry_events(service)) is None:
             raise NotFoundException()
         if not await retry_failed(service.db, outbox_id, admin.organisation_id, service.clock.now()):
-            raise NotFoundException()
+            # A second click (or one from another tab) finds the mail on its way again: harmless.
+            if not await mail_of(service.db, outbox_id, admin.organisation_id, instance_id):
+                raise NotFoundException()
+            return Redirect(request.app.route_reverse("user_detail", instance_id=instance_id), status_code=303)
         await service.db.write([audit_step("mail_retry", service.clock.now(), actor=actor_of(admin),
                                            organisation_id=admin.organisation_id, instance_id=instance_id,
                                            client_ip=client_ip(request), details={"outbox": outbox_id})])
@@ -318,21 +349,37 @@ class UsersController(Controller):
 
     @get("/live", name="users_live")
     async def live(self, request: Request) -> ServerSentEvent:
+        """Changed rows as SSE. Each event carries the history cursor as its id; a client
+        that reconnects (Last-Event-ID, or `last_event_id` from our own reconnect after an
+        error answer, see static/js/portal.js) first gets every row that changed meanwhile."""
         admin = await require_admin(request)
         service: FlowService = request.app.state.service
         feed = request.app.state.live_feed
         organisation_id = admin.organisation_id
         loads = live_row_loads(request.app)
+        resume = _last_event_id(request)
+
+        def row_event(person: PersonRow, cursor: int) -> ServerSentEventMessage:
+            html = render_block(
+                request, TEMPLATE, "live_update",
+                {"row": row_view(service, person), "oob": True, "url_for": route_urls(request.app)},
+            )
+            return ServerSentEventMessage(data=html, event="row", id=cursor)
 
         async def events() -> AsyncGenerator[ServerSentEventMessage, None]:
             queue = feed.subscribe(organisation_id)
+            LIVE_STREAMS.inc()
             try:
-                while True:
-                    try:
-                        await asyncio.wait_for(feed.ready(), timeout=KEEP_ALIVE_SECONDS)
-                        break
-                    except asyncio.TimeoutError:
-                        yield ServerSentEventMessage(comment="keep-alive")
+                # Every change after the feed's cursor reaches this queue; the client keeps
+                # the cursor as its last event id.
+                await asyncio.wait_for(feed.ready.wait(), FEED_START_SECONDS)
+                cursor = feed.cursor
+                yield ServerSentEventMessage(data=str(cursor), event="cursor", id=cursor, retry=LIVE_RETRY_MS)
+                if resume is not None:
+                    for instance_id in await _changed_while_away(service.db, organisation_id, resume):
+                        person = await people.one(service.db, organisation_id, instance_id)
+                        if person is not None:
+                            yield row_event(person, cursor)
                 # From here on every change reaches this stream: a client (or a test) that
                 # waits for this event before changing something cannot miss the change.
                 yield ServerSentEventMessage(data="bereit", event="ready")
@@ -343,14 +390,10 @@ class UsersController(Controller):
                         yield ServerSentEventMessage(comment="keep-alive")
                         continue
                     person = await loads.get(service, organisation_id, instance_id, feed.generation)
-                    if person is None:
-                        continue
-                    html = render_block(
-                        request, TEMPLATE, "live_update",
-                        {"row": row_view(service, person), "oob": True, "url_for": route_urls(request.app)},
-                    )
-                    yield ServerSentEventMessage(data=html, event="row")
+                    if person is not None:
+                        yield row_event(person, max(cursor, feed.cursor))
             finally:
+                LIVE_STREAMS.dec()
                 feed.unsubscribe(organisation_id, queue)
 
         return ServerSentEvent(events(), headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})

@@ -2,6 +2,28 @@
 (function () {
   "use strict";
 
+  // Live table: the browser resumes a broken stream with Last-Event-ID by itself, but when
+  // the server answered with an error (e.g. 503 while the database restarts) the SSE
+  // extension opens a new EventSource, which sends none. Pass the last event id along
+  // then, so the server sends what changed meanwhile.
+  var lastEventIds = {};
+  if (window.htmx) {
+    window.htmx.createEventSource = function (url) {
+      var last = lastEventIds[url];
+      var target = last ? url + (url.indexOf("?") < 0 ? "?" : "&") + "last_event_id=" + encodeURIComponent(last) : url;
+      var source = new EventSource(target, { withCredentials: true });
+      var remember = function (event) {
+        if (event.lastEventId) {
+          lastEventIds[url] = event.lastEventId;
+          document.documentElement.dataset.liveEventId = event.lastEventId;  // where the table stands
+        }
+      };
+      source.addEventListener("cursor", remember);
+      source.addEventListener("row", remember);
+      return source;
+    };
+  }
+
   // "Nutzer anlegen" arrives as a <dialog>: open it as an accessible modal.
   document.addEventListener("htmx:afterSwap", function (event) {
     var dialog = event.target.querySelector && event.target.querySelector("dialog[data-open-modal]");
