@@ -91,6 +91,12 @@ def masked_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value
+
+
 def _flow_name(value: str) -> str:
     if not value.isidentifier():
         raise ValueError("must be the name of a flow (its `flow:` key), such as onboarding")
@@ -162,7 +168,7 @@ class Settings:
     database_url: Annotated[str, AfterValidator(_database_url)] = DEFAULT_DATABASE_URL
     secret_key: Annotated[str, AfterValidator(_secret_key)] = ""
     base_url: Annotated[str, AfterValidator(_http_url)] = "http://127.0.0.1:8000"
-    portal_name: Annotated[str, Field(min_length=1, max_length=100)] = "Partnerportal"
+    portal_name: Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_not_blank)] = "Partnerportal"
     # The name's grammatical gender in running text: neuter ("zum Partnerportal"),
     # masculine ("zum Mein AOK Gesundheitspartnerservice"), feminine ("zur ..."), none ("zu ...").
     portal_name_gender: Literal["neuter", "masculine", "feminine", "none"] = "neuter"

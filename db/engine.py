@@ -227,8 +227,6 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.is_sqlite = isinstance(self.engine, SQLiteEngine)
-        if self.is_sqlite:
-            Path(self.engine.path).parent.mkdir(parents=True, exist_ok=True)
         bind_tables(self.engine)
         self._executor: _SqliteThread | None = None
         self._connection: sqlite3.Connection | None = None
@@ -247,6 +245,7 @@ class Database:
 
     async def _start(self, pool_size: int) -> None:
         if self.is_sqlite:
+            Path(self.engine.path).parent.mkdir(parents=True, exist_ok=True)
             self._executor = _SqliteThread()
             await self._in_thread(self._open_sqlite)
         elif not self._pool_started:

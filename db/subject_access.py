@@ -58,7 +58,7 @@ async def person_data(db: Database, account_id: int) -> dict:
     return {
         "account": account,
         "invitations": invitations,
-        "consent": _rows(await db.fetch(ConsentRecord.select(
+        "consent_records": _rows(await db.fetch(ConsentRecord.select(
             ConsentRecord.created_at, ConsentRecord.document, ConsentRecord.version, ConsentRecord.action,
             ConsentRecord.text_sha256, ConsentRecord.client_ip,
         ).where(ConsentRecord.account == account_id).order_by(ConsentRecord.id))),

@@ -165,11 +165,11 @@ def _serve(args, settings: Settings | None = None) -> int:
     except UnmigratedDatabase as exc:
         print(str(exc), file=sys.stderr)
         return 1
-    _warn_unset_contacts(settings)
-    print(f"Partnerportal on http://{args.host}:{args.port}/", flush=True)
     from partnerportal import logs
 
     logs.configure(settings.log_format)
+    _warn_unset_contacts(settings)
+    print(f"Partnerportal on http://{args.host}:{args.port}/", flush=True)
     # NET-1: uvicorn believes X-Forwarded-For from 127.0.0.1 unless told otherwise, so a
     # local client could forge its address (audit, per-address limits). Only the
     # configured proxies are believed; with none, the header is ignored.
@@ -191,8 +191,8 @@ def _warn_unset_contacts(settings: Settings) -> None:
     """People look for help on the Kontakt page: say at start what it will not show."""
     shown_instead = " (development shows an example instead)" if settings.is_development else ""
     for variable in settings.unset_contacts():
-        print(f"Warning: {variable} is not set; the Kontakt, Hilfe and app pages do not show it{shown_instead}.",
-              file=sys.stderr, flush=True)
+        logging.getLogger("partnerportal").warning(
+            "%s is not set; the Kontakt, Hilfe and app pages do not show it%s.", variable, shown_instead)
 
 
 async def _ready(db, settings: Settings) -> None:
@@ -482,7 +482,7 @@ def _readable(people: list[dict]) -> str:
             lines.append(f"  Invitation {invitation['id']} ({invitation['flow_name']} v{invitation['flow_version']}): {invitation['state']}")
             for part in ("history", "timers", "mails"):
                 block(part, invitation[part], indent="    ")
-        for part in ("consent", "devices", "login_requests", "sessions", "security_events"):
+        for part in ("consent_records", "devices", "login_requests", "sessions", "security_events"):
             block(part, person[part])
         lines.append("")
     return "\n".join(lines).rstrip("\n")

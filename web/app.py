@@ -74,17 +74,12 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await db.start()
-        metrics = None
         try:
             await ensure_migrated(db)
-            if settings.metrics_port:
-                metrics = start_metrics_server(settings.metrics_host, settings.metrics_port, db, clock)
             await flow_snapshots.sync(db, registry)
             async with background(app) if background else nullcontext():
                 yield
         finally:
-            if metrics is not None:
-                metrics.stop()
             await live_feed.stop()
             await db.close()
 

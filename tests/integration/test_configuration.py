@@ -109,7 +109,7 @@ def test_a_missing_flows_folder_or_flow_is_a_configuration_error(cli, tmp_path, 
     assert without.returncode == 2
     assert without.stderr.endswith(
         f"Configuration error: PARTNERPORTAL_FLOWS_DIR: the folder '{empty}' has no flow 'onboarding' "
-        "(a *.yaml file with flow: onboarding)\n"
+        "(a *.yaml file with flow: onboarding; PARTNERPORTAL_ONBOARDING_FLOW names it)\n"
     )
     assert "Traceback" not in missing.stderr + without.stderr
 
@@ -201,20 +201,21 @@ def test_a_refused_flows_migrate_writes_nothing_and_blocks_no_later_edit(cli, tm
     flows = tmp_path / "flows"
     flows.mkdir()
     data = _renamed(yaml.safe_load(SHIPPED.read_text(encoding="utf-8")), "locked", "blocked")
-    data["version"] = 2
+    shipped = data["version"]
+    data["version"] = shipped + 1
     (flows / "onboarding.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
 
-    refused = cli("flows", "migrate", "onboarding", "--from-version", "1", flows_dir=str(flows))
+    refused = cli("flows", "migrate", "onboarding", "--from-version", str(shipped), flows_dir=str(flows))
     assert refused.returncode == 1 and refused.stderr.startswith("Refused: ")
-    assert _snapshots(tmp_path / "cli.sqlite", 2) == 0
+    assert _snapshots(tmp_path / "cli.sqlite", shipped + 1) == 0
 
     # The product owner fixes the file without raising the version again: not blocked.
     data["title"] = "Einladung und Registrierung (neu)"
     (flows / "onboarding.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    moved = cli("flows", "migrate", "onboarding", "--from-version", "1", "--map", "locked=blocked", flows_dir=str(flows))
+    moved = cli("flows", "migrate", "onboarding", "--from-version", str(shipped), "--map", "locked=blocked", flows_dir=str(flows))
     assert moved.returncode == 0, moved.stderr
-    assert moved.stdout == "Moved 1 instance(s) of onboarding from version 1 to 2.\n"
-    assert _snapshots(tmp_path / "cli.sqlite", 2) == 1
+    assert moved.stdout == f"Moved 1 instance(s) of onboarding from version {shipped} to {shipped + 1}.\n"
+    assert _snapshots(tmp_path / "cli.sqlite", shipped + 1) == 1
 
 
 # -- Ctrl+C ------------------------------------------------------------------------------------

@@ -91,6 +91,7 @@ async def test_a_ready_stream_misses_no_change(settings, factory, db, clock, ser
             async with client.stream("GET", "/nutzerverwaltung/live") as stream:
                 assert stream.status_code == 200
                 lines = aiter(stream.aiter_lines())
+                assert (await next_event(lines))[0] == "cursor"  # where the history stands (a resume point)
                 assert await next_event(lines) == ("ready", "bereit")
                 await service.send(person.id, "complete_profile", data={"first_name": "Wera", "last_name": "Weiter"})
                 event, data = await next_event(lines)

@@ -111,7 +111,7 @@ async def test_a_fresh_stream_replays_nothing_and_carries_ids_on_live_rows(setti
             async with client.stream("GET", "/nutzerverwaltung/live") as response:
                 events = sse_events(response)
                 hello = await next_event(events)
-                # The server's feed starts with the first subscriber: wait until it reads.
+                assert (await next_event(events))["event"] == "ready"  # nothing replayed before it
                 await service.send(later.id, admin_event(service, await state_of(db, later.id)), actor="admin@test")
                 row = await next_event(events)
     # The first row event is the live change, not a replay of the earlier one.

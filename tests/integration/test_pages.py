@@ -4,6 +4,8 @@ Zwei-Faktor-Authentifizierung and Kontakt, each linked from every page's footer.
 
 from __future__ import annotations
 
+import logging
+
 import asyncio
 import dataclasses
 import os
@@ -194,14 +196,15 @@ async def test_production_shows_no_example_contact(settings, db, clock):
     assert "Zahlungsavise" not in pages["/kontakt"]
 
 
-def test_serve_warns_about_every_unset_contact(capsys):
+def test_serve_warns_about_every_unset_contact(caplog):
     from partnerportal.cli import _warn_unset_contacts
 
-    _warn_unset_contacts(Settings(secret_key="x" * 32, environment="production", support_email="hilfe@kasse.example"))
-    warnings = capsys.readouterr().err.splitlines()
-    assert [w.split()[1] for w in warnings] == [
+    with caplog.at_level(logging.WARNING, logger="partnerportal"):
+        _warn_unset_contacts(Settings(secret_key="x" * 32, environment="production", support_email="hilfe@kasse.example"))
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert [w.split()[0] for w in warnings] == [
         "PARTNERPORTAL_SUPPORT_PHONE", "PARTNERPORTAL_PAYMENT_CONTACT_EMAIL", "PARTNERPORTAL_PAYMENT_CONTACT_PHONE"]
-    assert all(w.startswith("Warning: ") and "is not set" in w for w in warnings)
+    assert all("is not set" in w for w in warnings)
 
 
 # -- Barriere melden -------------------------------------------------------------------

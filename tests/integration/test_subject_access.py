@@ -49,7 +49,7 @@ async def test_the_admin_gets_everything_about_a_person_of_their_organisation(se
         [invitation] = data["invitations"]
         assert invitation["state"] == "invited" and invitation["history"][0]["event"] == "invite"
         assert [m["kind"] for m in invitation["mails"]] == ["invitation"]
-        assert {c["action"] for c in data["consent"]} == {"given"}
+        assert {c["action"] for c in data["consent_records"]} == {"given"}
         assert [d["public_id"] for d in data["devices"]] == ["geraet-1"]
         assert len(data["sessions"]) == 1
         text = exported.text

@@ -28,6 +28,19 @@ CUSTOM = {
     "base_url": [("ftp://portal.example", "must be an http:// or https:// address with a host"), ("portal.example", "must be an http:// or https:// address with a host")],
     "mail_from": [("noreply", "must contain an e-mail address, e.g. Partnerportal <noreply@example.org>")],
     "flows_dir": [("/does/not/exist/flows", "must be an existing folder")],
+    "onboarding_flow": [("mein-ablauf", "must be the name of a flow (its `flow:` key), such as onboarding")],
+    "trusted_proxies": [("10.0.0.5,proxy.example", "must list IP addresses or networks separated by commas (e.g. 10.0.0.5,10.1.0.0/16); 'proxy.example' is neither")],
+    "brand_logo": [("logo.gif", "must be an .svg or .png file"), ("fehlt.png", "does not exist or is not a file")],
+    "brand_primary_color": [
+        ("blau", "must be a colour like #1f4e79"),
+        ("#ffcc00", "has a contrast of 1.5:1 against the white text drawn on it; WCAG 2.1 AA needs at least 4.5:1. Choose a darker colour"),
+    ],
+}
+
+# A wait may not be shorter than the window it follows: at each edge of one, the other follows.
+LINKED = {
+    "login_start_window_minutes": lambda v: {"login_max_wait_minutes": f"{max(v, 240):g}"},
+    "login_max_wait_minutes": lambda v: {"login_start_window_minutes": f"{min(v, 15):g}"},
 }
 
 
@@ -144,14 +157,21 @@ def test_boolean_words(raw, expected):
 
 
 def test_good_values_at_the_edges_of_each_range_are_accepted():
-    environ = {PREFIX + "SECRET_KEY": SECRET}
     for name in setting_names():
         low, high = _bounds(name)
         if low is None:
             continue
         for value in (low, high):
-            environ[PREFIX + name.upper()] = f"{value:g}"
+            linked = {PREFIX + k.upper(): v for k, v in LINKED.get(name, lambda _: {})(value).items()}
+            environ = {PREFIX + "SECRET_KEY": SECRET, PREFIX + name.upper(): f"{value:g}", **linked}
             assert getattr(Settings.from_env(environ), name) == value
+
+
+def test_a_wait_shorter_than_its_window_is_refused():
+    environ = {PREFIX + "SECRET_KEY": SECRET, PREFIX + "LOGIN_START_WINDOW_MINUTES": "60", PREFIX + "LOGIN_MAX_WAIT_MINUTES": "30"}
+    with pytest.raises(SettingsError) as error:
+        Settings.from_env(environ)
+    assert error.value.problems == [f"{PREFIX}LOGIN_MAX_WAIT_MINUTES: must be at least {PREFIX}LOGIN_START_WINDOW_MINUTES"]
 
 
 def test_variable_names_are_read_regardless_of_case():

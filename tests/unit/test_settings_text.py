@@ -16,19 +16,19 @@ def settings_from(**values: str) -> Settings:
 
 def test_the_name_gender_must_be_one_of_four():
     assert settings_from(portal_name_gender="masculine").portal_name_gender == "masculine"
-    with pytest.raises(SettingsError, match="PORTAL_NAME_GENDER must be neuter, masculine, feminine or none"):
+    with pytest.raises(SettingsError, match="PORTAL_NAME_GENDER: must be one of: neuter, masculine, feminine or none"):
         settings_from(portal_name_gender="maskulin")
 
 
 def test_the_portal_name_must_not_be_empty():
-    with pytest.raises(SettingsError, match="PORTAL_NAME must not be empty"):
+    with pytest.raises(SettingsError, match="PARTNERPORTAL_PORTAL_NAME: must not be empty"):
         settings_from(portal_name="  ")
 
 
 def test_the_primary_colour_must_carry_white_text_at_aa_contrast():
     assert settings_from(brand_primary_color="#0b5394").brand_primary_color == "#0b5394"
     for light in ("#ffcc00", "#7fb8e6", "#ffffff"):
-        with pytest.raises(SettingsError, match=r"BRAND_PRIMARY_COLOR .* has a contrast of .* at least 4.5:1"):
+        with pytest.raises(SettingsError, match=r"BRAND_PRIMARY_COLOR: has a contrast of .* at least 4.5:1"):
             settings_from(brand_primary_color=light)
     for malformed in ("blue", "#fff", "#12345g", "1f4e79"):
         with pytest.raises(SettingsError, match="must be a colour like #1f4e79"):
@@ -52,9 +52,9 @@ def test_the_logo_must_be_an_existing_svg_or_png(tmp_path):
 
 
 def test_header_and_footer_texts_are_one_short_line():
-    with pytest.raises(SettingsError, match="BRAND_FOOTER_TEXT must be one line"):
+    with pytest.raises(SettingsError, match="BRAND_FOOTER_TEXT: must be one line"):
         settings_from(brand_footer_text="zwei\nZeilen")
-    with pytest.raises(SettingsError, match="BRAND_HEADER_TEXT must be one line"):
+    with pytest.raises(SettingsError, match="BRAND_HEADER_TEXT: must be at most 200 characters long"):
         settings_from(brand_header_text="x" * 201)
 
 

@@ -16,7 +16,7 @@ from web.rendering import page
 
 # German headings and column names of the readable page.
 SECTIONS = {
-    "history": "Verlauf", "timers": "Geplante Ereignisse", "mails": "E-Mails", "consent": "Einwilligungen",
+    "history": "Verlauf", "timers": "Geplante Ereignisse", "mails": "E-Mails", "consent_records": "Einwilligungen",
     "devices": "Geräte", "login_requests": "Anmeldeanfragen", "sessions": "Sitzungen",
     "security_events": "Sicherheitsereignisse",
 }
