@@ -53,7 +53,7 @@ async def test_invite_writes_everything_and_shows_eingeladen(settings, factory, 
         assert response.status_code == 303
         table = await admin.get("/nutzerverwaltung/")
         assert "Bernhard Tester" in table.text and "b.tester@abc.de" in table.text
-        assert re.search(r'data-state="invited">\s*Eingeladen<', table.text)
+        assert re.search(r'class="badge badge-info">Eingeladen<', table.text)
     instance = await db.fetch_one(FlowInstance.select().where(FlowInstance.organisation == org))
     assert instance["state"] == "invited"
     history = await db.fetch(TransitionHistory.select().where(TransitionHistory.instance == instance["id"]))
@@ -191,8 +191,16 @@ async def test_row_actions_come_from_the_flow(settings, factory, db, clock):
         record = await factory.invite(org)
         table = await admin.get("/nutzerverwaltung/")
         row = re.search(rf'<tr id="person-{record.id}">.*?</tr>', table.text, re.S).group(0)
-        assert re.findall(r'/nutzerverwaltung/\d+/(\w+)"', row)[::2] == ["resend", "revoke", "delete"]
-        assert "Einladung erneut senden" in row and "hx-confirm" in row
+        # The row itself holds no action, only the control that loads them.
+        assert "<form" not in row and f'hx-get="/nutzerverwaltung/{record.id}/aktionen"' in row
+        assert f'href="/nutzerverwaltung/{record.id}#aktionen"' in row
+        actions = await admin.get(f"/nutzerverwaltung/{record.id}/aktionen", headers={"HX-Request": "true"})
+        assert actions.status_code == 200
+        assert re.findall(r'hx-post="/nutzerverwaltung/\d+/(\w+)"', actions.text) == ["resend", "revoke", "delete"]
+        assert "Einladung erneut senden" in actions.text and "hx-confirm" in actions.text
+        # The detail page (the way without JavaScript) offers the same actions.
+        detail = await admin.get(f"/nutzerverwaltung/{record.id}")
+        assert re.findall(r'action="/nutzerverwaltung/\d+/(\w+)"', detail.text) == ["resend", "revoke", "delete"]
         not_offered = await admin.event(record.id, "unlock")
         assert not_offered.status_code == 409 and "nicht mehr möglich" in not_offered.text
 
@@ -312,3 +320,51 @@ async def test_a_failed_mail_can_be_sent_again_from_the_detail_view(settings, fa
         await db.write([Outbox.update({Outbox.status: "failed"}).where(Outbox.id == foreign_mail)])
         assert (await admin.post(f"/nutzerverwaltung/{record.id}/mail/{foreign_mail}/erneut-senden", headers={"accept": "text/html"})).status_code == 404
         assert (await db.fetch_one(Outbox.select(Outbox.status).where(Outbox.id == foreign_mail)))["status"] == "failed"
+
+
+async def test_ses7_actions_fragment_without_htmx_leads_to_the_detail_page_and_only_for_the_organisation(settings, factory, db, clock):
+    """SES-7: another organisation's row has no actions to load; a plain GET (no htmx) is
+    sent to the detail page, where the actions are forms that work without JavaScript."""
+    foreign = await factory.invite(email="fremd@example.org")
+    async with admin_of(settings, factory, db, clock) as (admin, org, _):
+        record = await factory.invite(org)
+        plain = await admin.get(f"/nutzerverwaltung/{record.id}/aktionen")
+        assert plain.status_code == 303 and plain.headers["location"] == f"/nutzerverwaltung/{record.id}#aktionen"
+        for headers in ({}, {"HX-Request": "true"}):
+            other = await admin.get(f"/nutzerverwaltung/{foreign.id}/aktionen", headers={"accept": "text/html", **headers})
+            assert other.status_code == 404 and "fremd@example.org" not in other.text
+
+
+async def test_actions_fragment_carries_no_csrf_field_and_its_posts_work_with_the_header(settings, factory, db, clock):
+    """SES-4: the fragment's forms are sent by htmx, which adds the page's token as a header."""
+    async with admin_of(settings, factory, db, clock) as (admin, org, _):
+        record = await factory.invite(org)
+        actions = await admin.get(f"/nutzerverwaltung/{record.id}/aktionen", headers={"HX-Request": "true"})
+        assert "_csrf_token" not in actions.text
+        without = await admin.client.post(f"/nutzerverwaltung/{record.id}/revoke", data={"confirmed": "1"},
+                                          headers={"HX-Request": "true"})
+        assert without.status_code == 403
+        done = await admin.event(record.id, "revoke", htmx=True)
+        assert done.status_code == 200 and f'id="person-{record.id}"' in done.text and "Widerrufen" in done.text
+    state = await db.fetch_one(FlowInstance.select(FlowInstance.state).where(FlowInstance.id == record.id))
+    assert state["state"] == "revoked"
+
+
+async def test_a_page_of_50_rows_is_at_most_30_kb_with_one_csrf_token_for_htmx(settings, factory, db, clock):
+    """A size assertion, not a timed one: 50 rows with long names, failed mails and actions."""
+    async with admin_of(settings, factory, db, clock) as (admin, org, _):
+        for i in range(51):
+            await factory.invite(org, f"maximiliane.schulze-wittgenstein{100_000 - i}@pflegedienst-beispiel.de")
+        # Longer than most (the benchmark's people average 14 characters of name, 30 of address).
+        await db.write([Account.update({Account.salutation: "Frau", Account.first_name: "Maximiliane",
+                                        Account.last_name: "Schulze-Wittgenstein"}).where(Account.organisation == org)])
+        await db.write([Outbox.update({Outbox.status: "failed"}).where(Outbox.id.is_in(
+            Outbox.select(Outbox.id).where(Outbox.organisation == org).order_by(Outbox.id, ascending=False).limit(5)))])
+        table = await admin.get("/nutzerverwaltung/")
+        assert table.status_code == 200 and table.text.count('<tr id="person-') == 50
+        assert table.text.count("Versand fehlgeschlagen") == 5
+        assert len(table.content) <= 30 * 1024, len(table.content)
+        assert "<form" not in table.text.split('<tbody id="people-rows"')[1]
+        token = await admin.csrf()
+        # once for htmx (hx-headers on <body>), once in the logout form, which works without JavaScript
+        assert table.text.count(token) == 2 and table.text.count('name="_csrf_token"') == 1
