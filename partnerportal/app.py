@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from litestar import Litestar
 
+from core import log_redaction
 from core.crypto import PinHasher
 from core.settings import Settings
 from jobs.scheduler import create_scheduler
@@ -17,6 +18,17 @@ def create_app(settings: Settings | None = None, clock=None, pin_hasher: PinHash
     settings = settings or Settings.from_env()
     background = _run_scheduler(settings) if settings.scheduler_enabled else None
     return web_app.create_app(settings, clock, pin_hasher, background=background)
+
+
+def create_app_from_environment() -> Litestar:
+    """What each web process of `partnerportal serve --workers N` (N > 1) runs: uvicorn
+    imports this factory by name in every process it starts, so the settings come from the
+    environment, and the access log's redaction (LOG-2) is installed in that process."""
+    log_redaction.install()
+    settings = Settings.from_env()
+    app = web_app.create_app(settings)  # no scheduler here: `serve` runs it in one process beside these
+    app.state.scheduler_process = settings.scheduler_enabled  # /health says where it runs
+    return app
 
 
 def _run_scheduler(settings: Settings):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import subprocess
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import timezone
@@ -39,6 +41,10 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="start the web app with its scheduler")
     _host_port(serve)
+    serve.add_argument(
+        "--workers", type=_positive, default=None,
+        help="web processes (default: one per CPU core); with more than one, the scheduler runs in one extra process",
+    )
     serve.set_defaults(run=_serve)
 
     demo = commands.add_parser("demo", help="prepare the embedded demo (SQLite, demo organisation) and serve it")
@@ -106,6 +112,13 @@ def _host_port(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8000)
 
 
+def _positive(value: str) -> int:
+    number = int(value)
+    if not 1 <= number <= 64:
+        raise argparse.ArgumentTypeError("zwischen 1 und 64")
+    return number
+
+
 def _run_with_database(settings: Settings, work: Callable[..., Awaitable[int]]) -> int:
     from db.engine import Database
 
@@ -135,19 +148,44 @@ def _serve(args, settings: Settings | None = None) -> int:
     except UnmigratedDatabase as exc:
         print(str(exc), file=sys.stderr)
         return 1
-    print(f"Partnerportal on http://{args.host}:{args.port}/", flush=True)
+    # `serve` defaults to one web process per core; `demo` (no --workers) keeps one.
+    workers = getattr(args, "workers", 1) or os.cpu_count() or 1
+    print(f"Partnerportal on http://{args.host}:{args.port}/ ({workers} web process{'es' if workers > 1 else ''})", flush=True)
     from core import log_redaction
 
     # NET-1: uvicorn believes X-Forwarded-For from 127.0.0.1 unless told otherwise, so a
     # local client could forge its address (audit, per-address limits). Only the
     # configured proxies are believed; with none, the header is ignored.
     trusted = settings.trusted_proxy_list()
-    config = uvicorn.Config(
-        create_app(settings), host=args.host, port=args.port, log_level="info",
-        proxy_headers=bool(trusted), forwarded_allow_ips=trusted or None,
-    )
-    log_redaction.install()  # after uvicorn configured its loggers
-    uvicorn.Server(config).run()
+    options = dict(host=args.host, port=args.port, log_level="info", proxy_headers=bool(trusted),
+                   forwarded_allow_ips=trusted or None)
+    if workers == 1:
+        config = uvicorn.Config(create_app(settings), **options)
+        log_redaction.install()  # after uvicorn configured its loggers
+        uvicorn.Server(config).run()
+        return 0
+    return _serve_workers(workers, settings, options)
+
+
+def _serve_workers(workers: int, settings: Settings, options: dict) -> int:
+    """Several web processes (uvicorn imports the app factory in each; settings come from
+    the environment) and, if enabled, the scheduler once, in one `worker` process beside
+    them: the web processes run none, so timers are swept by one process per host."""
+    import uvicorn
+
+    scheduler = None
+    if settings.scheduler_enabled:
+        scheduler = subprocess.Popen([sys.executable, "-m", "partnerportal.cli", "worker"])
+    try:
+        uvicorn.run("partnerportal.app:create_app_from_environment", factory=True, workers=workers, **options)
+    finally:
+        if scheduler is not None:
+            scheduler.terminate()
+            try:
+                scheduler.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                scheduler.kill()
+                scheduler.wait()
     return 0
 
 
