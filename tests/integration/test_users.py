@@ -368,3 +368,61 @@ async def test_a_page_of_50_rows_is_at_most_30_kb_with_one_csrf_token_for_htmx(s
         token = await admin.csrf()
         # once for htmx (hx-headers on <body>), once in the logout form, which works without JavaScript
         assert table.text.count(token) == 2 and table.text.count('name="_csrf_token"') == 1
+
+
+async def test_search_finds_any_part_of_name_or_address_ignoring_case_of_every_letter(settings, factory, db, clock):
+    async with admin_of(settings, factory, db, clock) as (admin, org, _):
+        people = {
+            "übel": ("Ödön", "ÜBEL", "oe.uebel@example.org"),
+            "strauß": ("Ärmin", "Strauß", "a.strauss@beispiel.de"),
+            "müller": ("Anna", "Müller-Lüdenscheidt", "anna.ml@example.org"),
+            "other": ("Bernd", "Brot", "bernd@brot.example"),
+        }
+        ids = {}
+        for key, (first, last, email) in people.items():
+            record = await factory.invite(org, email)
+            await db.write([Account.update({Account.first_name: first, Account.last_name: last}).where(Account.id == record.account_id)])
+            ids[key] = record.id
+
+        async def found(term: str) -> set[str]:
+            response = await admin.get("/nutzerverwaltung/", params={"q": term})
+            assert response.status_code == 200
+            shown = {int(i) for i in re.findall(r'<tr id="person-(\d+)"', response.text)}
+            return {key for key, instance_id in ids.items() if instance_id in shown}
+
+        assert await found("üb") == {"übel"}  # two letters: below the trigram index, still every letter folded
+        assert await found("ÜBE") == {"übel"}
+        assert await found("bel") == {"übel"}  # inside the name, not only its start
+        assert await found("ödö") == {"übel"}
+        assert await found("ÄRM") == {"strauß"}
+        assert await found("auß") == {"strauß"}
+        assert await found("lüdensch") == {"müller"}
+        assert await found("-LÜD") == {"müller"}
+        assert await found("beispiel.de") == {"strauß"}
+        assert await found("l@ex") == {"übel", "müller"}  # a part of two addresses
+        assert await found("%") == set() and await found("_") == set()  # LIKE's wildcards are plain characters
+        assert await found('"') == set() and await found('b"r') == set()  # FTS5 syntax is plain text too
+        assert await found("nd br") == {"other"}  # first and last name together
+
+        # The index follows changes of a name (SQLite: triggers; PostgreSQL: the expression index).
+        await db.write([Account.update({Account.last_name: "Übermut"}).where(Account.email == "bernd@brot.example")])
+        assert await found("ÜBERM") == {"other"}
+        assert await found("brot") == {"other"}  # still in the address
+        assert await found("nd br") == set()
+
+
+async def test_the_search_uses_an_index_on_both_engines(db):
+    """SQLite: the plan reads the FTS5 trigram table. PostgreSQL: the pg_trgm index exists on
+    exactly the expression the search compares (with 0 rows its plan would not show it)."""
+    from db import people
+    from db.engine import Sql
+
+    condition, value = people._search_condition(db, "schulz")
+    if db.is_sqlite:
+        sql = f"SELECT fi.id FROM flow_instance fi JOIN account a ON a.id = fi.account WHERE {condition}"
+        plan = await db.explain(Sql(Account, sql, value))
+        assert "SCAN account_search VIRTUAL TABLE INDEX" in plan, plan
+    else:
+        row = await db.fetch_one(Sql(Account, "SELECT indexdef FROM pg_indexes WHERE indexname = 'account_search_trgm'"))
+        assert "gin" in row["indexdef"] and "gin_trgm_ops" in row["indexdef"], row
+        assert f"lower({people.SEARCH_TEXT.replace('a.', '')})" in condition.replace("a.", ""), condition
