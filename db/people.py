@@ -84,6 +84,20 @@ _SQLITE_SHORT_SEARCH = f"py_lower({SEARCH_TEXT}) LIKE {{}} ESCAPE '\\'"
 TRIGRAM = 3
 
 
+# A term that many people match (a common last name) is read the other way on SQLite:
+# walking the organisation's rows in page order fills a page early, where reading and
+# sorting all matches first cost ~15 ms for 2 500 of 100 000.
+COMMON = 500
+
+
+async def _common_on_sqlite(db: Database, condition: str, value: str) -> bool:
+    if condition != _SQLITE_SEARCH:
+        return False
+    sql = "SELECT count(*) AS n FROM (SELECT rowid FROM account_search WHERE account_search MATCH {} LIMIT {}) AS m"
+    row = await db.fetch_one(Sql(FlowInstance, sql, value, COMMON + 1))
+    return row["n"] > COMMON
+
+
 def _search_condition(db: Database, term: str) -> tuple[str, str]:
     if not db.is_sqlite:
         return _PG_SEARCH, f"%{_escape_like(term)}%"
@@ -107,10 +121,11 @@ async def list_page(
     values: list = [organisation_id]
     term = search.strip().lower()
     if term:
-        # Unary plus: no index on the organisation for a search, so the database reads the
-        # matching accounts' instances instead of walking all of the organisation's rows.
-        conditions[0] = "+fi.organisation = {}"
         condition, value = _search_condition(db, term)
+        if not await _common_on_sqlite(db, condition, value):
+            # Unary plus: no index on the organisation for a search, so the database reads
+            # the matching accounts' instances instead of walking all the organisation's rows.
+            conditions[0] = "+fi.organisation = {}"
         conditions.append(condition)
         values.append(value)
     if state:
