@@ -108,8 +108,8 @@ def stamp_sessions_step(account_id: int, required: Sequence, *, token_hash: str 
         values.append(session_id)
     return Step(Sql(
         WebSession,
-        f'UPDATE "web_session" SET "consented" = CASE WHEN {conditions} THEN {{}} ELSE \'\' END WHERE {where} '
-        'RETURNING "consented"',
+        f'UPDATE "web_session" SET "accepted_documents" = CASE WHEN {conditions} THEN {{}} ELSE \'\' END WHERE {where} '
+        'RETURNING "accepted_documents"',
         *values,
     ))
 

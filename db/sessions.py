@@ -36,7 +36,7 @@ class SessionInfo:
     created_at: datetime
     last_seen_at: datetime
     expires_at: datetime
-    consented: str = ""  # the stamp of the documents accepted (db/consent.py stamp())
+    accepted_documents: str = ""  # the stamp of the documents accepted (db/consent.py stamp())
 
     @property
     def is_admin(self) -> bool:
@@ -83,7 +83,7 @@ def end_step(token: str, now: datetime) -> Step:
 # stamp (hand-written: Piccolo's builder cost ~0.3 ms for this join).
 _LOAD_SQL = (
     'SELECT s.id, s.kind, s.account, s.organisation, s.instance, s.created_at, s.last_seen_at, s.expires_at, '
-    's.consented, a.role, a.first_name, a.last_name, a.email '
+    's.accepted_documents, a.role, a.first_name, a.last_name, a.email '
     'FROM web_session s JOIN account a ON a.id = s.account WHERE s.token_hash = {} AND s.ended_at IS NULL'
 )
 
@@ -100,7 +100,7 @@ async def load(db: Database, token: str, now: datetime, idle: timedelta) -> Sess
         id=row["id"], kind=row["kind"], account_id=row["account"], organisation_id=row["organisation"],
         instance_id=row["instance"], role=row["role"], first_name=row["first_name"], last_name=row["last_name"],
         email=row["email"], created_at=row["created_at"], last_seen_at=row["last_seen_at"], expires_at=row["expires_at"],
-        consented=row["consented"],
+        accepted_documents=row["accepted_documents"],
     )
 
 
@@ -110,7 +110,7 @@ async def restamp(db: Database, session_id: int, account_id: int, required: Sequ
     results = await db.write([
         *consent.lock_steps(db, account_id), consent.stamp_sessions_step(account_id, required, session_id=session_id),
     ])
-    return results[-1][0]["consented"] if results[-1] else ""
+    return results[-1][0]["accepted_documents"] if results[-1] else ""
 
 
 async def end_all_for_account(db: Database, account_id: int, now: datetime) -> None:

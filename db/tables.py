@@ -121,7 +121,7 @@ class WebSession(Table, tablename="web_session"):
     ended_at = Timestamptz(null=True, default=None)
     # The documents (key=version;...) its person had accepted when the consent records last
     # changed, written in that transaction (db/consent.py): a request reads it with the session.
-    consented = Text(default="")
+    accepted_documents = Text(default="")
 
 
 class InvitationLink(Table, tablename="invitation_link"):

@@ -120,7 +120,7 @@ async def require_member(request: Request) -> SessionInfo:
     if accepted is None:
         required = required_documents()
         expected = consent.stamp(required)
-        accepted = info.consented == expected or (
+        accepted = info.accepted_documents == expected or (
             await sessions.restamp(request.app.state.db, info.id, info.account_id, required) == expected
         )
         state["consent_ok"] = accepted

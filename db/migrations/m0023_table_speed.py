@@ -12,7 +12,7 @@ DESCRIPTION = "consent stamp on sessions, substring search of people"
 # Sessions from before this migration have an empty stamp: their first request recomputes
 # it from the consent records (web/auth.py), so nobody is asked again for nothing.
 STATEMENTS = [
-    "ALTER TABLE web_session ADD COLUMN consented TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE web_session ADD COLUMN accepted_documents TEXT NOT NULL DEFAULT ''",
 ]
 # What a search looks in (db/people.py SEARCH_TEXT names the same expression).
 _TEXT = "first_name || ' ' || last_name || ' ' || email"

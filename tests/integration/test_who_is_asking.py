@@ -78,13 +78,13 @@ async def test_priv3_a_session_without_a_stamp_is_stamped_once_from_the_records(
     account_id = await factory.account(organisation_id, role="admin")
     await give_consent(db, clock, account_id, organisation_id)
     token = await sessions.create(db, "login", account_id, organisation_id, clock.now(), timedelta(hours=12))
-    assert (await db.fetch_one(WebSession.select(WebSession.consented)))["consented"] == ""
+    assert (await db.fetch_one(WebSession.select(WebSession.accepted_documents)))["accepted_documents"] == ""
     async with running_app(settings, clock) as (app, client):
         admin = AdminBrowser(client, token)
         assert (await admin.get(TABLE)).status_code == 200
         statements = record_statements(app.state.db)
         assert (await admin.get(TABLE)).status_code == 200
-    assert (await db.fetch_one(WebSession.select(WebSession.consented)))["consented"] == consent.stamp(required_documents())
+    assert (await db.fetch_one(WebSession.select(WebSession.accepted_documents)))["accepted_documents"] == consent.stamp(required_documents())
     assert not any("consent_record" in sql for sql in statements)
 
 
@@ -97,7 +97,7 @@ async def test_priv3_a_session_without_consent_is_not_stamped_by_asking(settings
         for _ in range(2):
             asked = await admin.get(TABLE)
             assert asked.status_code == 303 and asked.headers["location"] == "/einwilligung"
-    assert (await db.fetch_one(WebSession.select(WebSession.consented)))["consented"] == ""
+    assert (await db.fetch_one(WebSession.select(WebSession.accepted_documents)))["accepted_documents"] == ""
 
 
 async def test_priv3_parallel_withdrawals_renewals_and_logins_leave_every_stamp_true_to_the_records(factory, db, clock):
@@ -121,5 +121,5 @@ async def test_priv3_parallel_withdrawals_renewals_and_logins_leave_every_stamp_
     await asyncio.gather(*jobs)
     records = await consent.history(db, account_id)
     expected = consent.stamp(required) if not consent.missing(records, required) else ""
-    stamps = [r["consented"] for r in await db.fetch(WebSession.select(WebSession.consented))]
+    stamps = [r["accepted_documents"] for r in await db.fetch(WebSession.select(WebSession.accepted_documents))]
     assert stamps and stamps == [expected] * len(stamps)
