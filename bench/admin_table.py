@@ -58,6 +58,7 @@ TARGET_P99_32_MS = 80.0
 TARGET_P99_1_MS = 3.0
 PAGES = ("first", "deep", "status", "search", "search-one", "name")
 ROW_MARK = '<tr id="person-'
+PRODUCTION_SESSION_COOKIE = "__Host-pp_session"
 
 
 def page_paths(instances: int) -> dict[str, str]:
@@ -120,13 +121,14 @@ def wrk(url: str, cookie: str, connections: int, seconds: float, server_pid: int
 
 async def _browser_cookies(base_url: str, token: str, path: str) -> tuple[str, int, int]:
     """The Cookie header a browser sends after its first page (session + CSRF), and what one page holds."""
-    async with httpx.AsyncClient(base_url=base_url, cookies={"pp_session": token}, timeout=30) as client:
+    # The server runs with production settings, whose session cookie carries the __Host- prefix.
+    async with httpx.AsyncClient(base_url=base_url, cookies={PRODUCTION_SESSION_COOKIE: token}, timeout=30) as client:
         response = await client.get(path)
         response.raise_for_status()
         if "Nutzerverwaltung" not in response.text:
             raise RuntimeError(f"{path}: not the table page (status {response.status_code})")
         # The CSRF cookie is marked Secure (production), so httpx keeps it to itself over http://.
-        jar = {"pp_session": token}
+        jar = {PRODUCTION_SESSION_COOKIE: token}
         for header in response.headers.get_list("set-cookie"):
             name, _, rest = header.partition("=")
             jar[name.strip()] = rest.split(";", 1)[0]

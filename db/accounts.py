@@ -53,6 +53,22 @@ async def count_recent_events(db: Database, actor: str, events: Collection[str],
     return len(rows)
 
 
+def recent_events_below_steps(db: Database, actor: str, events: Collection[str], since: datetime, limit: int) -> list[Step]:
+    """Steps that roll the write back (ConflictError) unless `actor` has fewer than `limit`
+    history rows of `events` since then: the count and the write it allows are one
+    transaction (LIM-1). PostgreSQL first takes a transaction lock per actor, so parallel
+    writers count one after the other; SQLite has one writer at a time anyway."""
+    events = sorted(events)
+    steps = [] if db.is_sqlite else [Step(Sql(TransitionHistory, "SELECT pg_advisory_xact_lock(hashtext({}))", f"limit:{actor}"))]
+    steps.append(Step(Sql(
+        TransitionHistory,
+        "SELECT 1 AS below WHERE (SELECT count(*) FROM transition_history WHERE actor = {} "
+        f"AND event IN ({', '.join('{}' for _ in events)}) AND created_at > {{}}) < {{}}",
+        actor, *events, since, limit,
+    ), expect_rows=1))
+    return steps
+
+
 def _other_usable_admin(organisation_id: int, account_id: int, usable_states: frozenset[str]) -> Sql:
     """One row if the organisation has an admin besides `account_id` whose newest
     instance is in one of `usable_states` (who may log in), else none."""

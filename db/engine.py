@@ -115,6 +115,10 @@ def _numbered(template: str) -> str:
     return "".join(sql)
 
 
+def _lower(value: str | None) -> str | None:
+    return value.lower() if isinstance(value, str) else value
+
+
 def _next_step(pending: list[Step | Deferred], results: Results) -> Step | None:
     """The next statement, or None when none is left (a Deferred may expand to nothing)."""
     while pending:
@@ -338,6 +342,9 @@ class Database:
         connection.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         connection.execute("PRAGMA foreign_keys=1")
         connection.execute(f"PRAGMA wal_autocheckpoint={SQLITE_WRITER_CHECKPOINT_PAGES}")
+        # lower() for all letters (SQLite's own folds only A-Z), for searches too short for
+        # the trigram index (db/people.py); reads only, never in a trigger or an index.
+        connection.create_function("py_lower", 1, _lower, deterministic=True)
         self._connection = connection
         if self._checkpointer is None:
             self._checkpointer = _Checkpointer(self.engine.connection_kwargs["database"])

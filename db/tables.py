@@ -121,6 +121,9 @@ class WebSession(Table, tablename="web_session"):
     last_seen_at = Timestamptz(default=TimestamptzNow())
     expires_at = Timestamptz()  # absolute limit
     ended_at = Timestamptz(null=True, default=None)
+    # The documents (key=version;...) its person had accepted when the consent records last
+    # changed, written in that transaction (db/consent.py): a request reads it with the session.
+    accepted_documents = Text(default="")
 
 
 class InvitationLink(Table, tablename="invitation_link"):

@@ -10,6 +10,7 @@ from litestar import Litestar
 from core.crypto import PinHasher
 from core.settings import Settings
 from jobs.scheduler import create_scheduler
+from partnerportal import logs
 from partnerportal.metrics import start_metrics_server
 from web import app as web_app
 
@@ -17,6 +18,18 @@ from web import app as web_app
 def create_app(settings: Settings | None = None, clock=None, pin_hasher: PinHasher | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     return web_app.create_app(settings, clock, pin_hasher, background=_beside_the_app(settings))
+
+
+def create_app_from_environment() -> Litestar:
+    """What each web process of `partnerportal serve --workers N` (N > 1) runs: uvicorn
+    imports this factory by name in every process it starts, so the settings come from the
+    environment and the logging (secrets masked, LOG-2) is configured in that process."""
+    settings = Settings.from_env()
+    logs.configure(settings.log_format)
+    # Nothing beside: `serve` runs the scheduler and the metrics port once, in a `worker` process.
+    app = web_app.create_app(settings)
+    app.state.scheduler_process = settings.scheduler_enabled  # /health says where it runs
+    return app
 
 
 def _beside_the_app(settings: Settings):

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sqlite3
+import subprocess
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import timezone
@@ -55,6 +57,10 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="start the web app with its scheduler")
     _host_port(serve)
+    serve.add_argument(
+        "--workers", type=_positive, default=None,
+        help="web processes (default: one per CPU core); with more than one, the scheduler runs in one extra process",
+    )
     serve.set_defaults(run=_serve)
 
     demo = commands.add_parser("demo", help="prepare the embedded demo (SQLite, demo organisation) and serve it")
@@ -136,6 +142,13 @@ def _host_port(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8000)
 
 
+def _positive(value: str) -> int:
+    number = int(value)
+    if not 1 <= number <= 64:
+        raise argparse.ArgumentTypeError("zwischen 1 und 64")
+    return number
+
+
 def _run_with_database(settings: Settings, work: Callable[..., Awaitable[int]]) -> int:
     from db.engine import Database
 
@@ -167,23 +180,51 @@ def _serve(args, settings: Settings | None = None) -> int:
         return 1
     from partnerportal import logs
 
+    # `serve` defaults to one web process per core; `demo` (no --workers) keeps one.
+    workers = getattr(args, "workers", 1) or os.cpu_count() or 1
+
     logs.configure(settings.log_format)
     _warn_unset_contacts(settings)
-    print(f"Partnerportal on http://{args.host}:{args.port}/", flush=True)
+    print(f"Partnerportal on http://{args.host}:{args.port}/ ({workers} web process{'es' if workers > 1 else ''})", flush=True)
     # NET-1: uvicorn believes X-Forwarded-For from 127.0.0.1 unless told otherwise, so a
     # local client could forge its address (audit, per-address limits). Only the
     # configured proxies are believed; with none, the header is ignored.
     trusted = settings.trusted_proxy_list()
     # log_config=None: uvicorn keeps our handler; its access log is replaced by web/request_log.py.
-    config = uvicorn.Config(
-        create_app(settings), host=args.host, port=args.port, log_config=None, access_log=False,
-        proxy_headers=bool(trusted), forwarded_allow_ips=trusted or None,
-    )
+    options = dict(host=args.host, port=args.port, log_config=None, access_log=False,
+                   proxy_headers=bool(trusted), forwarded_allow_ips=trusted or None)
+    if workers > 1:
+        return _serve_workers(workers, settings, options)
     try:
-        uvicorn.Server(config).run()
+        uvicorn.Server(uvicorn.Config(create_app(settings), **options)).run()
     except KeyboardInterrupt:
         # uvicorn shuts down cleanly on Ctrl+C, then raises the signal again for the caller.
         pass
+    return 0
+
+
+def _serve_workers(workers: int, settings: Settings, options: dict) -> int:
+    """Several web processes (uvicorn imports the app factory in each; settings come from
+    the environment) and, if the scheduler or the metrics port is on, one `worker` process
+    beside them: the web processes run neither, so timers are swept by one process per host
+    and only one process binds the metrics port."""
+    import uvicorn
+
+    beside = None
+    if settings.scheduler_enabled or settings.metrics_port:
+        beside = subprocess.Popen([sys.executable, "-m", "partnerportal.cli", "worker"])
+    try:
+        uvicorn.run("partnerportal.app:create_app_from_environment", factory=True, workers=workers, **options)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if beside is not None:
+            beside.terminate()
+            try:
+                beside.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                beside.kill()
+                beside.wait()
     return 0
 
 

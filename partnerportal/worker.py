@@ -29,18 +29,21 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> i
         registry = load_registry(settings)
         clock = SystemClock()
         await flow_snapshots.sync(db, registry)
+        # `serve --workers N` also starts this process for the metrics port alone.
         scheduler = create_scheduler(
             FlowService(db, registry, clock), settings.sweep_interval_seconds, settings.sweep_batch_size,
             settings=settings,
-        )
+        ) if settings.scheduler_enabled else None
         metrics = start_metrics_server(settings.metrics_host, settings.metrics_port, db, clock) if settings.metrics_port else None
-        scheduler.start()
+        if scheduler is not None:
+            scheduler.start()
         stop = stop or asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
-        scheduler.shutdown(wait=False)
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
         if metrics is not None:
             metrics.stop()
         return 0

@@ -7,8 +7,9 @@ from datetime import timedelta
 from litestar import Request, Response
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 
-from db import sessions
+from db import consent, sessions
 from db.sessions import SessionInfo
+from web.documents import required_documents
 
 SESSION_COOKIE = "pp_session"
 # In production the browser itself guarantees what the prefix promises (SES-5): set only
@@ -90,7 +91,7 @@ async def start_session(
     token = await sessions.create(
         request.app.state.db, kind, account_id, organisation_id, request.app.state.clock.now(),
         timedelta(hours=settings.session_absolute_hours), instance_id=instance_id,
-        end_token=request.cookies.get(session_cookie_name(settings)),
+        end_token=request.cookies.get(session_cookie_name(settings)), required=required_documents(),
     )
     set_session_cookie(response, token, request)
 
@@ -107,16 +108,22 @@ class ConsentRequired(Exception):
 
 
 async def require_member(request: Request) -> SessionInfo:
-    """A logged-in person who has accepted the current privacy policy and terms."""
-    from db import consent
-    from web.documents import required_documents
+    """A logged-in person who has accepted the current privacy policy and terms.
 
+    The session row carries the documents its person accepted (stamped whenever the
+    consent records change, PRIV-3), so this costs no query of its own. A stamp that does
+    not match the current documents (a new version, a withdrawal, a session from before
+    stamps) is computed once more from the records before the person is asked."""
     info = await require_login(request)
-    cached = request.scope.get("state", {}).get("consent_ok")
-    if cached is None:
-        records = await consent.history(request.app.state.db, info.account_id)
-        cached = not consent.missing(records, required_documents())
-        request.scope["state"]["consent_ok"] = cached
-    if not cached:
+    state = request.scope.setdefault("state", {})
+    accepted = state.get("consent_ok")
+    if accepted is None:
+        required = required_documents()
+        expected = consent.stamp(required)
+        accepted = info.accepted_documents == expected or (
+            await sessions.restamp(request.app.state.db, info.id, info.account_id, required) == expected
+        )
+        state["consent_ok"] = accepted
+    if not accepted:
         raise ConsentRequired()
     return info

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from db import accounts
-from db.engine import Deferred
+from db.engine import ConflictError, Deferred
 from db.instances import InstanceRecord
 from workflows.service import FlowService
 
@@ -69,11 +69,17 @@ async def invite(
         return batch.plan.steps()
 
     steps = [
+        # The check above spares the work; this one, in the transaction, is the limit.
+        *accounts.recent_events_below_steps(db, actor, sent, now - timedelta(hours=1), limit_per_hour),
         accounts.insert_step(organisation_id, role, person.salutation, person.first_name, person.last_name, person.email, now),
         Deferred(start),
     ]
     try:
         await db.write(steps)
+    except ConflictError:
+        if await accounts.count_recent_events(db, actor, sent, now - timedelta(hours=1)) >= limit_per_hour:
+            raise InviteLimitReached(limit_per_hour) from None
+        raise
     except Exception as exc:
         if _is_unique_violation(exc):  # the same address invited at the same moment
             raise AlreadyInvited(None, False) from None

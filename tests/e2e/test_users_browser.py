@@ -47,6 +47,14 @@ def row_of(page, instance_id: int):
     return page.locator(f"#person-{instance_id}")
 
 
+async def open_actions(page, instance_id: int):
+    """Clicks the row's "Aktionen" and waits until its actions have arrived."""
+    row = row_of(page, instance_id)
+    await row.get_by_role("link", name=re.compile("^Aktionen")).click()
+    await expect(row.locator("form").first).to_be_visible()
+    return row
+
+
 async def focus_outline(page) -> dict:
     return await page.evaluate(
         """() => { const s = getComputedStyle(document.activeElement);
@@ -143,9 +151,9 @@ async def test_a_change_elsewhere_updates_the_badge_live_and_only_for_the_organi
     # B, another admin of the same organisation, revokes in their own browser.
     page_b = await b.page(TABLE)
     page_b.once("dialog", lambda confirm: asyncio.ensure_future(confirm.accept()))
-    await row_of(page_b, revoked.id).get_by_text("Aktionen").click()  # the row's action menu
+    row_b = await open_actions(page_b, revoked.id)
     async with page_b.expect_response(lambda r: f"/{revoked.id}/revoke" in r.url) as done:
-        await row_of(page_b, revoked.id).get_by_role("button", name=re.compile("Einladung widerrufen")).click()
+        await row_b.get_by_role("button", name=re.compile("Einladung widerrufen")).click()
     assert (await done.value).status == 200
     await expect(row_of(page_b, revoked.id).locator(".badge")).to_have_text("Widerrufen")
 
@@ -318,9 +326,13 @@ async def test_without_javascript_the_invitation_works_through_the_form_page(por
     await portal.screenshot(page, "no js row shown")
     assert await states(db) == ["invited"]
 
+    # The row's "Aktionen" leads to the detail page, which holds the same actions as forms.
+    await row.get_by_role("link", name=re.compile("^Aktionen")).click()
+    await expect(page).to_have_url(re.compile(r"/nutzerverwaltung/\d+#aktionen$"))
+    actions = page.locator("ul.inline-actions")
+    await expect(actions.get_by_role("button")).to_have_text(["Einladung erneut senden", "Einladung widerrufen", "Löschen"])
     # A row action that asks first: a confirmation page instead of the browser's dialog.
-    await row.get_by_text("Aktionen").click()  # <details> opens without JavaScript too
-    await row.get_by_role("button", name=re.compile("Einladung widerrufen")).click()
+    await actions.get_by_role("button", name="Einladung widerrufen").click()
     await expect(page.get_by_role("heading", name="Einladung widerrufen")).to_be_visible()
     await expect(page.get_by_text("wirklich widerrufen")).to_be_visible()
     await portal.screenshot(page, "no js confirmation")
@@ -329,3 +341,67 @@ async def test_without_javascript_the_invitation_works_through_the_form_page(por
     await expect(row.locator(".badge").first).to_have_text("Widerrufen")
     assert await states(db) == ["revoked"]
     admin.assert_no_problems(422)
+
+
+# Paths (events from "invited") to every state in which the flow offers admins actions.
+PREPARED_STATES = [[], ["complete_profile"], ["complete_profile", "activate_device"], ["complete_profile", "lock"],
+                   ["expire"], ["revoke"]]
+
+
+async def test_without_javascript_every_row_action_works_through_the_detail_page(portal, db, service, registry):
+    """The table's rows carry no forms; without JavaScript "Aktionen" opens the detail page,
+    whose forms (with a confirmation page where the flow asks first) run each action."""
+    admin = await portal.admin(java_script_enabled=False)
+    flow = registry.onboarding()
+    page = await admin.page(TABLE)
+    ran = []
+
+    async def prepared(events: list[str]):
+        record = await portal.factory.invite(admin.organisation_id, f"person{len(ran)}-{len(events)}@example.org")
+        for event in events:
+            data = {"first_name": "Wera", "last_name": "Weiter"} if event == "complete_profile" else None
+            await service.send(record.id, event, actor="admin@test", data=data)
+        return record
+
+    for events in PREPARED_STATES:
+        probe = await prepared(events)
+        state = (await db.fetch_one(FlowInstance.select(FlowInstance.state).where(FlowInstance.id == probe.id)))["state"]
+        for number, transition in enumerate(flow.transitions_for(state, "admin")):
+            record = probe if number == 0 else await prepared(events)
+            await page.goto(TABLE)
+            await row_of(page, record.id).get_by_role("link", name=re.compile("^Aktionen")).click()
+            await expect(page).to_have_url(re.compile(rf"/nutzerverwaltung/{record.id}#aktionen$"))
+            await page.locator("ul.inline-actions").get_by_role("button", name=transition.label, exact=True).click()
+            if transition.confirm:
+                await expect(page.get_by_role("heading", name=transition.label)).to_be_visible()
+                await expect(page.get_by_text(transition.confirm)).to_be_visible()
+                await page.locator("main form").get_by_role("button", name=transition.label, exact=True).click()
+            await expect(page).to_have_url(re.compile(r"/nutzerverwaltung/?$"))
+            row = await db.fetch_one(FlowInstance.select(FlowInstance.state).where(FlowInstance.id == record.id))
+            assert row["state"] == transition.target, (state, transition.event)
+            ran.append(transition.event)
+    # every admin move of a person who exists (inviting starts from the initial state)
+    states_of = flow.definition.states
+    offered = {t.event for t in flow.definition.transitions
+               if t.trigger == "admin" and not all(states_of[s].initial for s in t.sources)}
+    assert offered <= set(ran), offered - set(ran)
+    admin.assert_no_problems()
+
+
+async def test_aktionen_loads_the_rows_actions_and_runs_one_after_the_confirmation(portal, db):
+    """With JavaScript: the row holds only "Aktionen"; a click loads that row's actions in place
+    (focus on the first), and a confirmed action swaps in the row with its new badge."""
+    admin = await portal.admin()
+    record = await portal.factory.invite(admin.organisation_id, "mit.js@example.org")
+    page = await open_table(admin)
+    row = row_of(page, record.id)
+    await expect(row.locator("form")).to_have_count(0)
+    await open_actions(page, record.id)
+    await expect(row.get_by_role("button")).to_have_count(3)
+    await expect(row.get_by_role("button").first).to_be_focused()
+    page.once("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+    await row.get_by_role("button", name=re.compile("Einladung widerrufen")).click()
+    await expect(row.locator(".badge").first).to_have_text("Widerrufen")
+    assert await not_reloaded(page)
+    assert await states(db) == ["revoked"]
+    admin.assert_no_problems()

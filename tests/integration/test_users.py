@@ -57,7 +57,7 @@ async def test_invite_writes_everything_and_shows_eingeladen(settings, factory, 
         assert response.status_code == 303
         table = await admin.get("/nutzerverwaltung/")
         assert "Bernhard Tester" in table.text and "b.tester@abc.de" in table.text
-        assert re.search(r'data-state="invited">\s*Eingeladen<', table.text)
+        assert re.search(r'class="badge badge-info">Eingeladen<', table.text)
     instance = await db.fetch_one(FlowInstance.select().where(FlowInstance.organisation == org))
     assert instance["state"] == "invited"
     history = await db.fetch(TransitionHistory.select().where(TransitionHistory.instance == instance["id"]))
@@ -195,8 +195,16 @@ async def test_row_actions_come_from_the_flow(settings, factory, db, clock):
         record = await factory.invite(org)
         table = await admin.get("/nutzerverwaltung/")
         row = re.search(rf'<tr id="person-{record.id}">.*?</tr>', table.text, re.S).group(0)
-        assert re.findall(r'/nutzerverwaltung/\d+/(\w+)"', row)[::2] == ["resend", "revoke", "delete"]
-        assert "Einladung erneut senden" in row and "hx-confirm" in row
+        # The row itself holds no action, only the control that loads them.
+        assert "<form" not in row and f'hx-get="/nutzerverwaltung/{record.id}/aktionen"' in row
+        assert f'href="/nutzerverwaltung/{record.id}#aktionen"' in row
+        actions = await admin.get(f"/nutzerverwaltung/{record.id}/aktionen", headers={"HX-Request": "true"})
+        assert actions.status_code == 200
+        assert re.findall(r'hx-post="/nutzerverwaltung/\d+/(\w+)"', actions.text) == ["resend", "revoke", "delete"]
+        assert "Einladung erneut senden" in actions.text and "hx-confirm" in actions.text
+        # The detail page (the way without JavaScript) offers the same actions.
+        detail = await admin.get(f"/nutzerverwaltung/{record.id}")
+        assert re.findall(r'action="/nutzerverwaltung/\d+/(\w+)"', detail.text) == ["resend", "revoke", "delete"]
         not_offered = await admin.event(record.id, "unlock")
         assert not_offered.status_code == 409 and "nicht mehr möglich" in not_offered.text
 
@@ -341,3 +349,109 @@ async def test_a_failed_mail_can_be_sent_again_from_the_detail_view(settings, fa
         await db.write([Outbox.update({Outbox.status: "failed"}).where(Outbox.id == foreign_mail)])
         assert (await admin.post(f"/nutzerverwaltung/{record.id}/mail/{foreign_mail}/erneut-senden", headers={"accept": "text/html"})).status_code == 404
         assert (await db.fetch_one(Outbox.select(Outbox.status).where(Outbox.id == foreign_mail)))["status"] == "failed"
+
+
+async def test_ses7_actions_fragment_without_htmx_leads_to_the_detail_page_and_only_for_the_organisation(settings, factory, db, clock):
+    """SES-7: another organisation's row has no actions to load; a plain GET (no htmx) is
+    sent to the detail page, where the actions are forms that work without JavaScript."""
+    foreign = await factory.invite(email="fremd@example.org")
+    async with admin_of(settings, factory, db, clock) as (admin, org, _):
+        record = await factory.invite(org)
+        plain = await admin.get(f"/nutzerverwaltung/{record.id}/aktionen")
+        assert plain.status_code == 303 and plain.headers["location"] == f"/nutzerverwaltung/{record.id}#aktionen"
+        for headers in ({}, {"HX-Request": "true"}):
+            other = await admin.get(f"/nutzerverwaltung/{foreign.id}/aktionen", headers={"accept": "text/html", **headers})
+            assert other.status_code == 404 and "fremd@example.org" not in other.text
+
+
+async def test_actions_fragment_carries_no_csrf_field_and_its_posts_work_with_the_header(settings, factory, db, clock):
+    """SES-4: the fragment's forms are sent by htmx, which adds the page's token as a header."""
+    async with admin_of(settings, factory, db, clock) as (admin, org, _):
+        record = await factory.invite(org)
+        actions = await admin.get(f"/nutzerverwaltung/{record.id}/aktionen", headers={"HX-Request": "true"})
+        assert "_csrf_token" not in actions.text
+        without = await admin.client.post(f"/nutzerverwaltung/{record.id}/revoke", data={"confirmed": "1"},
+                                          headers={"HX-Request": "true"})
+        assert without.status_code == 403
+        done = await admin.event(record.id, "revoke", htmx=True)
+        assert done.status_code == 200 and f'id="person-{record.id}"' in done.text and "Widerrufen" in done.text
+    state = await db.fetch_one(FlowInstance.select(FlowInstance.state).where(FlowInstance.id == record.id))
+    assert state["state"] == "revoked"
+
+
+async def test_a_page_of_50_rows_is_at_most_30_kb_with_one_csrf_token_for_htmx(settings, factory, db, clock):
+    """A size assertion, not a timed one: 50 rows with long names, failed mails and actions."""
+    async with admin_of(settings, factory, db, clock) as (admin, org, _):
+        for i in range(51):
+            await factory.invite(org, f"maximiliane.schulze-wittgenstein{100_000 - i}@pflegedienst-beispiel.de")
+        # Longer than most (the benchmark's people average 14 characters of name, 30 of address).
+        await db.write([Account.update({Account.salutation: "Frau", Account.first_name: "Maximiliane",
+                                        Account.last_name: "Schulze-Wittgenstein"}).where(Account.organisation == org)])
+        await db.write([Outbox.update({Outbox.status: "failed"}).where(Outbox.id.is_in(
+            Outbox.select(Outbox.id).where(Outbox.organisation == org).order_by(Outbox.id, ascending=False).limit(5)))])
+        table = await admin.get("/nutzerverwaltung/")
+        assert table.status_code == 200 and table.text.count('<tr id="person-') == 50
+        assert table.text.count("Versand fehlgeschlagen") == 5
+        assert len(table.content) <= 30 * 1024, len(table.content)
+        assert "<form" not in table.text.split('<tbody id="people-rows"')[1]
+        token = await admin.csrf()
+        # once for htmx (hx-headers on <body>), once in the logout form, which works without JavaScript
+        assert table.text.count(token) == 2 and table.text.count('name="_csrf_token"') == 1
+
+
+async def test_search_finds_any_part_of_name_or_address_ignoring_case_of_every_letter(settings, factory, db, clock):
+    async with admin_of(settings, factory, db, clock) as (admin, org, _):
+        people = {
+            "übel": ("Ödön", "ÜBEL", "oe.uebel@example.org"),
+            "strauß": ("Ärmin", "Strauß", "a.strauss@beispiel.de"),
+            "müller": ("Anna", "Müller-Lüdenscheidt", "anna.ml@example.org"),
+            "other": ("Bernd", "Brot", "bernd@brot.example"),
+        }
+        ids = {}
+        for key, (first, last, email) in people.items():
+            record = await factory.invite(org, email)
+            await db.write([Account.update({Account.first_name: first, Account.last_name: last}).where(Account.id == record.account_id)])
+            ids[key] = record.id
+
+        async def found(term: str) -> set[str]:
+            response = await admin.get("/nutzerverwaltung/", params={"q": term})
+            assert response.status_code == 200
+            shown = {int(i) for i in re.findall(r'<tr id="person-(\d+)"', response.text)}
+            return {key for key, instance_id in ids.items() if instance_id in shown}
+
+        assert await found("üb") == {"übel"}  # two letters: below the trigram index, still every letter folded
+        assert await found("ÜBE") == {"übel"}
+        assert await found("bel") == {"übel"}  # inside the name, not only its start
+        assert await found("ödö") == {"übel"}
+        assert await found("ÄRM") == {"strauß"}
+        assert await found("auß") == {"strauß"}
+        assert await found("lüdensch") == {"müller"}
+        assert await found("-LÜD") == {"müller"}
+        assert await found("beispiel.de") == {"strauß"}
+        assert await found("l@ex") == {"übel", "müller"}  # a part of two addresses
+        assert await found("%") == set() and await found("_") == set()  # LIKE's wildcards are plain characters
+        assert await found('"') == set() and await found('b"r') == set()  # FTS5 syntax is plain text too
+        assert await found("nd br") == {"other"}  # first and last name together
+
+        # The index follows changes of a name (SQLite: triggers; PostgreSQL: the expression index).
+        await db.write([Account.update({Account.last_name: "Übermut"}).where(Account.email == "bernd@brot.example")])
+        assert await found("ÜBERM") == {"other"}
+        assert await found("brot") == {"other"}  # still in the address
+        assert await found("nd br") == set()
+
+
+async def test_the_search_uses_an_index_on_both_engines(db):
+    """SQLite: the plan reads the FTS5 trigram table. PostgreSQL: the pg_trgm index exists on
+    exactly the expression the search compares (with 0 rows its plan would not show it)."""
+    from db import people
+    from db.engine import Sql
+
+    condition, value = people._search_condition(db, "schulz")
+    if db.is_sqlite:
+        sql = f"SELECT fi.id FROM flow_instance fi JOIN account a ON a.id = fi.account WHERE {condition}"
+        plan = await db.explain(Sql(Account, sql, value))
+        assert "SCAN account_search VIRTUAL TABLE INDEX" in plan, plan
+    else:
+        row = await db.fetch_one(Sql(Account, "SELECT indexdef FROM pg_indexes WHERE indexname = 'account_search_trgm'"))
+        assert "gin" in row["indexdef"] and "gin_trgm_ops" in row["indexdef"], row
+        assert f"lower({people.SEARCH_TEXT.replace('a.', '')})" in condition.replace("a.", ""), condition

@@ -53,7 +53,8 @@ async def give_consent(request: Request) -> Response:
     now, ip = service.clock.now(), client_ip(request)
     # Idempotent: a record (and the audit event) only where the consent changes, so a
     # parallel or repeated post, or the fallback below after losing the race, adds nothing.
-    steps = consent.change_steps(db, info.account_id, info.organisation_id, documents, "given", now, ip, "consent_given")
+    steps = consent.change_steps(db, info.account_id, info.organisation_id, documents, "given", now, ip, "consent_given",
+                                 required=documents)
     instance = await latest_instance_of(db, info.account_id)
     flow = service.registry.get(instance["flow_name"], instance["flow_version"]) if instance is not None else None
     if flow is not None and flow.event_for("consent_given") in flow.events_in(instance["state"]):
@@ -80,7 +81,8 @@ async def withdraw_consent(request: Request, document: FromPath[str]) -> Respons
     doc = load(document)
     now, ip = request.app.state.clock.now(), client_ip(request)
     db = request.app.state.db
-    await db.write(consent.change_steps(db, info.account_id, info.organisation_id, [doc], "withdrawn", now, ip, "consent_withdrawn"))
+    await db.write(consent.change_steps(db, info.account_id, info.organisation_id, [doc], "withdrawn", now, ip,
+                                        "consent_withdrawn", required=required_documents()))
     return Redirect(request.app.route_reverse("profile"), status_code=303)
 
 

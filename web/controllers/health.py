@@ -21,6 +21,8 @@ async def health(request: Request) -> Response:
         database = "unavailable"
     scheduler = state.scheduler
     scheduler_state = "disabled" if scheduler is None else ("running" if scheduler.running else "stopped")
+    if scheduler is None and state.get("scheduler_process"):
+        scheduler_state = "separate process"  # `serve --workers N` runs it once, beside its web processes
     healthy = database == "ok" and scheduler_state != "stopped"
     return Response(
         {"status": "ok" if healthy else "degraded", "database": database, "scheduler": scheduler_state},

@@ -4,10 +4,8 @@
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
-from typing import Any
 
 from litestar import Controller, Litestar, Request, Response, get, post
 from litestar.exceptions import NotFoundException
@@ -24,8 +22,9 @@ from db.people import PersonRow
 from web import mail_failures
 from web.actors import actor_label
 from web.auth import actor_of, client_ip, require_admin
-from web.live import LOOK_BACK
+from web.formatting import datetime_de
 from web.forms import PERSON_FIELDS, SALUTATIONS, FormResult, read_form, validate_person
+from web.live import LOOK_BACK
 from web.rendering import fragment, page, render_block, wants_fragment
 from workflows import admins as admin_rules
 from workflows.definition import TransitionDef
@@ -38,86 +37,65 @@ FORM_TEMPLATE = "users_new.html"
 KEEP_ALIVE_SECONDS = 15  # a comment on an idle stream keeps proxies from closing it
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class RowView:
-    """A person's row as the table shows it: badge and actions come from the flow."""
+    """A person's row as the table shows it, prepared once per request: the template only
+    places these values. Badge and actions come from the flow."""
 
     person: PersonRow
     label: str
     badge: str
-    actions: list[TransitionDef]
-    description: str = ""
+    actions: tuple[TransitionDef, ...]
+    description: str
+    url: str  # the detail page; the row's actions are below it (`{url}/aktionen`, `{url}/{event}`)
+    display_name: str
+    invited: str
+    validity: str
+
+    @property
+    def id(self) -> int:
+        return self.person.instance_id
+
+    @property
+    def name_or_email(self) -> str:
+        return self.person.name or self.person.email
 
 
-def row_view(service: FlowService, person: PersonRow) -> RowView:
-    flow = service.registry.get(person.flow_name, person.flow_version)
-    state = flow.definition.states[person.state]
-    return RowView(person, state.label, state.badge, flow.transitions_for(person.state, "admin"), state.description)
+class RowViews:
+    """Builds RowViews; one per request, so each flow state is looked up once per page."""
+
+    def __init__(self, app: Litestar, service: FlowService):
+        self._service = service
+        # The detail route is the controller's path plus the id (UsersController below): one
+        # route_reverse per request instead of one url_for per row and action.
+        self._prefix = app.route_reverse("users").rstrip("/") + "/"
+        self._states: dict[tuple[str, int, str], tuple[str, str, tuple[TransitionDef, ...], str]] = {}
+
+    def _state(self, person: PersonRow) -> tuple[str, str, tuple[TransitionDef, ...], str]:
+        key = (person.flow_name, person.flow_version, person.state)
+        known = self._states.get(key)
+        if known is None:
+            flow = self._service.registry.get(person.flow_name, person.flow_version)
+            state = flow.definition.states[person.state]
+            known = (state.label, state.badge, tuple(flow.transitions_for(person.state, "admin")), state.description)
+            self._states[key] = known
+        return known
+
+    def of(self, person: PersonRow) -> RowView:
+        label, badge, actions, description = self._state(person)
+        salutation = person.salutation if person.salutation and person.salutation != "keine Angabe" else ""
+        name = person.name
+        display_name = f"{salutation} {name}" if salutation and name else (name or "–")
+        validity = (f"gültig bis {datetime_de(person.expires_at)}" if person.expires_at
+                    else datetime_de(person.last_activity_at))
+        return RowView(
+            person, label, badge, actions, description, f"{self._prefix}{person.instance_id}",
+            display_name, datetime_de(person.invited_at), validity,
+        )
 
 
-_PLAIN_SEGMENT = re.compile(r"[A-Za-z0-9_.~-]+")
-
-
-class RouteUrls:
-    """`url_for` for the table's templates, with the same results as Litestar's.
-
-    A page of the table asks for ~380 URLs (a detail link and two per row action), and
-    `app.route_reverse` looks the route up and sorts its paths on every call: ~1.5 ms of
-    the page's ~5.5 ms of rendering. Here each route name and set of parameters is reversed
-    once, by `route_reverse` itself with stand-in values, into literal parts; later calls
-    only join the parts and the values. Values that `route_reverse` might normalise (anything
-    but an int or a plain path segment) and route handler objects still go to `route_reverse`."""
-
-    def __init__(self, app: Litestar):
-        self._app = app
-        self._plans: dict[tuple, tuple[tuple[str, ...], tuple[str, ...]] | None] = {}
-
-    def __call__(self, route_name: Any, /, **params: Any) -> str:
-        if not isinstance(route_name, str):
-            return self._app.route_reverse(route_name, **params)
-        key = (route_name, *params, *map(type, params.values()))
-        try:
-            plan = self._plans[key]
-        except KeyError:
-            plan = self._plans[key] = self._plan(route_name, params)
-        if plan is None:
-            return self._app.route_reverse(route_name, **params)
-        literals, names = plan
-        out = [literals[0]]
-        for name, literal in zip(names, literals[1:]):
-            value = params[name]
-            if type(value) is not int and not _PLAIN_SEGMENT.fullmatch(value):
-                return self._app.route_reverse(route_name, **params)
-            out.append(str(value))
-            out.append(literal)
-        return "".join(out)
-
-    def _plan(self, route_name: str, params: dict[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
-        if any(type(v) not in (int, str) for v in params.values()):
-            return None
-        stand_ins = {
-            name: 8_675_309_000_001 + i if type(value) is int else f"zzStandIn{i}zz"
-            for i, (name, value) in enumerate(params.items())
-        }
-        url = self._app.route_reverse(route_name, **stand_ins)  # raises as url_for would for a bad name or type
-        texts = {name: str(value) for name, value in stand_ins.items()}
-        if any(url.count(text) != 1 for text in texts.values()):
-            return None  # a parameter the path does not show: leave it to Litestar
-        order = sorted(texts, key=lambda name: url.index(texts[name]))
-        literals, rest = [], url
-        for name in order:
-            before, _, rest = rest.partition(texts[name])
-            literals.append(before)
-        literals.append(rest)
-        return tuple(literals), tuple(order)
-
-
-def route_urls(app: Litestar) -> RouteUrls:
-    """The app's RouteUrls, made at first use (kept in app.state; Litestar objects take no weak references)."""
-    urls = app.state.get("route_urls")
-    if urls is None:
-        urls = app.state["route_urls"] = RouteUrls(app)
-    return urls
+def row_view(request: Request, person: PersonRow) -> RowView:
+    return RowViews(request.app, request.app.state.service).of(person)
 
 
 class LiveRowLoads:
@@ -202,15 +180,15 @@ class UsersController(Controller):
             service.db, admin.organisation_id, state=status or None, search=q[:100], sort=sort, cursor=cursor or None,
             expiry_events=expiry_events(service),
         )
+        views = RowViews(request.app, service)
         context = {
-            "rows": [row_view(service, p) for p in result.rows],
+            "rows": [views.of(p) for p in result.rows],
             "next_cursor": result.next_cursor,
             "filters": {"q": q[:100], "status": status, "sort": sort},
             "cursor": cursor,
             "states": state_choices(service),
             "admin": admin,
         }
-        context["url_for"] = route_urls(request.app)  # same URLs as the global url_for, faster (see RouteUrls)
         if wants_fragment(request):
             return fragment(request, TEMPLATE, "table", context)
         return page(TEMPLATE, context)
@@ -251,7 +229,7 @@ class UsersController(Controller):
             return Redirect(request.app.route_reverse("users"), status_code=303)
         created = await people.one(service.db, admin.organisation_id, record.id, expiry_events=expiry_events(service))
         return fragment(
-            request, TEMPLATE, "created", {"row": row_view(service, created)},
+            request, TEMPLATE, "created", {"row": row_view(request, created)},
             trigger="person-invited",
         )
 
@@ -276,7 +254,7 @@ class UsersController(Controller):
             for entry in await _timeline(service.db, instance_id)
         ]
         context = {
-            "row": row_view(service, person),
+            "row": row_view(request, person),
             "timeline": timeline,
             "mails": await people.mails(service.db, instance_id),
             "explain_mail_failure": mail_failures.explain,
@@ -285,6 +263,20 @@ class UsersController(Controller):
         }
         return page("user_detail.html", context)
 
+    @get("/{instance_id:int}/aktionen", name="user_actions")
+    async def actions(self, request: HTMXRequest, instance_id: FromPath[int]) -> Response:
+        """The row's allowed actions, loaded when the admin opens "Aktionen" (htmx); the page
+        itself carries none. Without JavaScript the link leads to the detail page's actions."""
+        admin = await require_admin(request)
+        service: FlowService = request.app.state.service
+        person = await people.one(service.db, admin.organisation_id, instance_id, expiry_events=expiry_events(service))
+        if person is None:
+            raise NotFoundException()
+        view = row_view(request, person)
+        if not wants_fragment(request):
+            return Redirect(f"{view.url}#aktionen", status_code=303)
+        return fragment(request, TEMPLATE, "actions", {"row": view})
+
     @post("/{instance_id:int}/{event:str}", name="user_event")
     async def run_event(self, request: HTMXRequest, instance_id: FromPath[int], event: FromPath[str]) -> Response:
         admin = await require_admin(request)
@@ -292,7 +284,7 @@ class UsersController(Controller):
         person = await people.one(service.db, admin.organisation_id, instance_id, expiry_events=expiry_events(service))
         if person is None:
             raise NotFoundException()
-        view = row_view(service, person)
+        view = row_view(request, person)
         transition = next((t for t in view.actions if t.event == event), None)
         form = await read_form(request, ("confirmed",))
         if transition is None or not form.ok:
@@ -310,9 +302,9 @@ class UsersController(Controller):
             person = await people.one(service.db, admin.organisation_id, instance_id, expiry_events=expiry_events(service))
             if person is None:
                 raise NotFoundException() from None
-            return self._row_or_redirect(request, row_view(service, person), status_code=HTTP_409_CONFLICT)
+            return self._row_or_redirect(request, row_view(request, person), status_code=HTTP_409_CONFLICT)
         person = await people.one(service.db, admin.organisation_id, instance_id, expiry_events=expiry_events(service))
-        return self._row_or_redirect(request, row_view(service, person))
+        return self._row_or_redirect(request, row_view(request, person))
 
     def _refused(self, request: HTMXRequest, view: RowView, message: str) -> Response:
         """409: the action conflicts with the organisation keeping an admin (SES-7)."""
@@ -358,12 +350,10 @@ class UsersController(Controller):
         organisation_id = admin.organisation_id
         loads = live_row_loads(request.app)
         resume = _last_event_id(request)
+        views = RowViews(request.app, service)
 
         def row_event(person: PersonRow, cursor: int) -> ServerSentEventMessage:
-            html = render_block(
-                request, TEMPLATE, "live_update",
-                {"row": row_view(service, person), "oob": True, "url_for": route_urls(request.app)},
-            )
+            html = render_block(request, TEMPLATE, "live_update", {"row": views.of(person), "oob": True})
             return ServerSentEventMessage(data=html, event="row", id=cursor)
 
         async def events() -> AsyncGenerator[ServerSentEventMessage, None]:
@@ -377,7 +367,7 @@ class UsersController(Controller):
                 yield ServerSentEventMessage(data=str(cursor), event="cursor", id=cursor, retry=LIVE_RETRY_MS)
                 if resume is not None:
                     for instance_id in await _changed_while_away(service.db, organisation_id, resume):
-                        person = await people.one(service.db, organisation_id, instance_id)
+                        person = await people.one(service.db, organisation_id, instance_id, expiry_events=expiry_events(service))
                         if person is not None:
                             yield row_event(person, cursor)
                 # From here on every change reaches this stream: a client (or a test) that
