@@ -377,7 +377,7 @@ class UsersController(Controller):
                 yield ServerSentEventMessage(data=str(cursor), event="cursor", id=cursor, retry=LIVE_RETRY_MS)
                 if resume is not None:
                     for instance_id in await _changed_while_away(service.db, organisation_id, resume):
-                        person = await people.one(service.db, organisation_id, instance_id)
+                        person = await people.one(service.db, organisation_id, instance_id, expiry_events=expiry_events(service))
                         if person is not None:
                             yield row_event(person, cursor)
                 # From here on every change reaches this stream: a client (or a test) that
