@@ -31,7 +31,8 @@ class Settings:
     mail_max_attempts: int = 30  # temporary failures, retried with backoff up to an hour apart
     session_idle_minutes: int = 30
     session_absolute_hours: int = 12
-    invites_per_admin_per_hour: int = 50
+    invites_per_admin_per_hour: int = 50  # invitation mails one admin triggers: invites, resends, links
+    mails_per_recipient_per_day: int = 5  # mails admin actions trigger to one address, whoever acts
     activation_code_minutes: int = 10
     activation_code_attempts: int = 5
     registration_code_attempts: int = 10
@@ -47,6 +48,8 @@ class Settings:
     payment_contact_email: str = "zahlungsavise@partnerportal.example"
     payment_contact_phone: str = "0800 000001"
     barrier_reports_per_ip_per_hour: int = 10
+    # Development only: the development mailbox also answers clients not on a loopback address.
+    dev_mailbox_remote: bool = False
     # True once the secret was generated at start-up rather than configured.
     secret_generated: bool = field(default=False, compare=False)
 
@@ -79,15 +82,27 @@ class Settings:
             raise SettingsError(f"{PREFIX}MAIL_MAX_ATTEMPTS must be at least 1.")
         if self.barrier_reports_per_ip_per_hour < 1:
             raise SettingsError(f"{PREFIX}BARRIER_REPORTS_PER_IP_PER_HOUR must be at least 1.")
+        if not 1 <= self.invites_per_admin_per_hour <= 100_000:
+            raise SettingsError(f"{PREFIX}INVITES_PER_ADMIN_PER_HOUR must be between 1 and 100000.")
+        if not 1 <= self.mails_per_recipient_per_day <= 1_000:
+            raise SettingsError(f"{PREFIX}MAILS_PER_RECIPIENT_PER_DAY must be between 1 and 1000.")
         if self.secret_key:
             if len(self.secret_key) < 32:
                 raise SettingsError(f"{PREFIX}SECRET_KEY must be at least 32 characters long.")
-            return self
-        if not self.is_development:
+        elif not self.is_development:
             raise SettingsError(
                 f"{PREFIX}SECRET_KEY is not set. Production needs a fixed secret of at least "
                 f"32 characters, e.g. the output of: python -c 'import secrets; print(secrets.token_urlsafe(48))'"
             )
+        if not self.is_development and not self.smtp_host.strip():
+            # Without a mail server, production would keep invitations and links in the
+            # database (or lose them): nobody would ever receive them (CFG-1, REL-2).
+            raise SettingsError(
+                f"{PREFIX}SMTP_HOST: production needs a mail server for invitations and registration "
+                f"links; set it to the host name of your SMTP server."
+            )
+        if self.secret_key:
+            return self
         return _replace(self, secret_key=_development_secret(), secret_generated=True)
 
     def sqlite_path(self) -> Path | None:
