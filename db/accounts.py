@@ -7,7 +7,7 @@ from datetime import datetime
 from piccolo.columns.combination import WhereRaw
 
 from db.engine import Database, Step
-from db.tables import Account, FlowInstance, TransitionHistory
+from db.tables import Account, FlowInstance
 
 
 async def find_by_email(db: Database, organisation_id: int, email: str) -> dict | None:
@@ -39,11 +39,3 @@ def insert_step(organisation_id: int, role: str, salutation: str, first_name: st
         expect_rows=1,
     )
 
-
-async def count_recent_events(db: Database, actor: str, event: str, since: datetime) -> int:
-    rows = await db.fetch(
-        TransitionHistory.select(TransitionHistory.id).where(
-            (TransitionHistory.actor == actor) & (TransitionHistory.event == event) & (TransitionHistory.created_at > since)
-        )
-    )
-    return len(rows)

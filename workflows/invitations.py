@@ -4,12 +4,14 @@ mail's outbox row are written in one transaction."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 
-from db import accounts, instances
+from db import accounts, instances, limits
 from db.engine import Deferred
 from db.instances import Change, InstanceRecord
+from workflows.mail_limits import InviteLimitReached, MailLimits, RecipientLimitReached, limit_reached
 from workflows.service import FlowService
+
+__all__ = ["AlreadyInvited", "InviteLimitReached", "Person", "RecipientLimitReached", "invite"]
 
 FLOW = "onboarding"
 
@@ -30,24 +32,18 @@ class AlreadyInvited(Exception):
         super().__init__("already invited")
 
 
-class InviteLimitReached(Exception):
-    def __init__(self, limit: int):
-        self.limit = limit
-        super().__init__(f"more than {limit} invitations in one hour")
-
-
 def _is_unique_violation(exc: Exception) -> bool:
     name = type(exc).__name__
     return name in ("IntegrityError", "UniqueViolationError") and "unique" in str(exc).lower()
 
 
 async def invite(
-    service: FlowService, organisation_id: int, person: Person, actor: str, client_ip: str, limit_per_hour: int,
-    role: str = "staff",
+    service: FlowService, organisation_id: int, person: Person, actor: str, client_ip: str,
+    mail_limits: MailLimits | None, role: str = "staff",
 ) -> InstanceRecord:
+    """`mail_limits`: the admin's and the recipient's quotas (LIM-1), taken in the same
+    transaction; None for the operator's command line."""
     db, now = service.db, service.clock.now()
-    if await accounts.count_recent_events(db, actor, "invite", now - timedelta(hours=1)) >= limit_per_hour:
-        raise InviteLimitReached(limit_per_hour)
     existing = await accounts.find_by_email(db, organisation_id, person.email)
     if existing is not None:
         instance = existing["instance"]
@@ -62,12 +58,16 @@ async def invite(
         record.account_id = results[-1][0]["id"]
         return instances.start_steps(Change(record, outcome, actor, client_ip), now)
 
+    quotas = mail_limits.quotas(actor, person.email) if mail_limits else []
     steps = [
+        *limits.take_steps(quotas, now, postgres=not db.is_sqlite),
         accounts.insert_step(organisation_id, role, person.salutation, person.first_name, person.last_name, person.email, now),
         Deferred(start),
     ]
     try:
         await db.write(steps)
+    except limits.QuotaExhausted as exc:
+        raise limit_reached(exc) from None
     except Exception as exc:
         if _is_unique_violation(exc):  # the same address invited at the same moment
             raise AlreadyInvited(None, False) from None

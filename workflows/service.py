@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from db import instances
+from db import instances, limits
 from db.engine import ConflictError, Database
 from db.instances import Change, InstanceRecord
 from partnerportal.clock import SystemClock
 from workflows.engine import EventNotAllowed, Flow, Outcome
+from workflows.mail_limits import MailLimits, limit_reached
 from workflows.registry import FlowRegistry
 
 __all__ = ["FlowService", "InstanceNotFound", "TransitionConflict", "EventNotAllowed"]
@@ -92,18 +93,26 @@ class FlowService:
         organisation_id: int | None = None,
         details: dict[str, Any] | None = None,
         extra_steps: list | None = None,
+        mail_limits: MailLimits | None = None,
     ) -> tuple[InstanceRecord, Outcome]:
-        """`extra_steps` are written in the same transaction (e.g. the device a step binds)."""
+        """`extra_steps` are written in the same transaction (e.g. the device a step binds).
+        `mail_limits`: the event is an admin's, and if it sends mail, the admin's and the
+        recipient's quotas are taken in the same transaction (MailLimitReached otherwise)."""
         record = await instances.load(self.db, instance_id, organisation_id)
         if record is None:
             raise InstanceNotFound(instance_id)
         now = self.clock.now()
         outcome = self.flow_of(record).run(record.state, event, now, context=record.context, data=data)
         change = Change(record, outcome, actor, client_ip, details or {})
+        quota_steps = []
+        if mail_limits is not None and outcome.mails and record.recipient:
+            quota_steps = limits.take_steps(mail_limits.quotas(actor, record.recipient), now, postgres=not self.db.is_sqlite)
         try:
-            await self.db.write(instances.change_steps([change], now) + list(extra_steps or []))
+            await self.db.write(quota_steps + instances.change_steps([change], now) + list(extra_steps or []))
         except ConflictError:
             raise TransitionConflict(instance_id, event) from None
+        except limits.QuotaExhausted as exc:
+            raise limit_reached(exc) from None
         record.state, record.version, record.context = outcome.target, record.version + 1, outcome.context
         return record, outcome
 

@@ -26,6 +26,7 @@ from web.rendering import fragment, page, render_block, wants_fragment
 from workflows.definition import TransitionDef
 from workflows.engine import EventNotAllowed
 from workflows.invitations import AlreadyInvited, InviteLimitReached, Person, invite
+from workflows.mail_limits import MailLimitReached, MailLimits, RecipientLimitReached
 from workflows.service import FlowService, InstanceNotFound
 
 TEMPLATE = "users.html"
@@ -146,6 +147,20 @@ def live_row_loads(app: Litestar) -> LiveRowLoads:
     return loads
 
 
+def mail_limit_message(exc: MailLimitReached) -> str:
+    """Why an admin's action was refused by a mail limit (LIM-1), in words for the admin."""
+    if isinstance(exc, RecipientLimitReached):
+        return (
+            f"An diese E-Mail-Adresse wurden in den letzten 24 Stunden bereits {exc.limit} E-Mails "
+            "aus der Nutzerverwaltung verschickt. Damit niemand mit E-Mails überhäuft wird, geht heute "
+            "keine weitere an diese Adresse. Bitte versuchen Sie es morgen noch einmal."
+        )
+    return (
+        f"Sie haben in der letzten Stunde bereits {exc.limit} Einladungen oder Registrierungslinks verschickt. "
+        "Bitte versuchen Sie es später noch einmal."
+    )
+
+
 def state_choices(service: FlowService) -> list[tuple[str, str]]:
     flow = service.registry.current("onboarding")
     return [(s.name, s.label) for s in flow.definition.states.values() if not s.initial]
@@ -198,18 +213,15 @@ class UsersController(Controller):
         try:
             record = await invite(
                 service, admin.organisation_id, person, actor_of(admin), client_ip(request),
-                request.app.state.settings.invites_per_admin_per_hour,
+                MailLimits.from_settings(request.app.state.settings),
             )
         except AlreadyInvited as exc:
             form.errors["email"] = (
                 "Für diese E-Mail-Adresse gibt es bereits eine Einladung oder einen Zugang in Ihrer Organisation."
             )
             return self._form_again(request, form, HTTP_409_CONFLICT, existing=exc)
-        except InviteLimitReached as exc:
-            form.errors["_form"] = (
-                f"Sie haben in der letzten Stunde bereits {exc.limit} Personen eingeladen. "
-                "Bitte versuchen Sie es später noch einmal."
-            )
+        except MailLimitReached as exc:
+            form.errors["_form" if isinstance(exc, InviteLimitReached) else "email"] = mail_limit_message(exc)
             return self._form_again(request, form, HTTP_429_TOO_MANY_REQUESTS)
         if not wants_fragment(request):
             return Redirect(request.app.route_reverse("users"), status_code=303)
@@ -261,8 +273,10 @@ class UsersController(Controller):
         try:
             await service.send(
                 instance_id, event, actor=actor_of(admin), client_ip=client_ip(request),
-                organisation_id=admin.organisation_id,
+                organisation_id=admin.organisation_id, mail_limits=MailLimits.from_settings(request.app.state.settings),
             )
+        except MailLimitReached as exc:
+            return self._row_or_redirect(request, view, status_code=HTTP_429_TOO_MANY_REQUESTS, notice=mail_limit_message(exc))
         except (EventNotAllowed, InstanceNotFound):
             person = await people.one(service.db, admin.organisation_id, instance_id)
             if person is None:
@@ -271,11 +285,11 @@ class UsersController(Controller):
         person = await people.one(service.db, admin.organisation_id, instance_id)
         return self._row_or_redirect(request, row_view(service, person))
 
-    def _row_or_redirect(self, request: HTMXRequest, view: RowView, status_code: int = 200) -> Response:
+    def _row_or_redirect(self, request: HTMXRequest, view: RowView, status_code: int = 200, notice: str = "") -> Response:
         if wants_fragment(request):
-            return fragment(request, TEMPLATE, "row", {"row": view}, status_code=status_code)
+            return fragment(request, TEMPLATE, "row", {"row": view, "notice": notice}, status_code=status_code)
         if status_code >= 400:
-            return page("users_conflict.html", {"row": view}, status_code=status_code)
+            return page("users_conflict.html", {"row": view, "notice": notice}, status_code=status_code)
         return Redirect(request.app.route_reverse("users"), status_code=303)
 
     @post("/{instance_id:int}/mail/{outbox_id:int}/erneut-senden", name="user_mail_retry")
