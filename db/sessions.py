@@ -41,9 +41,10 @@ class SessionInfo:
 
 async def create(
     db: Database, kind: str, account_id: int, organisation_id: int, now: datetime, absolute: timedelta,
-    instance_id: int | None = None, end_token: str | None = None,
+    instance_id: int | None = None, end_token: str | None = None, not_after: datetime | None = None,
 ) -> str:
-    """A new session (and its fresh token); ends the session of `end_token`, if given."""
+    """A new session (and its fresh token); ends the session of `end_token`, if given.
+    `not_after` caps its absolute end (a registration session ends with its link, INV-2)."""
     token = secrets.token_urlsafe(32)
     steps = []
     if end_token:
@@ -53,7 +54,8 @@ async def create(
             WebSession.insert(
                 WebSession(
                     token_hash=token_hash(token), kind=kind, account=account_id, organisation=organisation_id,
-                    instance=instance_id, created_at=now, last_seen_at=now, expires_at=now + absolute,
+                    instance=instance_id, created_at=now, last_seen_at=now,
+                    expires_at=min(now + absolute, not_after) if not_after else now + absolute,
                 )
             )
         )
