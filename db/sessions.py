@@ -96,13 +96,27 @@ async def load(db: Database, token: str, now: datetime, idle: timedelta) -> Sess
     )
 
 
+async def live_among(db: Database, session_ids: list[int], now: datetime, idle: timedelta) -> set[int]:
+    """Which of these sessions are still live, by the same rules as `load`; reads only, so a
+    long-lived response that asks does not keep its session from going idle."""
+    if not session_ids:
+        return set()
+    rows = await db.fetch(
+        WebSession.select(WebSession.id).where(
+            WebSession.id.is_in(list(session_ids)) & WebSession.ended_at.is_null()
+            & (WebSession.expires_at > now) & (WebSession.last_seen_at > now - idle)
+        )
+    )
+    return {row["id"] for row in rows}
+
+
 async def end_all_for_account(db: Database, account_id: int, now: datetime) -> None:
     await db.write(
         [WebSession.update({WebSession.ended_at: now}).where((WebSession.account == account_id) & WebSession.ended_at.is_null())]
     )
 
 
-__all__ = ["SessionInfo", "create", "load", "end_step", "end_all_for_account", "token_hash"]
+__all__ = ["SessionInfo", "create", "load", "live_among", "end_step", "end_all_for_account", "token_hash"]
 
 
 def touch_step(session_id: int, now: datetime) -> Step:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 
 from litestar import Litestar
@@ -26,7 +27,7 @@ from web.routes import ROUTES
 from web.controllers.dev_mailbox import DEV_MAILBOX_PATH, dev_mailbox_enabled
 from web.errors import EXCEPTION_HANDLERS
 from web.formatting import datetime_de
-from web.live import ChangeFeed
+from web.live import KEEP_ALIVE_SECONDS, ChangeFeed, SessionChecks
 from web.security import add_security_headers
 from web.texts import MAIL_LABELS, text
 from workflows.registry import FlowRegistry
@@ -36,7 +37,12 @@ log = logging.getLogger(__name__)
 WEB_DIR = Path(__file__).parent
 
 
-def create_app(settings: Settings | None = None, clock=None, pin_hasher: PinHasher | None = None) -> Litestar:
+def create_app(
+    settings: Settings | None = None, clock=None, pin_hasher: PinHasher | None = None,
+    live_keepalive_seconds: float = KEEP_ALIVE_SECONDS,
+) -> Litestar:
+    """`live_keepalive_seconds`: how often a quiet live stream re-checks its session and
+    sends a keep-alive (tests shorten it rather than wait)."""
     settings = settings or Settings.from_env()
     if settings.secret_generated:
         log.warning(
@@ -86,7 +92,8 @@ def create_app(settings: Settings | None = None, clock=None, pin_hasher: PinHash
         route_handlers=ROUTES,
         lifespan=[lifespan],
         state=State({"settings": settings, "db": db, "registry": registry, "service": service, "clock": clock, "scheduler": None,
-                     "live_feed": live_feed, "diagram_cache": {},
+                     "live_feed": live_feed, "diagram_cache": {}, "live_keepalive_seconds": live_keepalive_seconds,
+                     "session_checks": SessionChecks(db, clock, timedelta(minutes=settings.session_idle_minutes)),
                      "signer": Signer(settings.secret_key), "pin_hasher": pin_hasher or PinHasher()}),
         template_config=TemplateConfig(
             directory=WEB_DIR / "templates",

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
@@ -310,22 +311,39 @@ class UsersController(Controller):
 
     @get("/live", name="users_live")
     async def live(self, request: Request) -> ServerSentEvent:
+        """The table's live rows. The session is checked again before every event and at
+        every keep-alive; the stream closes once it has ended (logout, "Überall abmelden",
+        timeouts, lock, device reset or loss) (SES-9). The browser's reconnect then gets 401."""
         admin = await require_admin(request)
         service: FlowService = request.app.state.service
         feed = request.app.state.live_feed
+        checks = request.app.state.session_checks
+        keepalive = request.app.state.live_keepalive_seconds
         organisation_id = admin.organisation_id
         loads = live_row_loads(request.app)
 
         async def events() -> AsyncGenerator[ServerSentEventMessage, None]:
             queue = feed.subscribe(organisation_id)
             try:
+                with contextlib.suppress(asyncio.TimeoutError):  # the database is slow: the keep-alives go on
+                    await asyncio.wait_for(feed.started(), timeout=keepalive)
+                # From here on no change is missed; saying so at once also gets the response
+                # through buffering proxies (and lets tests wait for it instead of sleeping).
+                yield ServerSentEventMessage(comment="ready")
                 while True:
                     try:
-                        instance_id = await asyncio.wait_for(queue.get(), timeout=15)
+                        instance_id = await asyncio.wait_for(queue.get(), timeout=keepalive)
                     except asyncio.TimeoutError:
+                        if not await checks.alive(admin.id):
+                            return
                         yield ServerSentEventMessage(comment="keep-alive")
                         continue
-                    person = await loads.get(service.db, organisation_id, instance_id, feed.generation)
+                    # The row is read while the session is checked: no added latency.
+                    person, alive = await asyncio.gather(
+                        loads.get(service.db, organisation_id, instance_id, feed.generation), checks.alive(admin.id)
+                    )
+                    if not alive:
+                        return
                     if person is None:
                         continue
                     html = render_block(
