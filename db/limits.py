@@ -62,7 +62,3 @@ def take_steps(quotas: list[Quota], now: datetime, postgres: bool) -> list[Step]
         ))
     return steps
 
-
-async def used(db, scope: str, now: datetime, window: timedelta) -> int:
-    rows = await db.fetch(LimitUse.select(LimitUse.id).where((LimitUse.scope == scope) & (LimitUse.created_at > now - window)))
-    return len(rows)
