@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from datetime import datetime
 
 from piccolo.columns.combination import WhereRaw
 
 from db.engine import Database, Sql, Step
-from db.tables import Account, FlowInstance, Organisation, TransitionHistory
+from db.tables import Account, FlowInstance, Organisation
 
 ADMIN_ROLE = "admin"
 
@@ -41,16 +40,6 @@ def insert_step(organisation_id: int, role: str, salutation: str, first_name: st
         ).returning(Account.id),
         expect_rows=1,
     )
-
-
-async def count_recent_events(db: Database, actor: str, events: Collection[str], since: datetime) -> int:
-    """History rows of `actor` for any of `events` (names the caller takes from the flow) since then."""
-    rows = await db.fetch(
-        TransitionHistory.select(TransitionHistory.id).where(
-            (TransitionHistory.actor == actor) & TransitionHistory.event.is_in(sorted(events)) & (TransitionHistory.created_at > since)
-        )
-    )
-    return len(rows)
 
 
 def _other_usable_admin(organisation_id: int, account_id: int, usable_states: frozenset[str]) -> Sql:
