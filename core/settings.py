@@ -184,7 +184,10 @@ class Settings:
     outbox_lease_seconds: Annotated[int, between(1, 3600)] = 30
     session_idle_minutes: Annotated[int, between(1, 1440)] = 30
     session_absolute_hours: Annotated[int, between(1, 720)] = 12
-    invites_per_admin_per_hour: Count = 50
+    invites_per_admin_per_hour: Count = 50  # invitation mails one admin triggers: invites, resends, links
+    mails_per_recipient_per_day: Annotated[int, between(1, 1000)] = 5  # mails admin actions trigger to one address
+    # Development only: the development mailbox also answers clients not on a loopback address.
+    dev_mailbox_remote: bool = False
     activation_code_minutes: Annotated[int, between(1, 1440)] = 10
     activation_code_attempts: Annotated[int, between(1, 100)] = 5
     registration_code_attempts: Annotated[int, between(1, 1000)] = 10
@@ -238,6 +241,14 @@ class Settings:
     def _production_needs_a_secret(self) -> "Settings":
         if self.environment == "production" and not self.secret_key:
             raise ValueError(_SECRET_MISSING)
+        return self
+
+    @model_validator(mode="after")
+    def _production_needs_a_mail_server(self) -> "Settings":
+        # Without one, production would keep invitations and links in the database (or
+        # lose them): nobody would ever receive them (CFG-1, REL-2).
+        if self.environment == "production" and not self.smtp_host.strip():
+            raise ValueError(_SMTP_MISSING)
         return self
 
     @model_validator(mode="after")
@@ -355,8 +366,11 @@ def describe(exc: ValidationError, values: Mapping[str, Any]) -> list[str]:
         name = str(error["loc"][0]) if error["loc"] else ""
         if not name:  # the model-level checks
             message = str(error.get("ctx", {}).get("error", error["msg"]))
-            variable = "login_max_wait_minutes" if _WAITS_SHRINK in message else "secret_key"
-            problems.append(f"{env_name(variable)}: {_WAITS_SHRINK if variable != 'secret_key' else _SECRET_MISSING}")
+            for variable, why in (("login_max_wait_minutes", _WAITS_SHRINK), ("smtp_host", _SMTP_MISSING),
+                                  ("secret_key", _SECRET_MISSING)):
+                if why in message or variable == "secret_key":
+                    problems.append(f"{env_name(variable)}: {why}")
+                    break
             continue
         why = _why(name, error)
         if name not in SECRET_FIELDS and name in values and not why.endswith("empty"):
@@ -371,6 +385,10 @@ _SECRET_MISSING = (
     "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
 )
 _WAITS_SHRINK = f"must be at least {PREFIX}LOGIN_START_WINDOW_MINUTES"
+_SMTP_MISSING = (
+    "production needs a mail server for invitations and registration links; set it to the host name of "
+    "your SMTP server"
+)
 _BOOLEAN_WORDS = "true or false (also 1/0, yes/no, on/off)"
 
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from datetime import datetime
 
 from piccolo.columns.combination import WhereRaw
 
 from db.engine import Database, Sql, Step
-from db.tables import Account, FlowInstance, Organisation, TransitionHistory
+from db.tables import Account, FlowInstance, Organisation
 
 ADMIN_ROLE = "admin"
 
@@ -41,32 +40,6 @@ def insert_step(organisation_id: int, role: str, salutation: str, first_name: st
         ).returning(Account.id),
         expect_rows=1,
     )
-
-
-async def count_recent_events(db: Database, actor: str, events: Collection[str], since: datetime) -> int:
-    """History rows of `actor` for any of `events` (names the caller takes from the flow) since then."""
-    rows = await db.fetch(
-        TransitionHistory.select(TransitionHistory.id).where(
-            (TransitionHistory.actor == actor) & TransitionHistory.event.is_in(sorted(events)) & (TransitionHistory.created_at > since)
-        )
-    )
-    return len(rows)
-
-
-def recent_events_below_steps(db: Database, actor: str, events: Collection[str], since: datetime, limit: int) -> list[Step]:
-    """Steps that roll the write back (ConflictError) unless `actor` has fewer than `limit`
-    history rows of `events` since then: the count and the write it allows are one
-    transaction (LIM-1). PostgreSQL first takes a transaction lock per actor, so parallel
-    writers count one after the other; SQLite has one writer at a time anyway."""
-    events = sorted(events)
-    steps = [] if db.is_sqlite else [Step(Sql(TransitionHistory, "SELECT pg_advisory_xact_lock(hashtext({}))", f"limit:{actor}"))]
-    steps.append(Step(Sql(
-        TransitionHistory,
-        "SELECT 1 AS below WHERE (SELECT count(*) FROM transition_history WHERE actor = {} "
-        f"AND event IN ({', '.join('{}' for _ in events)}) AND created_at > {{}}) < {{}}",
-        actor, *events, since, limit,
-    ), expect_rows=1))
-    return steps
 
 
 def _other_usable_admin(organisation_id: int, account_id: int, usable_states: frozenset[str]) -> Sql:

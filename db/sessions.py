@@ -46,10 +46,12 @@ class SessionInfo:
 async def create(
     db: Database, kind: str, account_id: int, organisation_id: int, now: datetime, absolute: timedelta,
     instance_id: int | None = None, end_token: str | None = None, required: Sequence | None = None,
+    not_after: datetime | None = None,
 ) -> str:
     """A new session (and its fresh token); ends the session of `end_token`, if given.
     With `required` (the documents everyone must accept) it is stamped with them if its
-    person has accepted them, from the consent records, in the same transaction."""
+    person has accepted them, from the consent records, in the same transaction.
+    `not_after` caps its absolute end (a registration session ends with its link, INV-2)."""
     token = secrets.token_urlsafe(32)
     steps = []
     if end_token:
@@ -59,7 +61,8 @@ async def create(
             WebSession.insert(
                 WebSession(
                     token_hash=token_hash(token), kind=kind, account=account_id, organisation=organisation_id,
-                    instance=instance_id, created_at=now, last_seen_at=now, expires_at=now + absolute,
+                    instance=instance_id, created_at=now, last_seen_at=now,
+                    expires_at=min(now + absolute, not_after) if not_after else now + absolute,
                 )
             )
         )
@@ -113,13 +116,27 @@ async def restamp(db: Database, session_id: int, account_id: int, required: Sequ
     return results[-1][0]["accepted_documents"] if results[-1] else ""
 
 
+async def live_among(db: Database, session_ids: list[int], now: datetime, idle: timedelta) -> set[int]:
+    """Which of these sessions are still live, by the same rules as `load`; reads only, so a
+    long-lived response that asks does not keep its session from going idle."""
+    if not session_ids:
+        return set()
+    rows = await db.fetch(
+        WebSession.select(WebSession.id).where(
+            WebSession.id.is_in(list(session_ids)) & WebSession.ended_at.is_null()
+            & (WebSession.expires_at > now) & (WebSession.last_seen_at > now - idle)
+        )
+    )
+    return {row["id"] for row in rows}
+
+
 async def end_all_for_account(db: Database, account_id: int, now: datetime) -> None:
     await db.write(
         [WebSession.update({WebSession.ended_at: now}).where((WebSession.account == account_id) & WebSession.ended_at.is_null())]
     )
 
 
-__all__ = ["SessionInfo", "create", "load", "restamp", "end_step", "end_all_for_account", "token_hash"]
+__all__ = ["SessionInfo", "create", "load", "restamp", "live_among", "end_step", "end_all_for_account", "token_hash"]
 
 
 def touch_step(session_id: int, now: datetime) -> Step:

@@ -324,6 +324,16 @@ class BarrierReport(Table, tablename="barrier_report"):
     created_at = Timestamptz(default=TimestamptzNow())
 
 
+class LimitUse(Table, tablename="limit_use"):
+    """One use of a windowed limit, e.g. a mail an admin triggered (LIM-1). `scope` names
+    the limit and whom it counts ("admin-mail:account:7", "recipient-mail:<sha256 of the
+    address>": no address in clear). Rows older than the window are deleted as new ones come."""
+
+    id = Serial(primary_key=True)
+    scope = Varchar(length=100, index=True)
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
 ALL_TABLES: list[type[Table]] = [
     Organisation,
     Account,
@@ -348,4 +358,5 @@ ALL_TABLES: list[type[Table]] = [
     PostfachMessage,
     MessageRead,
     BarrierReport,
+    LimitUse,
 ]

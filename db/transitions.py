@@ -26,7 +26,7 @@ from piccolo.utils.encoding import dump_json
 from db.batching import MAX_PARAMETERS, insert, is_postgres, marks, update_in
 from db.engine import Deferred, Sql, Step
 from db.instances import InstanceRecord
-from db.tables import Account, AttemptCounter, Device, FlowInstance, InvitationLink, Outbox, Timer, TransitionHistory, WebSession
+from db.tables import Account, ActivationCode, AttemptCounter, Device, FlowInstance, InvitationLink, Outbox, Timer, TransitionHistory, WebSession
 
 # SQLite parses an OR chain into a tree as deep as it is long and refuses more than
 # 1 000 levels ("Expression tree is too large"): a sweep batch of 2 000 failed.
@@ -194,6 +194,24 @@ def _record_steps(changes: list[Change], now: datetime) -> list[Step]:
             InvitationLink,
             'UPDATE "invitation_link" SET "ended_at" = {} WHERE ("invitation_link"."instance" IN ({ids}) '
             'AND "invitation_link"."ended_at" IS NULL)',
+            [now],
+            ids,
+        )
+    if ids := instances_with("end_registration_sessions"):
+        # Every registration session of the instance was opened by a link sent before this
+        # transition (new links are issued later, when the outbox sends their mail).
+        steps += update_in(
+            WebSession,
+            'UPDATE "web_session" SET "ended_at" = {} WHERE ("web_session"."instance" IN ({ids}) '
+            'AND "web_session"."kind" = {} AND "web_session"."ended_at" IS NULL)',
+            [now],
+            ids,
+            ["registration"],
+        )
+        steps += update_in(
+            ActivationCode,
+            'UPDATE "activation_code" SET "ended_at" = {} WHERE ("activation_code"."instance" IN ({ids}) '
+            'AND "activation_code"."ended_at" IS NULL)',
             [now],
             ids,
         )

@@ -244,6 +244,10 @@ async def _deliver_batch(dispatcher: Dispatcher, claimed: list[dict], total: Dis
 
 async def _deliver(dispatcher: Dispatcher, row: dict) -> str:
     db, now = dispatcher.db, dispatcher.clock.now()
+    if not dispatcher.settings.smtp_host and not dispatcher.settings.is_development:
+        # Production never keeps mails (with live links) in the database: the mail waits
+        # in the outbox, without a link, until a mail server is configured (REL-2).
+        raise TemporaryFailure("Kein Mailserver eingerichtet (PARTNERPORTAL_SMTP_HOST).", server_down=True)
     prepared = await _prepare(dispatcher, row, now)
     if isinstance(prepared, str):
         await _mark(db, row["id"], {Outbox.status: "cancelled", Outbox.last_error: prepared})

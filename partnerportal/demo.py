@@ -49,6 +49,12 @@ async def prepare_demo(db: Database, settings: Settings) -> list[str]:
         lines.append(f"The demo admin is registered; log in at {settings.base_url.rstrip('/')}/anmelden")
     if settings.is_development and not settings.smtp_host:
         lines.append(f"Development mailbox (all mails of the portal): {settings.base_url.rstrip('/')}/dev/postfach")
+        if settings.dev_mailbox_remote:
+            lines.append("It answers every client (PARTNERPORTAL_DEV_MAILBOX_REMOTE is on): "
+                         "anyone who reaches this server can read its registration links.")
+        else:
+            lines.append("It answers only browsers on this machine (loopback addresses); "
+                         "PARTNERPORTAL_DEV_MAILBOX_REMOTE=true opens it to other clients.")
     return lines
 
 

@@ -43,7 +43,7 @@ async def invite_admin(db: Database, settings: Settings, organisation: str, pers
     organisation_id = await ensure_organisation(db, organisation)
     existing = await find_by_email(db, organisation_id, person.email)
     if existing is None or existing["instance"] is None:
-        record = await invite(service, organisation_id, person, ACTOR, "", limit_per_hour=10_000, role="admin")
+        record = await invite(service, organisation_id, person, ACTOR, "", mail_limits=None, role="admin")
         instance_id, state, flow = record.id, record.state, service.flow_of(record)
     else:
         instance = existing["instance"]

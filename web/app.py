@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from datetime import timedelta
 from pathlib import Path
 
 from litestar import Litestar
@@ -29,7 +30,7 @@ from web.controllers.dev_mailbox import DEV_MAILBOX_PATH, dev_mailbox_enabled
 from web.errors import EXCEPTION_HANDLERS
 from web.formatting import datetime_de
 from web.hyphenation import hyphenate
-from web.live import ChangeFeed
+from web.live import KEEP_ALIVE_SECONDS, ChangeFeed, SessionChecks
 from web.auth import csrf_cookie_name
 from web.return_path import return_query
 from web.security import security_headers
@@ -56,7 +57,10 @@ Background = Callable[[Litestar], AbstractAsyncContextManager[None]]
 
 def create_app(
     settings: Settings | None = None, clock=None, pin_hasher: PinHasher | None = None, background: Background | None = None,
+    live_keepalive_seconds: float = KEEP_ALIVE_SECONDS,
 ) -> Litestar:
+    """`live_keepalive_seconds`: how often a quiet live stream re-checks its session and
+    sends a keep-alive (tests shorten it rather than wait)."""
     settings = settings or Settings.from_env()
     if settings.secret_generated:
         log.warning(
@@ -107,7 +111,8 @@ def create_app(
         route_handlers=ROUTES,
         lifespan=[lifespan],
         state=State({"settings": settings, "db": db, "registry": registry, "service": service, "clock": clock, "scheduler": None,
-                     "live_feed": live_feed, "diagram_cache": {},
+                     "live_feed": live_feed, "diagram_cache": {}, "live_keepalive_seconds": live_keepalive_seconds,
+                     "session_checks": SessionChecks(db, clock, timedelta(minutes=settings.session_idle_minutes)),
                      "signer": Signer(settings.secret_key), "pin_hasher": pin_hasher or PinHasher()}),
         template_config=TemplateConfig(
             directory=WEB_DIR / "templates",

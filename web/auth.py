@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from litestar import Request, Response
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
@@ -84,14 +84,17 @@ def client_ip(request: Request) -> str:
 
 
 async def start_session(
-    request: Request, response: Response, kind: str, account_id: int, organisation_id: int, instance_id: int | None = None
+    request: Request, response: Response, kind: str, account_id: int, organisation_id: int, instance_id: int | None = None,
+    not_after: datetime | None = None,
 ) -> None:
-    """A fresh session id (SES-1): the old session, if any, ends in the same transaction."""
+    """A fresh session id (SES-1): the old session, if any, ends in the same transaction.
+    `not_after`: the session ends then at the latest (a registration session with its link)."""
     settings = request.app.state.settings
     token = await sessions.create(
         request.app.state.db, kind, account_id, organisation_id, request.app.state.clock.now(),
         timedelta(hours=settings.session_absolute_hours), instance_id=instance_id,
         end_token=request.cookies.get(session_cookie_name(settings)), required=required_documents(),
+        not_after=not_after,
     )
     set_session_cookie(response, token, request)
 

@@ -12,7 +12,9 @@ import contextlib
 import logging
 from collections import defaultdict
 
-from db import people
+from datetime import timedelta
+
+from db import people, sessions
 from db.engine import Database
 
 log = logging.getLogger(__name__)
@@ -25,6 +27,9 @@ LOOK_BACK = 200
 # rendering it for each stream included); a poll that finds nothing is one indexed query
 # of well under a millisecond, so 10 polls a second cost ~0.1-0.2 % of a core.
 POLL_INTERVAL_SECONDS = 0.1
+# A stream without news sends a comment this often, and checks its session first (SES-9);
+# proxies also keep an idle connection open only so long.
+KEEP_ALIVE_SECONDS = 15.0
 
 
 class ChangeFeed:
@@ -125,3 +130,36 @@ class ChangeFeed:
             floor = self._cursor - LOOK_BACK
             self._seen = {i for i in self._seen if i > floor}
             self._gaps = {i for i in self._gaps if i > floor}
+
+
+class SessionChecks:
+    """Whether the sessions behind open streams are still live (SES-9), for all of a
+    process's streams in one query: the feed wakes every stream of an organisation at
+    once, and each checks its session before it sends; checks asked for in the same
+    turn of the event loop share one read of the database."""
+
+    def __init__(self, db: Database, clock, idle: timedelta):
+        self.db, self.clock, self.idle = db, clock, idle
+        self._waiting: dict[int, asyncio.Future[bool]] = {}
+        self._task: asyncio.Task | None = None
+
+    async def alive(self, session_id: int) -> bool:
+        future = self._waiting.get(session_id)
+        if future is None:
+            future = self._waiting[session_id] = asyncio.get_running_loop().create_future()
+            if self._task is None:
+                self._task = asyncio.create_task(self._check())
+        # shield: a stream that goes away must not cancel the answer the others wait for
+        return await asyncio.shield(future)
+
+    async def _check(self) -> None:
+        await asyncio.sleep(0)  # let the other streams woken by the same poll ask too
+        waiting, self._waiting, self._task = self._waiting, {}, None
+        try:
+            live = await sessions.live_among(self.db, list(waiting), self.clock.now(), self.idle)
+        except Exception:  # the database is away: a stream that cannot tell closes (fail closed)
+            log.warning("Session check for live streams failed; closing them", exc_info=True)
+            live = set()
+        for session_id, future in waiting.items():
+            if not future.done():
+                future.set_result(session_id in live)

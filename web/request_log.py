@@ -39,9 +39,11 @@ def request_logging(app):
         finally:
             path = redact(scope.get("path", ""))
             duration_ms = round((time.perf_counter() - started) * 1000, 1)
+            # The client as the server believes it (X-Forwarded-For only from trusted proxies, NET-1).
+            client = (scope.get("client") or ("-",))[0]
             log.info(
-                "%s %s %s %.1f ms [%s]", scope.get("method", ""), path, status, duration_ms, request_id,
-                extra={"request_id": request_id, "method": scope.get("method", ""), "path": path,
+                "%s %s %s %s %.1f ms [%s]", client, scope.get("method", ""), path, status, duration_ms, request_id,
+                extra={"request_id": request_id, "client": client, "method": scope.get("method", ""), "path": path,
                        "status": status, "duration_ms": duration_ms},
             )
 

@@ -21,7 +21,9 @@ MAIL_KINDS = frozenset(
 
 
 # Effects the store knows how to persist, besides mails and context changes.
-RECORD_EFFECTS = frozenset({"end_links", "end_sessions", "anonymise_person", "reset_attempts", "revoke_devices"})
+RECORD_EFFECTS = frozenset(
+    {"end_links", "end_registration_sessions", "end_sessions", "anonymise_person", "reset_attempts", "revoke_devices"}
+)
 
 
 @dataclass
@@ -49,6 +51,13 @@ def clear_flag(effects: Effects, name: str) -> None:
 def end_links(effects: Effects, argument: None) -> None:
     """Every link sent so far stops working (resend, revoke, expiry, completion)."""
     effects.records.add("end_links")
+
+
+def end_registration_sessions(effects: Effects, argument: None) -> None:
+    """The registration sessions that links sent so far opened end at once, and so do the
+    activation codes shown in them (INV-9: a leaked link's session cannot go on after a
+    resend, a new registration link, an unlock or the expiry)."""
+    effects.records.add("end_registration_sessions")
 
 
 def end_sessions(effects: Effects, argument: None) -> None:
@@ -99,6 +108,7 @@ ACTIONS: dict[str, ActionSpec] = {
     "set_flag": ActionSpec(set_flag, _check_flag),
     "clear_flag": ActionSpec(clear_flag, _check_flag),
     "end_links": ActionSpec(end_links, _no_argument),
+    "end_registration_sessions": ActionSpec(end_registration_sessions, _no_argument),
     "end_sessions": ActionSpec(end_sessions, _no_argument),
     "anonymise_person": ActionSpec(anonymise_person, _no_argument),
     "reset_attempts": ActionSpec(reset_attempts, _no_argument),

@@ -8,6 +8,7 @@ from __future__ import annotations
 from db import accounts, instances
 from db.engine import Step
 from workflows.definition import FlowDefinition
+from workflows.mail_limits import MailLimits
 from workflows.service import FlowService, TransitionConflict
 
 OWN_ACCESS = (
@@ -51,7 +52,8 @@ async def check(service: FlowService, admin_account_id: int, organisation_id: in
 
 
 async def send_as_admin(
-    service: FlowService, admin_account_id: int, organisation_id: int, instance_id: int, event: str, actor: str, client_ip: str
+    service: FlowService, admin_account_id: int, organisation_id: int, instance_id: int, event: str, actor: str, client_ip: str,
+    mail_limits: MailLimits | None = None,
 ) -> None:
     """Runs an admin's row action unless `check` refuses it. Two admins removing each
     other at the same moment cannot both succeed: the check runs again in the transaction."""
@@ -59,7 +61,7 @@ async def send_as_admin(
     try:
         await service.send(
             instance_id, event, actor=actor, client_ip=client_ip,
-            organisation_id=organisation_id, extra_steps=guard,
+            organisation_id=organisation_id, extra_steps=guard, mail_limits=mail_limits,
         )
     except TransitionConflict:
         if guard:  # lost to a parallel removal: say why, rather than "changed meanwhile"

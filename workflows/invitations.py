@@ -4,12 +4,14 @@ mail's outbox row are written in one transaction."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 
-from db import accounts
-from db.engine import ConflictError, Deferred
+from db import accounts, limits
+from db.engine import Deferred
 from db.instances import InstanceRecord
+from workflows.mail_limits import InviteLimitReached, MailLimits, RecipientLimitReached, limit_reached
 from workflows.service import FlowService
+
+__all__ = ["AlreadyInvited", "InviteLimitReached", "Person", "RecipientLimitReached", "invite"]
 
 
 @dataclass(frozen=True)
@@ -28,12 +30,6 @@ class AlreadyInvited(Exception):
         super().__init__("already invited")
 
 
-class InviteLimitReached(Exception):
-    def __init__(self, limit: int):
-        self.limit = limit
-        super().__init__(f"more than {limit} invitations in one hour")
-
-
 def _is_unique_violation(exc: Exception) -> bool:
     name = type(exc).__name__
     return name in ("IntegrityError", "UniqueViolationError") and "unique" in str(exc).lower()
@@ -46,15 +42,13 @@ def _admin_may(service: FlowService, instance: dict, role: str) -> bool:
 
 
 async def invite(
-    service: FlowService, organisation_id: int, person: Person, actor: str, client_ip: str, limit_per_hour: int,
-    role: str = "staff",
+    service: FlowService, organisation_id: int, person: Person, actor: str, client_ip: str,
+    mail_limits: MailLimits | None, role: str = "staff",
 ) -> InstanceRecord:
+    """`mail_limits`: the admin's and the recipient's quotas (LIM-1), taken in the same
+    transaction; None for the operator's command line."""
     db, now = service.db, service.clock.now()
     flow = service.registry.onboarding()
-    # Invitations of every version count, whatever their event is called there.
-    sent = service.registry.onboarding_events_for("invitation")
-    if await accounts.count_recent_events(db, actor, sent, now - timedelta(hours=1)) >= limit_per_hour:
-        raise InviteLimitReached(limit_per_hour)
     existing = await accounts.find_by_email(db, organisation_id, person.email)
     if existing is not None:
         instance = existing["instance"]
@@ -68,18 +62,16 @@ async def invite(
         batch.plan.set_new_instance_account(results[-1][0]["id"])
         return batch.plan.steps()
 
+    quotas = mail_limits.quotas(actor, person.email) if mail_limits else []
     steps = [
-        # The check above spares the work; this one, in the transaction, is the limit.
-        *accounts.recent_events_below_steps(db, actor, sent, now - timedelta(hours=1), limit_per_hour),
+        *limits.take_steps(quotas, now, postgres=not db.is_sqlite),
         accounts.insert_step(organisation_id, role, person.salutation, person.first_name, person.last_name, person.email, now),
         Deferred(start),
     ]
     try:
         await db.write(steps)
-    except ConflictError:
-        if await accounts.count_recent_events(db, actor, sent, now - timedelta(hours=1)) >= limit_per_hour:
-            raise InviteLimitReached(limit_per_hour) from None
-        raise
+    except limits.QuotaExhausted as exc:
+        raise limit_reached(exc) from None
     except Exception as exc:
         if _is_unique_violation(exc):  # the same address invited at the same moment
             raise AlreadyInvited(None, False) from None

@@ -10,12 +10,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from db import instances
+from db import instances, limits
 from db.engine import ConflictError, Database
 from db.instances import InstanceRecord
 from db.transitions import Change, WritePlan
 from core.clock import SystemClock
 from workflows.engine import EventNotAllowed, Flow, Outcome
+from workflows.mail_limits import MailLimits, limit_reached
 from workflows.registry import FlowRegistry
 from workflows.roles import EventOf
 
@@ -184,17 +185,26 @@ class FlowService:
         organisation_id: int | None = None,
         details: dict[str, Any] | None = None,
         extra_steps: list | None = None,
+        mail_limits: MailLimits | None = None,
     ) -> tuple[InstanceRecord, Outcome]:
-        """`extra_steps` are written in the same transaction (e.g. the device a step binds)."""
+        """`extra_steps` are written in the same transaction (e.g. the device a step binds).
+        `mail_limits`: the event is an admin's, and if it sends mail, the admin's and the
+        recipient's quotas are taken in the same transaction (MailLimitReached otherwise)."""
         record = await instances.load(self.db, instance_id, organisation_id)
         if record is None:
             raise InstanceNotFound(instance_id)
         batch = self.batch()
         record, outcome = batch.send(record, event, actor, client_ip, data, details)
+        quota_steps = []
+        # Mails of the event itself, not of the automatic transitions after it: the admin caused those.
+        if mail_limits is not None and outcome.mails and record.recipient:
+            quota_steps = limits.take_steps(mail_limits.quotas(actor, record.recipient), batch.now, postgres=not self.db.is_sqlite)
         try:
-            await self.write(batch, extra_steps)
+            await self.db.write(quota_steps + batch.plan.steps() + list(extra_steps or []))
         except ConflictError:
             raise TransitionConflict(instance_id, event) from None
+        except limits.QuotaExhausted as exc:
+            raise limit_reached(exc) from None
         return record, outcome
 
     def allowed_events(self, record: InstanceRecord) -> list[str]:

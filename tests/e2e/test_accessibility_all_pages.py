@@ -227,10 +227,11 @@ async def test_admin_pages(portal, db, clock, service):
     await expect(heading(page, "Aktion nicht möglich")).to_be_visible()
     await audit.check(page, "the conflict page of the Nutzerverwaltung")
 
-    # A registration that can no longer go on (the invitation expired meanwhile).
+    # A registration that can no longer go on: a session the expiry did not end (the
+    # shipped flow's expiry ends registration sessions, INV-9; a flow file may not).
     stale = await portal.factory.invite(org, "zu-spaet@example.org")
-    token = await sessions.create(db, "registration", stale.account_id, org, clock.now(), timedelta(hours=1), instance_id=stale.id)
     await service.send(stale.id, "expire")
+    token = await sessions.create(db, "registration", stale.account_id, org, clock.now(), timedelta(hours=1), instance_id=stale.id)
     late = await (await admin_context(portal.browser, portal.base_url, token)).new_page()
     await audit.visit(late, "/registrierung/", "the page 'Registrierung nicht möglich'", status=409)
     admin.assert_no_problems(409, 422, ignore="ablauf.svg")

@@ -274,6 +274,8 @@ def test_demo_without_serving_is_idempotent(cli, tmp_path):
     assert first.returncode == 0, first.stderr
     assert f"Demo organisation: {DEMO_ORGANISATION}" in first.stdout
     assert DEMO_ADMIN.email in first.stdout
+    assert "It answers only browsers on this machine (loopback addresses); " \
+        "PARTNERPORTAL_DEV_MAILBOX_REMOTE=true opens it to other clients." in first.stdout
 
     def snapshot() -> tuple[int, ...]:
         return tuple(
@@ -319,8 +321,28 @@ def test_production_rejects_a_short_secret_and_accepts_a_long_one(cli):
     assert short.returncode != 0
     assert "Configuration error: PARTNERPORTAL_SECRET_KEY: must be at least 32 characters long\n" in short.stderr
 
-    ok = cli("db", "upgrade", environment="production", secret_key="x" * 48)
+    ok = cli("db", "upgrade", environment="production", secret_key="x" * 48, smtp_host="mail.example.org")
     assert ok.returncode == 0, ok.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["serve", "--port", "9"], ["worker"], ["demo", "--no-serve"], ["db", "upgrade"]],
+    ids=" ".join,
+)
+def test_production_without_smtp_host_refuses_to_start_cfg_1(cli, tmp_path, command):
+    """CFG-1, REL-2: without a mail server production would never deliver a link."""
+    result = cli(*command, environment="production", secret_key="x" * 48)
+    assert result.returncode == 2
+    assert result.stderr.startswith("Configuration error: PARTNERPORTAL_SMTP_HOST: ")
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "cli.sqlite").exists()  # stopped before touching the database
+
+
+def test_production_refuses_a_blank_smtp_host_cfg_1(cli):
+    result = cli("db", "upgrade", environment="production", secret_key="x" * 48, smtp_host="  ")
+    assert result.returncode == 2
+    assert "Configuration error: PARTNERPORTAL_SMTP_HOST: " in result.stderr
 
 
 def test_malformed_setting_names_the_variable(cli):

@@ -18,6 +18,7 @@ from tests.support.app import running_app
 from tests.support import roles
 
 HTML = {"accept": "text/html"}
+LOOPBACK = ("127.0.0.1", 50000)
 
 
 @pytest.fixture
@@ -53,7 +54,7 @@ async def test_the_page_lists_newest_first_and_shows_a_mail_with_its_link(factor
     await factory.invite(email="zweite@example.org")
     await deliver()
     first, second = await db.fetch(DevMail.select().order_by(DevMail.id))
-    async with running_app(settings, clock) as (_, client):
+    async with running_app(settings, clock, client=LOOPBACK) as (_, client):
         listing = await client.get("/dev/postfach")
         assert listing.status_code == 200
         page = listing.text
@@ -82,7 +83,7 @@ async def test_the_page_lists_newest_first_and_shows_a_mail_with_its_link(factor
 
 
 async def test_an_empty_mailbox_says_so(settings, db):
-    async with running_app(settings) as (_, client):
+    async with running_app(settings, client=LOOPBACK) as (_, client):
         page = await client.get("/dev/postfach")
         assert page.status_code == 200 and "Es sind noch keine E-Mails eingegangen." in page.text
 
@@ -96,9 +97,54 @@ async def test_the_mailbox_does_not_exist_outside_development_without_smtp(facto
     await factory.invite()
     await deliver()
     [mail] = await db.fetch(DevMail.select(DevMail.id))
-    async with running_app(dataclasses.replace(settings, **changes), clock) as (_, client):
+    async with running_app(dataclasses.replace(settings, **changes), clock, client=LOOPBACK) as (_, client):
         for path in ["/dev/postfach", f"/dev/postfach/{mail['id']}", f"/dev/postfach/{mail['id']}/html"]:
             response = await client.get(path, headers=HTML)
             assert response.status_code == 404, path
             assert "Diese Seite gibt es nicht." in response.text
             assert "Einladung" not in response.text
+
+
+@pytest.mark.parametrize("peer", ["192.0.2.10", "10.0.0.7", "::ffff:192.0.2.10", "testclient"])
+async def test_the_mailbox_answers_only_loopback_clients_inv_1(factory, db, settings, clock, deliver, peer):
+    """INV-1: its mails carry live registration links; another machine must not read them."""
+    await factory.invite()
+    await deliver()
+    [mail] = await db.fetch(DevMail.select(DevMail.id))
+    async with running_app(settings, clock, client=(peer, 4711)) as (_, client):
+        for path in ["/dev/postfach", f"/dev/postfach/{mail['id']}", f"/dev/postfach/{mail['id']}/html"]:
+            response = await client.get(path, headers=HTML)
+            assert response.status_code == 404, path
+            assert "Einladung" not in response.text
+
+
+@pytest.mark.parametrize("peer", ["127.0.0.1", "127.8.9.10", "::1"])
+async def test_loopback_clients_read_the_mailbox(settings, db, peer):
+    async with running_app(settings, client=(peer, 4711)) as (_, client):
+        assert (await client.get("/dev/postfach")).status_code == 200
+
+
+async def test_a_setting_opens_the_mailbox_to_other_clients(factory, db, settings, clock, deliver):
+    await factory.invite(email="offen@example.org")
+    await deliver()
+    opened = dataclasses.replace(settings, dev_mailbox_remote=True)
+    async with running_app(opened, clock, client=("192.0.2.10", 4711)) as (_, client):
+        page = await client.get("/dev/postfach")
+        assert page.status_code == 200 and "offen@example.org" in page.text
+    # Only in development: production has no mailbox, whatever the setting says.
+    production = dataclasses.replace(opened, environment="production")
+    async with running_app(production, clock, client=LOOPBACK) as (_, client):
+        assert (await client.get("/dev/postfach", headers=HTML)).status_code == 404
+
+
+async def test_production_never_writes_mails_with_links_to_the_database_rel_2(factory, db, settings, clock, registry):
+    """REL-2, INV-1: production without a mail server (settings that skipped the start-up
+    check) keeps the mail waiting in the outbox; no link is issued, no mailbox entry written."""
+    production = dataclasses.replace(settings, environment="production", smtp_host="")
+    record = await factory.invite(email="prod@example.org")
+    result = await dispatch_due_mail(db, production, clock, registry, Signer(TEST_SECRET))
+    assert (result.sent, result.retried) == (0, 1)
+    assert await db.fetch(DevMail.select()) == []
+    assert await db.fetch(links.InvitationLink.select().where(links.InvitationLink.instance == record.id)) == []
+    [row] = await db.fetch(Outbox.select(Outbox.status, Outbox.last_error))
+    assert row == {"status": "pending", "last_error": "Kein Mailserver eingerichtet (PARTNERPORTAL_SMTP_HOST)."}

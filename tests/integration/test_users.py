@@ -173,7 +173,7 @@ async def test_invites_per_admin_are_rate_limited(settings, factory, db, clock):
         for i in range(2):
             assert (await admin.invite(email=f"p{i}@example.org")).status_code == 303
         third = await admin.invite(email="p3@example.org")
-        assert third.status_code == 429 and "in der letzten Stunde bereits 2 Personen" in third.text
+        assert third.status_code == 429 and "in der letzten Stunde bereits 2 Einladungen oder Registrierungslinks" in third.text
         for _ in range(3):  # an hour later, the session kept alive in between
             clock.advance(minutes=21)
             assert (await admin.get("/nutzerverwaltung/")).status_code == 200

@@ -17,6 +17,8 @@ from tests.support.admin import AdminBrowser, login_session
 from tests.support.app import running_app
 from web import csv_import
 from web.controllers import users_import
+from workflows.invitations import Person, invite
+from workflows.mail_limits import MailLimits
 
 BASE = "/nutzerverwaltung/csv-import"
 HEADER = "Anrede;Vorname;Nachname;E-Mail\r\n"
@@ -420,3 +422,19 @@ async def test_old_imports_are_purged(factory, db, clock):
     assert await csv_imports.purge_before(db, clock.now() - timedelta(days=30)) == 1
     assert await csv_imports.get(db, org, old) is None and await csv_imports.get(db, org, new) is not None
     assert await count(db, CsvImportRow) == 1
+
+
+async def test_an_address_mailed_enough_today_waits_and_the_other_rows_go_on_lim_1(settings, factory, db, clock, service):
+    """LIM-1: CSV rows count against the recipient's daily limit like any invitation;
+    only the row of the address that reached it waits for a retry."""
+    for _ in range(5):  # five other organisations invited this address today
+        other = await factory.organisation()
+        await invite(service, other, Person("Frau", "Anna", "Müller", "liste1@beispiel.de"), f"account:{other}", "",
+                     MailLimits())
+    async with import_admin(settings, factory, db, clock) as (admin, org, _):
+        import_id, _ = await admin.upload_and_open(people_csv(3))
+        done = await admin.run_to_end(import_id)
+        assert results(done) == {
+            2: "eingeladen", 3: "Limit erreicht – bitte später erneut importieren", 4: "eingeladen",
+        }
+    assert await count(db, FlowInstance, FlowInstance.organisation == org) == 2

@@ -83,12 +83,13 @@ def wait_until_healthy(thread: ServerThread, base_url: str, timeout: float) -> N
 
 
 @contextmanager
-def running_server(settings, clock=None, startup_timeout: float = 15.0, pin_hasher=None) -> Iterator[str]:
-    """Yield the base URL (http://127.0.0.1:PORT) of the running app; stop it afterwards."""
+def running_server(settings, clock=None, startup_timeout: float = 15.0, pin_hasher=None, **app_options) -> Iterator[str]:
+    """Yield the base URL (http://127.0.0.1:PORT) of the running app; stop it afterwards.
+    `app_options` go to create_app (e.g. live_keepalive_seconds)."""
     port = free_port()
     base_url = f"http://{HOST}:{port}"
     # Cheap argon2id parameters: the browser tests check behaviour, not hashing cost.
-    thread = ServerThread(create_app(settings, clock, pin_hasher=pin_hasher or fast_pin_hasher()), port)
+    thread = ServerThread(create_app(settings, clock, pin_hasher=pin_hasher or fast_pin_hasher(), **app_options), port)
     thread.start()
     try:
         wait_until_healthy(thread, base_url, startup_timeout)

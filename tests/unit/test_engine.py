@@ -117,7 +117,7 @@ def test_admin_moves_come_from_the_definitions_triggers(flow):
 
 
 def test_record_effects_are_collected(flow):
-    assert flow.run("invited", "resend", NOW).records == {"end_links"}
+    assert flow.run("invited", "resend", NOW).records == {"end_links", "end_registration_sessions"}
     assert flow.run("active", "delete", NOW).records == {"anonymise_person", "end_links", "end_sessions", "revoke_devices"}
 
 

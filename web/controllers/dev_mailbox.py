@@ -1,8 +1,11 @@
 """Entwicklungs-Postfach: without an SMTP server, mails land in the dev_mail table and
-are read here. Exists only in development without SMTP; everywhere else it is a 404."""
+are read here. Exists only in development without SMTP; everywhere else it is a 404.
+Its mails carry live registration links, so it answers only clients on a loopback
+address unless PARTNERPORTAL_DEV_MAILBOX_REMOTE opens it (INV-1)."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 
 from litestar import Request, Response, get
@@ -25,8 +28,20 @@ def dev_mailbox_enabled(settings: Settings) -> bool:
     return settings.is_development and not settings.smtp_host
 
 
+def is_loopback(host: str | None) -> bool:
+    try:
+        return host is not None and ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _development_only(connection: ASGIConnection, _: BaseRouteHandler) -> None:
-    if not dev_mailbox_enabled(connection.app.state.settings):
+    settings = connection.app.state.settings
+    if not dev_mailbox_enabled(settings):
+        raise NotFoundException()
+    # The peer as the ASGI server reports it: someone else on the network (a demo on a
+    # shared machine or in a container) must not read other people's registration links.
+    if not settings.dev_mailbox_remote and not is_loopback(connection.client.host if connection.client else None):
         raise NotFoundException()
 
 

@@ -43,7 +43,12 @@ async def start_registration(request: Request, signed: FromPath[str]) -> Respons
     if link is None:
         return _neutral_page()
     response = Redirect(request.app.route_reverse("registration"), status_code=303)
-    await start_session(request, response, "registration", link.account_id, link.organisation_id, link.instance_id)
+    # The session ends when the link's validity ends (INV-2), whether or not the expiry
+    # timer has fired by then; every request checks the session's end in the database.
+    await start_session(
+        request, response, "registration", link.account_id, link.organisation_id, link.instance_id,
+        not_after=link.expires_at,
+    )
     await request.app.state.db.write([
         audit_step("invitation_link_used", request.app.state.clock.now(), actor=f"account:{link.account_id}",
                    organisation_id=link.organisation_id, instance_id=link.instance_id, client_ip=client_ip(request))

@@ -30,6 +30,7 @@ from workflows import admins as admin_rules
 from workflows.definition import TransitionDef
 from workflows.engine import EventNotAllowed
 from workflows.invitations import AlreadyInvited, InviteLimitReached, Person, invite
+from workflows.mail_limits import MailLimitReached, MailLimits, RecipientLimitReached
 from workflows.service import FlowService, InstanceNotFound
 
 TEMPLATE = "users.html"
@@ -159,6 +160,20 @@ def expiry_events(service: FlowService) -> frozenset[str]:
     return service.registry.onboarding_timer_events("expiry")
 
 
+def mail_limit_message(exc: MailLimitReached) -> str:
+    """Why an admin's action was refused by a mail limit (LIM-1), in words for the admin."""
+    if isinstance(exc, RecipientLimitReached):
+        return (
+            f"An diese E-Mail-Adresse wurden in den letzten 24 Stunden bereits {exc.limit} E-Mails "
+            "aus der Nutzerverwaltung verschickt. Damit niemand mit E-Mails überhäuft wird, geht heute "
+            "keine weitere an diese Adresse. Bitte versuchen Sie es morgen noch einmal."
+        )
+    return (
+        f"Sie haben in der letzten Stunde bereits {exc.limit} Einladungen oder Registrierungslinks verschickt. "
+        "Bitte versuchen Sie es später noch einmal."
+    )
+
+
 def state_choices(service: FlowService) -> list[tuple[str, str]]:
     flow = service.registry.onboarding()
     return [(s.name, s.label) for s in flow.definition.states.values() if not s.initial]
@@ -212,18 +227,15 @@ class UsersController(Controller):
         try:
             record = await invite(
                 service, admin.organisation_id, person, actor_of(admin), client_ip(request),
-                request.app.state.settings.invites_per_admin_per_hour,
+                MailLimits.from_settings(request.app.state.settings),
             )
         except AlreadyInvited as exc:
             form.errors["email"] = (
                 "Für diese E-Mail-Adresse gibt es bereits eine Einladung oder einen Zugang in Ihrer Organisation."
             )
             return self._form_again(request, form, HTTP_409_CONFLICT, existing=exc)
-        except InviteLimitReached as exc:
-            form.errors["_form"] = (
-                f"Sie haben in der letzten Stunde bereits {exc.limit} Personen eingeladen. "
-                "Bitte versuchen Sie es später noch einmal."
-            )
+        except MailLimitReached as exc:
+            form.errors["_form" if isinstance(exc, InviteLimitReached) else "email"] = mail_limit_message(exc)
             return self._form_again(request, form, HTTP_429_TOO_MANY_REQUESTS)
         if not wants_fragment(request):
             return Redirect(request.app.route_reverse("users"), status_code=303)
@@ -294,10 +306,13 @@ class UsersController(Controller):
                 await admin_rules.check(service, admin.account_id, admin.organisation_id, instance_id, event)
                 return page("users_confirm.html", {"row": view, "transition": transition})
             await admin_rules.send_as_admin(
-                service, admin.account_id, admin.organisation_id, instance_id, event, actor_of(admin), client_ip(request)
+                service, admin.account_id, admin.organisation_id, instance_id, event, actor_of(admin), client_ip(request),
+                mail_limits=MailLimits.from_settings(request.app.state.settings),
             )
         except admin_rules.AdminActionRefused as exc:
             return self._refused(request, view, exc.message)
+        except MailLimitReached as exc:
+            return self._row_or_redirect(request, view, status_code=HTTP_429_TOO_MANY_REQUESTS, notice=mail_limit_message(exc))
         except (EventNotAllowed, InstanceNotFound):
             person = await people.one(service.db, admin.organisation_id, instance_id, expiry_events=expiry_events(service))
             if person is None:
@@ -313,11 +328,11 @@ class UsersController(Controller):
             return fragment(request, TEMPLATE, "refused", context, status_code=HTTP_409_CONFLICT)
         return page("users_refused.html", context, status_code=HTTP_409_CONFLICT)
 
-    def _row_or_redirect(self, request: HTMXRequest, view: RowView, status_code: int = 200) -> Response:
+    def _row_or_redirect(self, request: HTMXRequest, view: RowView, status_code: int = 200, notice: str = "") -> Response:
         if wants_fragment(request):
-            return fragment(request, TEMPLATE, "row", {"row": view}, status_code=status_code)
+            return fragment(request, TEMPLATE, "row", {"row": view, "notice": notice}, status_code=status_code)
         if status_code >= 400:
-            return page("users_conflict.html", {"row": view}, status_code=status_code)
+            return page("users_conflict.html", {"row": view, "notice": notice}, status_code=status_code)
         return Redirect(request.app.route_reverse("users"), status_code=303)
 
     @post("/{instance_id:int}/mail/{outbox_id:int}/erneut-senden", name="user_mail_retry")
@@ -343,10 +358,15 @@ class UsersController(Controller):
     async def live(self, request: Request) -> ServerSentEvent:
         """Changed rows as SSE. Each event carries the history cursor as its id; a client
         that reconnects (Last-Event-ID, or `last_event_id` from our own reconnect after an
-        error answer, see static/js/portal.js) first gets every row that changed meanwhile."""
+        error answer, see static/js/portal.js) first gets every row that changed meanwhile.
+        The session is checked again before every event and at every keep-alive; the stream
+        closes once it has ended (logout, "Überall abmelden", timeouts, lock, device reset or
+        loss) (SES-9). The browser's reconnect then gets 401."""
         admin = await require_admin(request)
         service: FlowService = request.app.state.service
         feed = request.app.state.live_feed
+        checks = request.app.state.session_checks
+        keepalive = request.app.state.live_keepalive_seconds
         organisation_id = admin.organisation_id
         loads = live_row_loads(request.app)
         resume = _last_event_id(request)
@@ -375,11 +395,18 @@ class UsersController(Controller):
                 yield ServerSentEventMessage(data="bereit", event="ready")
                 while True:
                     try:
-                        instance_id = await asyncio.wait_for(queue.get(), timeout=KEEP_ALIVE_SECONDS)
+                        instance_id = await asyncio.wait_for(queue.get(), timeout=keepalive)
                     except asyncio.TimeoutError:
+                        if not await checks.alive(admin.id):
+                            return
                         yield ServerSentEventMessage(comment="keep-alive")
                         continue
-                    person = await loads.get(service, organisation_id, instance_id, feed.generation)
+                    # The row is read while the session is checked: no added latency.
+                    person, alive = await asyncio.gather(
+                        loads.get(service, organisation_id, instance_id, feed.generation), checks.alive(admin.id)
+                    )
+                    if not alive:
+                        return
                     if person is not None:
                         yield row_event(person, max(cursor, feed.cursor))
             finally:

@@ -31,7 +31,8 @@ from web import csv_import
 from web.auth import actor_of, client_ip, require_admin
 from web.forms import CSRF_FIELD, has_control_characters, read_form
 from web.rendering import fragment, page, wants_fragment
-from workflows.invitations import AlreadyInvited, InviteLimitReached, Person, invite
+from workflows.invitations import AlreadyInvited, InviteLimitReached, Person, RecipientLimitReached, invite
+from workflows.mail_limits import MailLimits
 from workflows.service import FlowService
 
 log = logging.getLogger(__name__)
@@ -215,7 +216,7 @@ class UsersImportController(Controller):
             await csv_imports.retry_limited(service.db, info.id)
         settings = request.app.state.settings
         changed = await invite_next_rows(
-            service, info, admin, client_ip(request), settings.invites_per_admin_per_hour, ROWS_PER_STEP
+            service, info, admin, client_ip(request), MailLimits.from_settings(settings), ROWS_PER_STEP
         )
         if not wants_fragment(request):
             return Redirect(request.app.route_reverse("users_import_view", import_id=info.id), status_code=303)
@@ -249,7 +250,7 @@ class UsersImportController(Controller):
 
 
 async def invite_next_rows(
-    service: FlowService, info: ImportInfo, admin: SessionInfo, ip: str, limit_per_hour: int, batch: int
+    service: FlowService, info: ImportInfo, admin: SessionInfo, ip: str, mail_limits: MailLimits, batch: int
 ) -> list[int] | None:
     """Claim and invite the next rows; the ids of the rows finished, or None when the
     hourly limit was reached and every open row was marked at once."""
@@ -262,9 +263,12 @@ async def invite_next_rows(
         for row in claimed:
             person = Person(row.salutation, row.first_name, row.last_name, row.email)
             try:
-                record = await invite(service, info.organisation_id, person, actor_of(admin), ip, limit_per_hour)
+                record = await invite(service, info.organisation_id, person, actor_of(admin), ip, mail_limits)
             except AlreadyInvited as exc:
                 await csv_imports.finish(db, row.id, claim_id, RowStatus.ALREADY_INVITED, exc.instance_id)
+            except RecipientLimitReached:
+                # Only this address had its mails for the day; the other rows go on.
+                await csv_imports.finish(db, row.id, claim_id, RowStatus.LIMIT, None)
             except InviteLimitReached:
                 await csv_imports.mark_limited(db, info.id, claim_id)
                 return None
