@@ -15,9 +15,10 @@ from partnerportal.metrics import start_metrics_server
 from web import app as web_app
 
 
-def create_app(settings: Settings | None = None, clock=None, pin_hasher: PinHasher | None = None) -> Litestar:
+def create_app(settings: Settings | None = None, clock=None, pin_hasher: PinHasher | None = None, **options) -> Litestar:
+    """`options` go to the web app's factory (e.g. `live_keepalive_seconds` in tests)."""
     settings = settings or Settings.from_env()
-    return web_app.create_app(settings, clock, pin_hasher, background=_beside_the_app(settings))
+    return web_app.create_app(settings, clock, pin_hasher, background=_beside_the_app(settings), **options)
 
 
 def create_app_from_environment() -> Litestar:

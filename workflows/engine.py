@@ -291,6 +291,7 @@ def _freeze(value: Any) -> Any:
 # workflows/guards.py). A new guard or action is not on these lists until someone checks it,
 # and a flow that uses it is run through the machine every time.
 DETERMINISTIC_ACTIONS = frozenset(
-    {"send_mail", "set_flag", "clear_flag", "end_links", "end_sessions", "anonymise_person", "revoke_devices", "reset_attempts"}
+    {"send_mail", "set_flag", "clear_flag", "end_links", "end_registration_sessions", "end_sessions", "anonymise_person",
+     "revoke_devices", "reset_attempts"}
 )
 DETERMINISTIC_GUARDS = frozenset({"profile_complete", "device_bound", "device_missing"})

@@ -8,10 +8,8 @@ from dataclasses import dataclass
 from db import accounts, limits
 from db.engine import Deferred
 from db.instances import InstanceRecord
-from workflows.mail_limits import InviteLimitReached, MailLimits, RecipientLimitReached, limit_reached
+from workflows.mail_limits import MailLimits, limit_reached
 from workflows.service import FlowService
-
-__all__ = ["AlreadyInvited", "InviteLimitReached", "Person", "RecipientLimitReached", "invite"]
 
 
 @dataclass(frozen=True)

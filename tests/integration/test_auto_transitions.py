@@ -113,7 +113,7 @@ async def test_the_first_event_of_a_new_instance_is_followed_by_its_automatic_st
     factory = Factory(db, service)
     started = await factory.invite()
     organisation_id = await factory.organisation()
-    invited = await invite(service, organisation_id, Person("Frau", "Ada", "Muster", "ada@example.org"), "admin:1", "", 50)
+    invited = await invite(service, organisation_id, Person("Frau", "Ada", "Muster", "ada@example.org"), "admin:1", "", None)
 
     for record in (started, invited):
         assert (record.state, record.version) == ("expired", 2)

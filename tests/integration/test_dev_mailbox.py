@@ -7,6 +7,8 @@ import dataclasses
 import re
 
 import pytest
+
+from core.settings import Settings, SettingsError
 from markupsafe import escape
 
 from db import links
@@ -90,7 +92,7 @@ async def test_an_empty_mailbox_says_so(settings, db):
 
 @pytest.mark.parametrize(
     "changes",
-    [{"environment": "production"}, {"smtp_host": "mail.example.org"}],
+    [{"environment": "production", "smtp_host": "mail.example.org"}, {"smtp_host": "mail.example.org"}],
     ids=["production", "smtp-configured"],
 )
 async def test_the_mailbox_does_not_exist_outside_development_without_smtp(factory, db, settings, clock, deliver, changes):
@@ -132,19 +134,15 @@ async def test_a_setting_opens_the_mailbox_to_other_clients(factory, db, setting
         page = await client.get("/dev/postfach")
         assert page.status_code == 200 and "offen@example.org" in page.text
     # Only in development: production has no mailbox, whatever the setting says.
-    production = dataclasses.replace(opened, environment="production")
+    production = dataclasses.replace(opened, environment="production", smtp_host="mail.example.org")
     async with running_app(production, clock, client=LOOPBACK) as (_, client):
         assert (await client.get("/dev/postfach", headers=HTML)).status_code == 404
 
 
 async def test_production_never_writes_mails_with_links_to_the_database_rel_2(factory, db, settings, clock, registry):
-    """REL-2, INV-1: production without a mail server (settings that skipped the start-up
-    check) keeps the mail waiting in the outbox; no link is issued, no mailbox entry written."""
-    production = dataclasses.replace(settings, environment="production", smtp_host="")
-    record = await factory.invite(email="prod@example.org")
-    result = await dispatch_due_mail(db, production, clock, registry, Signer(TEST_SECRET))
-    assert (result.sent, result.retried) == (0, 1)
-    assert await db.fetch(DevMail.select()) == []
-    assert await db.fetch(links.InvitationLink.select().where(links.InvitationLink.instance == record.id)) == []
-    [row] = await db.fetch(Outbox.select(Outbox.status, Outbox.last_error))
-    assert row == {"status": "pending", "last_error": "Kein Mailserver eingerichtet (PARTNERPORTAL_SMTP_HOST)."}
+    """REL-2, INV-1: production settings without a mail server cannot exist (every command
+    and every changed copy is refused), so no mail with a link waits in the database."""
+    with pytest.raises(ValueError, match="production needs a mail server"):
+        dataclasses.replace(settings, environment="production", smtp_host="")
+    with pytest.raises(SettingsError, match="PARTNERPORTAL_SMTP_HOST: production needs a mail server"):
+        Settings.from_env({"PARTNERPORTAL_ENVIRONMENT": "production", "PARTNERPORTAL_SECRET_KEY": TEST_SECRET})

@@ -38,7 +38,7 @@ class LiveStream:
         self._task = asyncio.create_task(self._read(opened))
         status = await asyncio.wait_for(opened, DEADLINE_SECONDS)
         assert status == 200
-        await self.wait_for_line(lambda line: line.startswith(": ready"))
+        await self.wait_for_line(lambda line: line == "event: ready")
         return self
 
     async def _read(self, opened: asyncio.Future) -> None:
@@ -84,7 +84,7 @@ async def active_admin(factory, service, db, clock, absolute=timedelta(hours=12)
     record = await factory.invite(org)
     await db.write([Account.update({Account.role: "admin"}).where(Account.id == record.account_id)])
     await service.send(record.id, "complete_profile", data={"first_name": "Ada", "last_name": "Admin"})
-    for event in ("activate_device", "consent", "done"):
+    for event in ("activate_device", "consent"):  # the flow's automatic step follows consent
         await service.send(record.id, event)
     await give_consent(db, clock, record.account_id, org)
     token = await sessions.create(db, "login", record.account_id, org, clock.now(), absolute)

@@ -187,7 +187,7 @@ def test_contacts_are_unset_by_default_and_the_limit_must_be_positive():
 
 async def test_production_shows_no_example_contact(settings, db, clock):
     """Issue 11, defect 6: an unset contact is not shown at all, never as an example."""
-    production = dataclasses.replace(settings, environment="production", support_phone="0800 123 456")
+    production = dataclasses.replace(settings, environment="production", smtp_host="127.0.0.1", support_phone="0800 123 456")
     async with running_app(production, clock) as (_, client):
         pages = {path: unescape((await client.get(path)).text) for path in ("/kontakt", "/hilfe", "/zwei-faktor-app", "/barrierefreiheit")}
     for path, text in pages.items():
@@ -200,7 +200,7 @@ def test_serve_warns_about_every_unset_contact(caplog):
     from partnerportal.cli import _warn_unset_contacts
 
     with caplog.at_level(logging.WARNING, logger="partnerportal"):
-        _warn_unset_contacts(Settings(secret_key="x" * 32, environment="production", support_email="hilfe@kasse.example"))
+        _warn_unset_contacts(Settings(secret_key="x" * 32, environment="production", smtp_host="127.0.0.1", support_email="hilfe@kasse.example"))
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert [w.split()[0] for w in warnings] == [
         "PARTNERPORTAL_SUPPORT_PHONE", "PARTNERPORTAL_PAYMENT_CONTACT_EMAIL", "PARTNERPORTAL_PAYMENT_CONTACT_PHONE"]

@@ -136,8 +136,8 @@ async def test_personal_data_is_validated_and_the_email_cannot_be_changed(settin
     [
         # Revoking ends the registration session (end_sessions): the person is logged out.
         ("revoke", 401, "Bitte melden Sie sich an, um diese Seite zu sehen."),
-        # Expiry ends the link; the session that link opened only shows that it is over.
-        ("expire", 409, "Die Registrierung kann nicht fortgesetzt werden"),
+        # Expiry ends the link and the registration session it opened (INV-9).
+        ("expire", 401, "Bitte melden Sie sich an"),
     ],
 )
 async def test_a_closed_registration_says_so(settings, factory, db, clock, service, final_event, status, message):
@@ -155,7 +155,7 @@ async def test_a_closed_registration_says_so(settings, factory, db, clock, servi
 async def test_cookies_are_secure_outside_development(settings, factory, db, clock):
     import dataclasses
 
-    production = dataclasses.replace(settings, environment="production")
+    production = dataclasses.replace(settings, environment="production", smtp_host="127.0.0.1")
     record = await factory.invite()
     async with running_app(production, clock, base_url="https://test") as (_, client):  # Secure cookies need https
         person = Invitee(client, db, clock, settings.secret_key)

@@ -29,8 +29,8 @@ from web.rendering import fragment, page, render_block, wants_fragment
 from workflows import admins as admin_rules
 from workflows.definition import TransitionDef
 from workflows.engine import EventNotAllowed
-from workflows.invitations import AlreadyInvited, InviteLimitReached, Person, invite
-from workflows.mail_limits import MailLimitReached, MailLimits, RecipientLimitReached
+from workflows.invitations import AlreadyInvited, Person, invite
+from workflows.mail_limits import InviteLimitReached, MailLimitReached, MailLimits, RecipientLimitReached
 from workflows.service import FlowService, InstanceNotFound
 
 TEMPLATE = "users.html"

@@ -31,8 +31,8 @@ from web import csv_import
 from web.auth import actor_of, client_ip, require_admin
 from web.forms import CSRF_FIELD, has_control_characters, read_form
 from web.rendering import fragment, page, wants_fragment
-from workflows.invitations import AlreadyInvited, InviteLimitReached, Person, RecipientLimitReached, invite
-from workflows.mail_limits import MailLimits
+from workflows.invitations import AlreadyInvited, Person, invite
+from workflows.mail_limits import InviteLimitReached, MailLimits, RecipientLimitReached
 from workflows.service import FlowService
 
 log = logging.getLogger(__name__)
