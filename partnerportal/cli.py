@@ -69,6 +69,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=_demo)
 
     worker = commands.add_parser("worker", help="run only the scheduler (timers), no web server")
+    # What `serve --workers N` starts beside its web processes when only the metrics port is wanted.
+    worker.add_argument("--metrics-only", action="store_true", help=argparse.SUPPRESS)
     worker.set_defaults(run=_worker)
 
     db = commands.add_parser("db", help="database commands").add_subparsers(title="db commands")
@@ -212,7 +214,8 @@ def _serve_workers(workers: int, settings: Settings, options: dict) -> int:
 
     beside = None
     if settings.scheduler_enabled or settings.metrics_port:
-        beside = subprocess.Popen([sys.executable, "-m", "partnerportal.cli", "worker"])
+        only_metrics = [] if settings.scheduler_enabled else ["--metrics-only"]
+        beside = subprocess.Popen([sys.executable, "-m", "partnerportal.cli", "worker", *only_metrics])
     try:
         uvicorn.run("partnerportal.app:create_app_from_environment", factory=True, workers=workers, **options)
     except KeyboardInterrupt:
@@ -355,7 +358,7 @@ def _postfach_deliver(args) -> int:
 def _worker(args) -> int:
     from partnerportal.worker import run_worker
 
-    return asyncio.run(run_worker(args.settings))
+    return asyncio.run(run_worker(args.settings, scheduler_on=not args.metrics_only))
 
 
 def _db_upgrade(args) -> int:

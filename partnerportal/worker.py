@@ -18,7 +18,8 @@ from core.settings import Settings
 from workflows.service import FlowService
 
 
-async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> int:
+async def run_worker(settings: Settings, stop: asyncio.Event | None = None, scheduler_on: bool = True) -> int:
+    """`scheduler_on=False`: only the metrics port (`serve --workers N` with the scheduler off)."""
     logs.configure(settings.log_format)
     for warning in settings.start_warnings():
         logging.getLogger(__name__).warning(warning)
@@ -29,14 +30,15 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> i
         registry = load_registry(settings)
         clock = SystemClock()
         await flow_snapshots.sync(db, registry)
-        # `serve --workers N` also starts this process for the metrics port alone.
         scheduler = create_scheduler(
             FlowService(db, registry, clock), settings.sweep_interval_seconds, settings.sweep_batch_size,
             settings=settings,
-        ) if settings.scheduler_enabled else None
+        ) if scheduler_on else None
         metrics = start_metrics_server(settings.metrics_host, settings.metrics_port, db, clock) if settings.metrics_port else None
         if scheduler is not None:
             scheduler.start()
+            # apscheduler's own lines are muted (partnerportal/logs.py); say once that it runs.
+            logging.getLogger(__name__).info("Scheduler started (every %s s)", settings.sweep_interval_seconds)
         stop = stop or asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

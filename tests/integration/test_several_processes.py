@@ -88,6 +88,8 @@ async def test_lim1_ses9_two_serve_processes_share_live_changes_sessions_and_lim
             csrf_a, csrf_b = await csrf_token(via_a), await csrf_token(via_b)
             async with via_b.stream("GET", "/nutzerverwaltung/live") as stream:
                 events = sse_events(stream)
+                # The stream's cursor (its event id) first, then ready: no change is missed after it.
+                assert (await asyncio.wait_for(anext(events), WAIT))[0] == "cursor"
                 assert (await asyncio.wait_for(anext(events), WAIT))[0] == "ready"
                 revoked = await via_a.post(f"/nutzerverwaltung/{person.id}/revoke", data={"confirmed": "1"},
                                            headers={"X-CSRFToken": csrf_a, "HX-Request": "true"})
