@@ -50,10 +50,12 @@ async def log_in_from(page, device: Device) -> None:
     """Types the address into the form on the page and approves the request in the app."""
     await page.get_by_label("Benutzername oder E-Mail-Adresse").fill(EMAIL)
     await page.get_by_role("button", name="Weiter").click()
-    await expect(page.locator("#login-number")).to_have_text(re.compile(r"^\s*\d{2}\s*$"))
+    number = page.locator("#login-number")
+    await expect(number).to_have_text(re.compile(r"^\s*\d{3} \d{3}\s*$"))
     pending = (await device.requests()).json()["requests"]
     assert len(pending) == 1, pending
-    assert (await device.answer(pending[0])).status_code == 200
+    # The person types the number the page shows into the app (PIN-6).
+    assert (await device.answer(pending[0], number=(await number.inner_text()).strip())).status_code == 200
 
 
 async def enter_code(app, code: str) -> None:

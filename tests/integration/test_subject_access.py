@@ -37,10 +37,10 @@ async def test_the_admin_gets_everything_about_a_person_of_their_organisation(se
 
         page = await admin.get(f"/nutzerverwaltung/{record.id}/auskunft")
         assert page.status_code == 200
-        assert "Auskunft über gespeicherte Daten" in page.text and "auskunft@example.org" in page.text
+        assert "Auskunft über gespeicherte Daten" in page.text.replace("\u00ad", "") and "auskunft@example.org" in page.text
         assert "Eingeladen" in page.text  # the state as the flow file labels it
         for heading in ("Verlauf", "E-Mails", "Einwilligungen", "Geräte", "Sitzungen"):
-            assert f">{heading}</h" in page.text
+            assert f">{heading}</h" in page.text.replace("\u00ad", "")
 
         exported = await admin.get(f"/nutzerverwaltung/{record.id}/auskunft.json")
         assert exported.headers["content-disposition"] == f'attachment; filename="auskunft-{record.id}.json"'
