@@ -51,6 +51,10 @@ class Settings:
     known_browser_days: int = 180
     flows_dir: str = ""  # empty: the flows shipped in workflows/flows
     onboarding_flow: str = "onboarding"  # the `flow:` name of the flow file new invitations use
+    # The organisation of the portal's operator, whose product owners use the flow studio.
+    operator_organisation: str = "Betreiber"
+    # How often every process re-reads which flow versions are published (at most 10 s).
+    flow_refresh_seconds: float = 5.0
     scheduler_enabled: bool = True
     sweep_interval_seconds: float = 5.0
     sweep_batch_size: int = 500
@@ -95,6 +99,8 @@ class Settings:
             raise SettingsError(f"{PREFIX}MAIL_MAX_ATTEMPTS must be at least 1.")
         if not self.onboarding_flow.isidentifier():
             raise SettingsError(f"{PREFIX}ONBOARDING_FLOW must be the name of a flow (its `flow:` key), such as onboarding.")
+        if not self.operator_organisation.strip() or len(self.operator_organisation) > 200:
+            raise SettingsError(f"{PREFIX}OPERATOR_ORGANISATION must be a name of 1 to 200 characters.")
         if self.barrier_reports_per_ip_per_hour < 1:
             raise SettingsError(f"{PREFIX}BARRIER_REPORTS_PER_IP_PER_HOUR must be at least 1.")
         for name, low, high in LIMIT_RANGES:
@@ -146,6 +152,7 @@ class Settings:
 
 # (setting, lowest, highest) for the login limits.
 LIMIT_RANGES = (
+    ("flow_refresh_seconds", 0.1, 10),  # a published version reaches every process within 10 s
     ("login_pending_max", 1, 3),
     ("login_starts_per_account", 1, 100),
     ("login_starts_per_ip", 1, 10_000),

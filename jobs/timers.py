@@ -13,6 +13,7 @@ from db import instances
 from db.engine import ConflictError, Sql, Step
 from db.instances import Change, InstanceRecord
 from db.tables import Timer
+from workflows import publication
 from workflows.engine import EventNotAllowed, OutcomeMemo
 from workflows.service import FlowService
 
@@ -59,6 +60,8 @@ async def _sweep_batch(service: FlowService, batch_size: int) -> tuple[SweepResu
     if not due:
         return SweepResult(), 0
     records = await instances.load_many(db, sorted({t["instance"] for t in due}))
+    for name, version in {(r.flow_name, r.flow_version) for r in records.values()}:
+        await publication.ensure_known(db, service.registry, name, version)
     plan = _plan(service, due, records, now)
     try:
         await db.write(plan.steps(now))

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import signal
 
-from workflows import flow_snapshots
+from workflows import flow_snapshots, publication
 from db.engine import Database
 from db.migrate import ensure_migrated
 from jobs.scheduler import create_scheduler
@@ -26,6 +26,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> i
         await ensure_migrated(db)
         registry = FlowRegistry.from_directory(settings.flows_dir or None, settings.onboarding_flow)
         await flow_snapshots.sync(db, registry)
+        following = asyncio.create_task(publication.follow(db, registry, settings.flow_refresh_seconds))
         scheduler = create_scheduler(
             FlowService(db, registry, SystemClock()), settings.sweep_interval_seconds, settings.sweep_batch_size,
             settings=settings,
@@ -37,6 +38,8 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> i
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
         scheduler.shutdown(wait=False)
+        following.cancel()
+        await asyncio.gather(following, return_exceptions=True)
         return 0
     finally:
         await db.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
@@ -14,7 +15,7 @@ from litestar.plugins.htmx import HTMXPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 
-from workflows import flow_snapshots
+from workflows import flow_snapshots, publication
 from db.engine import Database
 from db.migrate import ensure_migrated
 from core.clock import SystemClock
@@ -65,9 +66,15 @@ def create_app(
         await db.start()
         try:
             await ensure_migrated(db)
-            await flow_snapshots.sync(db, registry)
-            async with background(app) if background else nullcontext():
-                yield
+            await flow_snapshots.sync(db, registry, clock)
+            # Versions published by any process become current here within this interval.
+            following = asyncio.create_task(publication.follow(db, registry, settings.flow_refresh_seconds))
+            try:
+                async with background(app) if background else nullcontext():
+                    yield
+            finally:
+                following.cancel()
+                await asyncio.gather(following, return_exceptions=True)
         finally:
             await live_feed.stop()
             await db.close()

@@ -22,6 +22,8 @@ from db.engine import DatabaseUnavailable
 from web.auth import ConsentRequired
 from web.rendering import client_redirect
 from web.texts import text
+from workflows import publication
+from workflows.registry import UnloadedVersion
 from workflows.service import TransitionConflict
 
 log = logging.getLogger(__name__)
@@ -63,6 +65,15 @@ def conflict(request: Request, exc: TransitionConflict) -> Response:
     return _page(request, HTTP_409_CONFLICT, "error.conflict")
 
 
+async def flow_version_loading(request: Request, exc: UnloadedVersion) -> Response:
+    """An instance of a version another process published a moment ago, met before this
+    process's next refresh: load it now; the next request finds it."""
+    await publication.refresh(request.app.state.db, request.app.state.registry)
+    response = _page(request, HTTP_503_SERVICE_UNAVAILABLE, "error.flow_updated")
+    response.headers["Retry-After"] = "1"
+    return response
+
+
 def consent_required(request: HTMXRequest, exc: Exception) -> Response:
     target = request.app.route_reverse("consent_form")
     if request.htmx:
@@ -83,6 +94,7 @@ EXCEPTION_HANDLERS = {
     NotAuthorizedException: http_error,
     PermissionDeniedException: http_error,
     TransitionConflict: conflict,
+    UnloadedVersion: flow_version_loading,
     ConsentRequired: consent_required,
     DatabaseUnavailable: database_down,
     HTTP_404_NOT_FOUND: http_error,

@@ -1,44 +1,62 @@
 """Keep the text of every flow version in the database, so instances started on an
-older version keep running on it after the file has changed."""
+older version keep running on it after the file has changed, and start every process
+on the published version of each flow."""
 
 from __future__ import annotations
 
-from db.engine import Database
+from core.clock import SystemClock
+from db import flow_versions
+from db.engine import ConflictError, Database
 from db.tables import FlowDefinitionSnapshot
-from workflows.definition import FlowDefinitionError
+from workflows.definition import FlowDefinitionError, check_roles
 from workflows.registry import FlowRegistry
 
 
-async def sync(db: Database, registry: FlowRegistry) -> None:
-    """Store the current versions; load the older ones; refuse an edited file whose
-    version was not raised (running instances would silently change behaviour)."""
+def file_actor(source: str) -> str:
+    return f"file:{source.rsplit('/', 1)[-1]}"
+
+
+async def sync(db: Database, registry: FlowRegistry, clock=None) -> None:
+    """Store the files' versions; publish a file whose version is higher than the
+    published one (as a restart always did); load every stored version; make the
+    published version current. Refuses an edited file whose version was not raised
+    (running instances would silently change behaviour)."""
+    now = (clock or SystemClock()).now()
     rows = await db.fetch(FlowDefinitionSnapshot.select())
     stored = {(r["flow_name"], r["flow_version"]): r for r in rows}
-    missing = []
+    published = await flow_versions.publications(db)
     for name in registry.names():
         definition = registry.current(name).definition
         row = stored.get((name, definition.version))
-        if row is None:
-            missing.append(definition)
-        elif row["sha256"] != definition.sha256:
+        if row is not None and row["sha256"] != definition.sha256:
             raise FlowDefinitionError(
                 definition.source,
                 "version",
                 f"the file changed but its version is still {definition.version}; raise the version "
                 "so that running instances keep the flow they started with",
             )
-    if missing:
-        await db.write(
-            [
-                FlowDefinitionSnapshot.insert(
-                    *[
-                        FlowDefinitionSnapshot(
-                            flow_name=d.name, flow_version=d.version, sha256=d.sha256, text=d.text
-                        )
-                        for d in missing
-                    ]
-                ).on_conflict(action="DO NOTHING")
-            ]
-        )
-    for (name, version), row in stored.items():
-        registry.add_snapshot(name, version, row["text"])
+        current = published.get(name)
+        if current is not None and current["flow_version"] >= definition.version:
+            if row is None:  # an older file than the published version: keep its text all the same
+                await db.write([_store(definition, now, None)])
+            continue
+        actor = file_actor(definition.source)
+        steps = [flow_versions.swap_publication_step(name, current["flow_version"] if current else None, definition.version, now, actor)]
+        steps.append(flow_versions.mark_published_step(name, definition.version, now, actor) if row else _store(definition, now, actor))
+        try:
+            await db.write(steps)
+        except ConflictError:
+            pass  # another process started at the same moment and published first; read below what won
+    rows = await db.fetch(FlowDefinitionSnapshot.select())
+    for row in rows:
+        registry.add_snapshot(row["flow_name"], row["flow_version"], row["text"])
+    for name, publication in (await flow_versions.publications(db)).items():
+        if name in registry.names():
+            flow = registry.make_current(name, publication["flow_version"])
+            check_roles(flow.definition)
+
+
+def _store(definition, now, actor: str | None):
+    return flow_versions.snapshot_step(
+        definition.name, definition.version, definition.sha256, definition.text, now, actor, if_missing=True
+    )

@@ -8,6 +8,7 @@ from db import instances
 from db.engine import ConflictError, Database
 from db.instances import Change, InstanceRecord
 from core.clock import SystemClock
+from workflows import publication
 from workflows.engine import EventNotAllowed, Flow, Outcome
 from workflows.registry import FlowRegistry
 from workflows.roles import EventOf
@@ -103,6 +104,7 @@ class FlowService:
         record = await instances.load(self.db, instance_id, organisation_id)
         if record is None:
             raise InstanceNotFound(instance_id)
+        await publication.ensure_known(self.db, self.registry, record.flow_name, record.flow_version)
         now = self.clock.now()
         if isinstance(event, EventOf):
             event = self.flow_of(record).event_for(event.role)
