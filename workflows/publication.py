@@ -45,12 +45,13 @@ def text_diff(old: str, new: str, old_name: str, new_name: str) -> str:
 
 async def publish(
     db: Database, registry: FlowRegistry, text: str, actor: str, now: datetime, base_version: int | None = None,
-    source: str = "<Entwurf>", client_ip: str = "",
+    source: str = "<Entwurf>", client_ip: str = "", before_write=None,
 ) -> Published:
     """Validate `text` and make it the version new instances start. `base_version` is the
     published version the draft started from: if another version was published since,
     PublishConflict (nothing written). Also PublishConflict when another process wins
-    the race for the same moment. FlowDefinitionError for an invalid text."""
+    the race for the same moment. FlowDefinitionError for an invalid text. `before_write`
+    (tests) is awaited between the checks and the write, where a rival may slip in."""
     definition = parse(text, source=source)
     if definition.name not in registry.names():
         raise PublishRefused(
@@ -84,6 +85,8 @@ async def publish(
             details={"flow": definition.name, "from_version": published_version, "to_version": definition.version, "diff": diff},
         ),
     ]
+    if before_write is not None:
+        await before_write()
     try:
         await db.write(steps)
     except ConflictError:
