@@ -11,6 +11,7 @@ from web.controllers.companion import companion_app, companion_manifest, compani
 from web.controllers.dev_mailbox import dev_mailbox, dev_mailbox_html, dev_mailbox_mail
 from web.controllers.consent import consent_page, give_consent, show_document, withdraw_consent
 from web.controllers.flow import flow_svg, flow_view
+from web.controllers.flow_studio import FlowStudioController
 from web.controllers.health import health
 from web.controllers.home import home
 from web.controllers.invitation import invitation, start_registration
@@ -60,6 +61,7 @@ ROUTES = [
     companion_static,
     flow_view,
     flow_svg,
+    FlowStudioController,
     dev_mailbox,
     dev_mailbox_mail,
     dev_mailbox_html,

@@ -45,7 +45,7 @@ def text_diff(old: str, new: str, old_name: str, new_name: str) -> str:
 
 async def publish(
     db: Database, registry: FlowRegistry, text: str, actor: str, now: datetime, base_version: int | None = None,
-    source: str = "<Entwurf>", client_ip: str = "", before_write=None,
+    source: str = "<Entwurf>", client_ip: str = "", before_write=None, extra_steps: list | None = None,
 ) -> Published:
     """Validate `text` and make it the version new instances start. `base_version` is the
     published version the draft started from: if another version was published since,
@@ -84,6 +84,7 @@ async def publish(
             "flow_published", now, actor=actor, client_ip=client_ip,
             details={"flow": definition.name, "from_version": published_version, "to_version": definition.version, "diff": diff},
         ),
+        *(extra_steps or []),  # e.g. the draft marked published, in the same transaction
     ]
     if before_write is not None:
         await before_write()
