@@ -158,3 +158,30 @@ async def test_no_studio_page_shows_a_persons_name_or_address(settings, db, cloc
             html = (await owner.get(path.format(draft=draft))).text
             for secret in ("Zenobia", "Verborgen", "z.verborgen", "geheim.example"):
                 assert secret not in html, (path, secret)
+
+
+async def test_a_product_owner_registers_and_logs_in_like_everyone_else(settings, db, clock, service):
+    from partnerportal.setup import OPERATOR, ensure_organisation
+    from tests.integration.test_twofactor import PIN, login_request
+    from tests.support.device import Device as App
+    from tests.support.invitee import Invitee
+    from workflows.invitations import Person, invite
+
+    organisation = await ensure_organisation(db, settings.operator_organisation, OPERATOR)
+    person = Person("keine Angabe", "Paula", "Produkt", "p.produkt@betreiber.example")
+    record = await invite(service, organisation, person, "cli:operator-create", "", 50, role="product_owner")
+    async with running_app(settings, clock) as (_, client):
+        browser = Invitee(client, db, clock, settings.secret_key)
+        code = await browser.register(record.id)
+        app = App(client, clock)
+        assert (await app.activate(person.email, code.replace(" ", ""), pin=PIN)).status_code == 201
+        client.cookies.clear()
+        public_id, number = await login_request(browser, person.email)
+        listed = (await app.requests()).json()["requests"]
+        assert (await app.answer(listed[0], pin=PIN, number=number)).json() == {"status": "approved"}
+        assert (await browser.post(f"/anmelden/weiter/{public_id}")).status_code == 303
+        assert (await browser.accept_consent()).status_code == 303
+        home = await browser.get("/")
+        assert 'href="/ablaeufe"' in home.text and "Nutzerverwaltung" not in home.text
+        assert (await browser.get("/ablaeufe/")).status_code == 200
+        assert (await browser.get("/nutzerverwaltung/")).status_code == 403
