@@ -374,3 +374,41 @@ async def test_the_consent_page_after_a_login_without_consent(portal, db, clock)
     await expect(heading(page, "Einwilligung in die Datenverarbeitung")).to_be_visible()
     await audit.check(page, "the consent page (desktop)")
     audit.assert_clean()
+
+
+# -- a product owner: the flow studio ------------------------------------------------------
+
+
+async def test_flow_studio_pages(portal, db, clock):
+    from tests.support.flow_copies import shipped_text
+    from tests.support.product_owner import operator_account
+
+    audit = Audit()
+    account_id, organisation_id = await operator_account(db)
+    token = await login_session(db, clock, account_id, organisation_id)
+    context = await admin_context(portal.browser, portal.base_url, token)
+    page = await context.new_page()
+    await page.goto("/")
+    await audit.check(page, "the start page (product owner)")
+    await page.locator("main").get_by_role("link", name="Abläufe").click()
+    await expect(heading(page, "Abläufe")).to_be_visible()
+    await audit.check(page, "Abläufe")
+    await page.get_by_role("button", name=re.compile("Neuer Entwurf")).click()
+    await expect(page.get_by_label("Ablauf (YAML)")).to_be_visible()
+    await audit.check(page, "Entwurf")
+    await page.get_by_label("Ablauf (YAML)").fill(shipped_text(version=3, expiry="336 Stunden"))
+    await expect(page.locator("#draft-problems")).to_contain_text("timers[0].after")
+    await audit.check(page, "Entwurf with a problem (checked while typing)")
+    await page.get_by_role("button", name="Prüfen und speichern").click()
+    await expect(page.locator("#draft-problems")).to_contain_text("1 Fehler")
+    await audit.check(page, "Entwurf saved with a problem")
+    await page.get_by_label("Ablauf (YAML)").fill(shipped_text(version=3, expiry="336h"))
+    await page.get_by_role("button", name="Prüfen und speichern").click()
+    await expect(page.locator("#draft-problems")).to_contain_text("keine Fehler")
+    await page.get_by_role("link", name="Vorschau").click()
+    await expect(page.get_by_text("Frist der Einladung: 720 h → 336 h")).to_be_visible()
+    await audit.check(page, "Vorschau")
+    await page.get_by_role("button", name="Version 3 veröffentlichen").click()
+    await expect(page.get_by_role("status")).to_contain_text("ist veröffentlicht")
+    await audit.check(page, "Abläufe after publishing")
+    audit.assert_clean()
