@@ -384,6 +384,7 @@ async def test_flow_studio_pages(portal, db, clock):
     from tests.support.product_owner import operator_account
 
     audit = Audit()
+    await portal.factory.invite()  # a running invitation of version 2, to migrate
     account_id, organisation_id = await operator_account(db)
     token = await login_session(db, clock, account_id, organisation_id)
     context = await admin_context(portal.browser, portal.base_url, token)
@@ -411,4 +412,15 @@ async def test_flow_studio_pages(portal, db, clock):
     await page.get_by_role("button", name="Version 3 veröffentlichen").click()
     await expect(page.get_by_role("status")).to_contain_text("ist veröffentlicht")
     await audit.check(page, "Abläufe after publishing")
+    await page.get_by_role("link", name="Migrieren von Version 2").click()
+    await expect(page.get_by_role("button", name="Migration starten")).to_be_visible()
+    await audit.check(page, "Migrieren")
+    await page.get_by_label("Ziel für „Eingeladen“").select_option("")
+    await page.get_by_role("button", name="Migration starten").click()
+    await expect(page.locator("#map_invited-error")).to_be_visible()
+    await audit.check(page, "Migrieren with an incomplete mapping")
+    await page.get_by_label("Ziel für „Eingeladen“").select_option("invited")
+    await page.get_by_role("button", name="Migration starten").click()
+    await expect(page.get_by_role("status")).to_contain_text("Abgeschlossen")
+    await audit.check(page, "Migrieren: progress")
     audit.assert_clean()

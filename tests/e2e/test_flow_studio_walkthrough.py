@@ -163,17 +163,33 @@ async def test_a_published_expiry_reaches_a_running_web_process_and_worker(porta
                 assert after.status_code == 303, after.text
                 assert "336 Stunden" in await mail_to(smtp, "nachher@example.org")
 
-            rows = await db.fetch(
-                FlowInstance.select(FlowInstance.id, FlowInstance.flow_version, FlowInstance.account.email.as_alias("email"))
-            )
-            # The time of the invitation, as its transition wrote it (the timer counts from it).
-            invited_at = {r["instance"]: r["created_at"] for r in await db.fetch(
-                TransitionHistory.select(TransitionHistory.instance, TransitionHistory.created_at))}
-            by_email = {r["email"]: {**r, "created_at": invited_at[r["id"]]} for r in rows}
-            timers = {r["instance"]: r["due_at"] for r in await db.fetch(
-                Timer.select(Timer.instance, Timer.due_at).where((Timer.event == "expire") & (Timer.status == "pending")))}
-            running, fresh = by_email["vorher@example.org"], by_email["nachher@example.org"]
-            assert (running["flow_version"], fresh["flow_version"]) == (2, 3)
-            # The web process reads its clock twice while inviting (history, then timers): < 1 s apart.
-            assert timedelta(0) <= timers[running["id"]] - running["created_at"] - timedelta(hours=720) < timedelta(seconds=1)
-            assert timedelta(0) <= timers[fresh["id"]] - fresh["created_at"] - timedelta(hours=336) < timedelta(seconds=1)
+                rows, timers = await invitations(db)
+                running, fresh = rows["vorher@example.org"], rows["nachher@example.org"]
+                assert (running["flow_version"], fresh["flow_version"]) == (2, 3)
+                # The web process reads its clock twice while inviting (history, then timers): < 1 s apart.
+                assert timedelta(0) <= timers[running["id"]] - running["created_at"] - timedelta(hours=720) < timedelta(seconds=1)
+                assert timedelta(0) <= timers[fresh["id"]] - fresh["created_at"] - timedelta(hours=336) < timedelta(seconds=1)
+
+                # Then the product owner migrates the running invitation; its expiry follows 336 h.
+                await page.goto("/ablaeufe/")
+                await page.get_by_role("link", name="Migrieren von Version 2").click()
+                await page.get_by_role("button", name="Migration starten").click()
+                await expect(page.get_by_role("status")).to_contain_text("Abgeschlossen: 1 Einladung migriert.")
+                rows, timers = await invitations(db)
+                assert rows["vorher@example.org"]["flow_version"] == 3
+                assert timedelta(0) <= timers[running["id"]] - running["created_at"] - timedelta(hours=336) < timedelta(seconds=1)
+
+
+async def invitations(db) -> tuple[dict, dict]:
+    """Invitations by address (version, invited at) and their pending expiry times."""
+    rows = await db.fetch(
+        FlowInstance.select(FlowInstance.id, FlowInstance.flow_version, FlowInstance.account.email.as_alias("email"))
+    )
+    # The time of the invitation, as its first transition wrote it (the timer counts from it).
+    invited_at: dict = {}
+    for r in await db.fetch(TransitionHistory.select(TransitionHistory.instance, TransitionHistory.created_at).order_by(TransitionHistory.id)):
+        invited_at.setdefault(r["instance"], r["created_at"])
+    timers = {r["instance"]: r["due_at"] for r in await db.fetch(
+        Timer.select(Timer.instance, Timer.due_at).where((Timer.event == "expire") & (Timer.status == "pending")))}
+    return {r["email"]: {**r, "created_at": invited_at[r["id"]]} for r in rows}, timers
+
