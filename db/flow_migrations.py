@@ -8,7 +8,7 @@ from datetime import datetime
 from db.engine import Database, Step
 from db.tables import FlowMigration
 
-RUNNING, DONE = "running", "done"
+RUNNING, FINISHED = "running", "finished"
 
 
 def create_step(name: str, from_version: int, to_version: int, mapping: dict, total: int, actor: str, now: datetime) -> Step:
@@ -32,7 +32,7 @@ def progress_step(migration_id: int, moved: int, now: datetime) -> Step:
 
 def finish_step(migration_id: int, now: datetime) -> Step:
     return Step(
-        FlowMigration.update({FlowMigration.status: DONE, FlowMigration.updated_at: now}).where(FlowMigration.id == migration_id)
+        FlowMigration.update({FlowMigration.status: FINISHED, FlowMigration.updated_at: now}).where(FlowMigration.id == migration_id)
     )
 
 

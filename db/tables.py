@@ -149,7 +149,7 @@ class FlowMigration(Table, tablename="flow_migration"):
     mapping = JSON(default={})
     total = Integer(default=0)
     moved = Integer(default=0)
-    status = Varchar(length=20, default="running")  # running, done
+    status = Varchar(length=20, default="running")  # running, finished
     created_by = Varchar(length=200, default="")
     created_at = Timestamptz(default=TimestamptzNow())
     updated_at = Timestamptz(default=TimestamptzNow())

@@ -71,7 +71,7 @@ async def test_a_migration_interrupted_between_batches_resumes_where_it_stopped(
     assert await flow_migration.migrate_batch(db, resumed, old, new, clock.now(), limit=2) == 1
     assert await flow_migration.migrate_batch(db, resumed, old, new, clock.now(), limit=2) == 0
     done = await flow_migrations.get(db, migration["id"])
-    assert (done["moved"], done["status"]) == (3, "done")
+    assert (done["moved"], done["status"]) == (3, "finished")
     versions = [r["flow_version"] for r in await db.fetch(FlowInstance.select(FlowInstance.flow_version))]
     assert versions == [3, 3, 3]
 

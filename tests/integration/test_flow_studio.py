@@ -154,8 +154,12 @@ async def test_no_studio_page_shows_a_persons_name_or_address(settings, db, cloc
         owner = await product_owner(client, db, clock)
         draft = (await _new_draft(owner)).rsplit("/", 1)[1]
         await owner.post(f"/ablaeufe/entwurf/{draft}", {"text": shipped_text(version=3, expiry="336h")})
-        for path in STUDIO_PAGES:
-            html = (await owner.get(path.format(draft=draft))).text
+        pages = [p.format(draft=draft) for p in STUDIO_PAGES]
+        await owner.post(f"/ablaeufe/entwurf/{draft}/veroeffentlichen")
+        started = await owner.post("/ablaeufe/onboarding/migrieren/2", {f"map_{s}": s for s in service.registry.onboarding().definition.states})
+        pages += ["/ablaeufe/", "/ablaeufe/onboarding/migrieren/2", started.headers["location"]]
+        for path in pages:
+            html = (await owner.get(path, follow_redirects=True)).text
             for secret in ("Zenobia", "Verborgen", "z.verborgen", "geheim.example"):
                 assert secret not in html, (path, secret)
 

@@ -53,7 +53,7 @@ class FlowMigrateController(Controller):
 
     async def _form(self, request, old, new, choices, errors, status=200, message=None) -> Response:
         counts = await flow_versions.instances_per_state(request.app.state.db, old.name, old.version)
-        return page(TEMPLATE, {"old": old, "new": new, "counts": counts, "choices": choices, "errors": errors,
+        return page(TEMPLATE, {"source": old, "target": new, "counts": counts, "choices": choices, "errors": errors,
                                "migration": None, "field": _state_field, "message": message}, status_code=status)
 
     @post("/{flow_name:str}/migrieren/{from_version:int}", name="migration_start")
@@ -117,4 +117,4 @@ async def _migration(request: Request, migration_id: int) -> dict:
 
 
 def _progress_context(migration: dict) -> dict:
-    return {"migration": migration, "old": None, "new": None}
+    return {"migration": migration, "source": None, "target": None}
