@@ -25,7 +25,7 @@ from core.settings import Settings
 from web.path_parameters import reject_impossible_path_parameters
 from web.routes import ROUTES
 from web.controllers.dev_mailbox import DEV_MAILBOX_PATH, dev_mailbox_enabled
-from web.errors import EXCEPTION_HANDLERS
+from web.errors import EXCEPTION_HANDLERS, load_published_versions
 from web.formatting import datetime_de
 from web.live import ChangeFeed
 from web.auth import csrf_cookie_name
@@ -117,5 +117,6 @@ def create_app(
         before_request=reject_impossible_path_parameters,
         before_send=[security_headers(production=not settings.is_development)],
         exception_handlers=EXCEPTION_HANDLERS,
+        after_exception=[load_published_versions],
         debug=False,
     )

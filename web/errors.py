@@ -65,10 +65,16 @@ def conflict(request: Request, exc: TransitionConflict) -> Response:
     return _page(request, HTTP_409_CONFLICT, "error.conflict")
 
 
-async def flow_version_loading(request: Request, exc: UnloadedVersion) -> Response:
+async def load_published_versions(exc: Exception, scope) -> None:
     """An instance of a version another process published a moment ago, met before this
-    process's next refresh: load it now; the next request finds it."""
-    await publication.refresh(request.app.state.db, request.app.state.registry)
+    process's next refresh: load it now (before the 503 below is sent), so the next
+    request finds it. An after-exception hook, because exception handlers are synchronous."""
+    if isinstance(exc, UnloadedVersion):
+        app = scope["litestar_app"]
+        await publication.refresh(app.state.db, app.state.registry)
+
+
+def flow_version_loading(request: Request, exc: UnloadedVersion) -> Response:
     response = _page(request, HTTP_503_SERVICE_UNAVAILABLE, "error.flow_updated")
     response.headers["Retry-After"] = "1"
     return response

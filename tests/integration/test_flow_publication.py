@@ -157,3 +157,27 @@ async def test_a_file_with_a_lower_version_than_the_published_one_changes_nothin
 
     assert restarted.onboarding().version == 3
     assert (await flow_versions.publications(db))["onboarding"]["flow_version"] == 3
+
+
+async def test_a_web_process_meeting_a_version_it_has_not_loaded_loads_it_and_recovers(settings, db, clock, factory):
+    """A publication in another process, and an invitation on the new version there, seen
+    in this web process before its next refresh: one 503 "Bitte neu laden", then the page."""
+    from tests.support.admin import AdminBrowser, login_session
+    from tests.support.app import running_app
+
+    organisation = await factory.organisation()
+    admin_id = await factory.account(organisation, role="admin")
+    async with running_app(settings, clock) as (app, client):
+        elsewhere = FlowService(db, FlowRegistry.from_directory(), clock)  # the other process
+        await flow_snapshots.sync(db, elsewhere.registry)
+        await publish(db, elsewhere.registry, SHORT, "account:1", clock.now())
+        await elsewhere.start("onboarding", organisation, await factory.account(organisation), recipient="x@example.org")
+        assert not app.state.registry.knows("onboarding", 3)
+        admin = AdminBrowser(client, await login_session(db, clock, admin_id, organisation))
+
+        first = await admin.get("/nutzerverwaltung/")
+        assert first.status_code == 503 and first.headers["Retry-After"] == "1"
+        assert "in einer neuen Version veröffentlicht" in first.text
+        again = await admin.get("/nutzerverwaltung/")
+        assert again.status_code == 200
+        assert app.state.registry.onboarding().version == 3
