@@ -115,3 +115,33 @@ async def instances_per_state(db: Database, name: str, version: int) -> dict[str
         )
     )
     return {row["state"]: row["n"] for row in rows}
+
+
+async def histories_since(db: Database, name: str, since: datetime, batch: int = 1000):
+    """(instance id, current state, its history rows oldest first) of every instance of
+    `name` started since then, `batch` instances per round trip (keyset by id)."""
+    from db.tables import TransitionHistory
+
+    after = 0
+    while True:
+        instances = await db.fetch(
+            FlowInstance.select(FlowInstance.id, FlowInstance.state)
+            .where((FlowInstance.flow_name == name) & (FlowInstance.created_at >= since) & (FlowInstance.id > after))
+            .order_by(FlowInstance.id)
+            .limit(batch)
+        )
+        if not instances:
+            return
+        ids = [row["id"] for row in instances]
+        rows = await db.fetch(
+            TransitionHistory.select(
+                TransitionHistory.instance, TransitionHistory.event, TransitionHistory.to_state,
+                TransitionHistory.actor, TransitionHistory.created_at,
+            ).where(TransitionHistory.instance.is_in(ids)).order_by(TransitionHistory.id)
+        )
+        by_instance: dict[int, list[dict]] = {i: [] for i in ids}
+        for row in rows:
+            by_instance[row["instance"]].append(row)
+        for row in instances:
+            yield row["id"], row["state"], by_instance[row["id"]]
+        after = ids[-1]

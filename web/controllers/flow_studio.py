@@ -5,6 +5,7 @@ Veröffentlichen. Organisation admins get 403 here; no page names an organisatio
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import UploadFile
@@ -21,7 +22,7 @@ from db.engine import ConflictError
 from web.auth import actor_of, client_ip, require_product_owner
 from web.forms import CSRF_FIELD
 from web.rendering import fragment, page, wants_fragment
-from workflows import diagram, draft_check, flow_diff, publication
+from workflows import diagram, draft_check, flow_diff, publication, simulation
 from workflows.definition import FlowDefinitionError, parse
 from workflows.engine import Flow
 
@@ -31,6 +32,8 @@ PREVIEW_TEMPLATE = "flow_preview.html"
 MAX_TEXT = 200_000  # characters; the shipped flow has ~9 000
 MAX_BODY = 4 * MAX_TEXT
 TOO_LONG = f"Der Text ist zu lang: höchstens {MAX_TEXT // 1000} 000 Zeichen."
+MAX_DAYS = 365
+DAYS_ERROR = f"Bitte geben Sie eine Zahl von Tagen zwischen 1 und {MAX_DAYS} ein."
 _VERSION_LINE = re.compile(r"^version:[^\n]*$", re.MULTILINE)
 
 
@@ -171,10 +174,21 @@ class FlowStudioController(Controller):
         return await _store(request, info, draft, text)
 
     @get("/entwurf/{draft_id:int}/vorschau", name="draft_preview")
-    async def preview(self, request: Request, draft_id: FromPath[int]) -> Response:
+    async def preview(self, request: HTMXRequest, draft_id: FromPath[int]) -> Response:
         await require_product_owner(request)
         draft = await _draft(request, draft_id)
-        return await _preview_page(request, draft)
+        days_text = request.query_params.get("tage")
+        if days_text is None:
+            return await _preview_page(request, draft)
+        days = int(days_text) if days_text.isdigit() and 1 <= int(days_text) <= MAX_DAYS else None
+        simulation = await _simulate(request, draft, days) if days else None
+        if wants_fragment(request):
+            context = {"draft": draft, "days": days_text, "simulation": simulation,
+                       "days_error": None if days else DAYS_ERROR}
+            return fragment(request, PREVIEW_TEMPLATE, "simulation", context,
+                            status_code=200 if days else HTTP_422_UNPROCESSABLE_ENTITY)
+        return await _preview_page(request, draft, status=200 if days else HTTP_422_UNPROCESSABLE_ENTITY,
+                                   simulation=simulation, days=days_text, days_error=None if days else DAYS_ERROR)
 
     @post("/entwurf/{draft_id:int}/veroeffentlichen", name="draft_publish")
     async def publish(self, request: Request, draft_id: FromPath[int]) -> Response:
@@ -259,7 +273,31 @@ async def _store(request: Request, info, draft: dict, text: str) -> Response:
     return page(DRAFT_TEMPLATE, _draft_context(draft, text, result, saved=True), status_code=status)
 
 
-async def _preview_page(request: Request, draft: dict, error: str | None = None, status: int = 200) -> Response:
+async def _simulate(request: Request, draft: dict, days: int) -> dict | None:
+    result = draft_check.check_text(draft["text"])
+    if result.definition is None:
+        return None
+    db, now = request.app.state.db, request.app.state.clock.now()
+    instances = []
+    async for _, state, rows in flow_versions.histories_since(db, draft["flow_name"], now - timedelta(days=days)):
+        instances.append((state, [simulation.Recorded(r["event"], r["to_state"], r["actor"], r["created_at"]) for r in rows]))
+    summary = simulation.summarise(result.definition, instances, now)
+    draft_flow, published = result.definition, request.app.state.registry.current(draft["flow_name"]).definition
+
+    def label(flow, state):
+        return flow.states[state].label if state in flow.states else state
+
+    return {
+        "invitations": summary.invitations,
+        "different": [(count, label(published, actual), label(draft_flow, simulated))
+                      for (actual, simulated), count in summary.different.most_common()],
+        "pending": [(count, next((t.label for t in draft_flow.transitions if t.event == event and t.label), event),
+                     summary.next_due[event]) for event, count in summary.pending.most_common()],
+    }
+
+
+async def _preview_page(request: Request, draft: dict, error: str | None = None, status: int = 200, simulation=None,
+                        days: str | None = None, days_error: str | None = None) -> Response:
     db, registry = request.app.state.db, request.app.state.registry
     result = draft_check.check_text(draft["text"])
     published = registry.current(draft["flow_name"]).definition
@@ -268,4 +306,5 @@ async def _preview_page(request: Request, draft: dict, error: str | None = None,
     return page(PREVIEW_TEMPLATE, {
         "draft": draft, "result": result, "published": published, "changes": changes, "error": error,
         "stale": publication_row is not None and publication_row["flow_version"] != draft["base_version"],
+        "simulation": simulation, "days": days or "30", "days_error": days_error,
     }, status_code=status)
