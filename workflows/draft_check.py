@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 import yaml
 
-from workflows.definition import FlowDefinition, FlowDefinitionError, _Validator, parse, role_problems
+# The validator's own checks, item by item: the same messages `flows check` prints.
+from workflows.definition import FlowDefinition, FlowDefinitionError, StateDef, _Validator, parse, role_problems
 
 _STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
@@ -84,9 +85,7 @@ def _item_errors(raw: dict, source: str) -> list[FlowDefinitionError]:
     return errors
 
 
-def _stand_in(name: str):
-    from workflows.definition import StateDef
-
+def _stand_in(name: str) -> StateDef:
     return StateDef(name=name, label=name)
 
 
