@@ -9,7 +9,7 @@ import signal
 from db.engine import Database
 from db.migrate import ensure_migrated
 from jobs.scheduler import create_scheduler
-from workflows import flow_snapshots
+from workflows import flow_snapshots, publication
 from core.clock import SystemClock
 from partnerportal import logs
 from workflows.registry import load_registry
@@ -28,7 +28,8 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> i
         await ensure_migrated(db)
         registry = load_registry(settings)
         clock = SystemClock()
-        await flow_snapshots.sync(db, registry)
+        await flow_snapshots.sync(db, registry, clock)
+        following = asyncio.create_task(publication.follow(db, registry, settings.flow_refresh_seconds))
         scheduler = create_scheduler(
             FlowService(db, registry, clock), settings.sweep_interval_seconds, settings.sweep_batch_size,
             settings=settings,
@@ -43,6 +44,8 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> i
         scheduler.shutdown(wait=False)
         if metrics is not None:
             metrics.stop()
+        following.cancel()
+        await asyncio.gather(following, return_exceptions=True)
         return 0
     finally:
         await db.close()

@@ -152,7 +152,7 @@ def test_quickstart_demo_prepares_and_serves_on_the_embedded_default(tmp_path):
         )
     try:
         health = wait_for_health(f"http://127.0.0.1:{port}/health", server, log)
-        assert health == {"status": "ok", "database": "ok", "scheduler": "running"}
+        assert health == {"status": "ok", "database": "ok", "scheduler": "running", "flows": {"onboarding": 2}}
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as response:
             assert response.status == 200
             assert '<html lang="de">' in response.read().decode("utf-8")

@@ -12,6 +12,8 @@ from web.controllers.companion import companion_app, companion_manifest, compani
 from web.controllers.dev_mailbox import dev_mailbox, dev_mailbox_html, dev_mailbox_mail
 from web.controllers.consent import consent_page, give_consent, show_document, withdraw_consent
 from web.controllers.flow import flow_svg, flow_view
+from web.controllers.flow_migrate import FlowMigrateController
+from web.controllers.flow_studio import FlowStudioController
 from web.controllers.health import health
 from web.controllers.home import home
 from web.controllers.invitation import invitation, start_registration
@@ -68,6 +70,8 @@ ROUTES = [
     companion_static,
     flow_view,
     flow_svg,
+    FlowStudioController,
+    FlowMigrateController,
     dev_mailbox,
     dev_mailbox_mail,
     dev_mailbox_html,

@@ -56,7 +56,8 @@ def test_a_copy_without_a_role_is_refused_naming_the_role_and_its_use(role):
     assert repr(role) in message and ROLES[role].purpose in message
 
 
-def test_flows_check_names_a_missing_role_and_passes_a_renamed_copy(tmp_path, capsys):
+def test_flows_check_names_a_missing_role_and_passes_a_renamed_copy(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # reading the settings in development may write var/ here
     dropped = tmp_path / "ohne.yaml"
     dropped.write_text(dump(without_role(shipped_data(), "may_log_in")), encoding="utf-8")
     assert main(["flows", "check", str(dropped)]) == 1
