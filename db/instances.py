@@ -12,6 +12,7 @@ from typing import Any
 from piccolo.columns import JSON, JSONB, ForeignKey, Integer, Serial, Text, Timestamptz, Varchar
 from piccolo.utils.encoding import dump_json
 
+from db import funnel
 from db.engine import Database, Deferred, Sql, Step
 from db.tables import Account, AttemptCounter, Device, FlowInstance, InvitationLink, Outbox, Timer, TransitionHistory, WebSession
 from workflows.engine import Outcome
@@ -238,7 +239,9 @@ def change_steps(changes: list[Change], now: datetime) -> list[Step]:
 
 def effect_steps(changes: list[Change], now: datetime) -> list[Step]:
     """History, timers and outbox rows of changes whose instance rows are written."""
-    steps = _insert(TransitionHistory, _HISTORY_COLUMNS, [_history_row(c, now) for c in changes])
+    # The funnel's counters read the history as it was before these changes: keep them first.
+    steps: list = funnel.counter_steps(changes, now)
+    steps += _insert(TransitionHistory, _HISTORY_COLUMNS, [_history_row(c, now) for c in changes])
     steps.extend(_timer_cancellations(changes))
     new_timers = [
         (c.record.id, event, due, "pending", None) for c in changes for event, due in c.outcome.timers_to_start

@@ -319,6 +319,21 @@ class BarrierReport(Table, tablename="barrier_report"):
     created_at = Timestamptz(default=TimestamptzNow())
 
 
+class FunnelCount(Table, tablename="funnel_count"):
+    """Counters of the funnel, per flow version, invitation day and organisation (0: all);
+    written in each transition's transaction (db/funnel.py says what they count)."""
+
+    id = Serial(primary_key=True)
+    flow_name = Varchar(length=100)
+    flow_version = Integer()
+    organisation = Integer(default=0)
+    cohort_day = Varchar(length=10)  # YYYY-MM-DD (UTC) of the invitation
+    kind = Varchar(length=20)
+    state = Varchar(length=50)
+    detail = Varchar(length=120, default="")
+    count = Integer(default=0)
+
+
 ALL_TABLES: list[type[Table]] = [
     Organisation,
     Account,
@@ -343,4 +358,5 @@ ALL_TABLES: list[type[Table]] = [
     PostfachMessage,
     MessageRead,
     BarrierReport,
+    FunnelCount,
 ]
