@@ -94,7 +94,7 @@ class InstanceTrail:
             self.state, self.since, self.came_from, self.came_from_before = t.target, t.at, t.source, ""
             return
         if t.source == t.target:
-            if t.actor == SYSTEM_ACTOR and t.mails:
+            if (t.actor == SYSTEM_ACTOR or t.actor.startswith(SYSTEM_ACTOR + ":")) and t.mails:
                 add("reminders", t.source)
                 if not self.reminded:
                     add("reminded", t.source)

@@ -48,7 +48,7 @@ def _number(value: str, key: str, errors: dict[str, str], message: str) -> int |
     return int(value)
 
 
-def parse_query(request: Request) -> FunnelQuery:
+async def parse_query(request: Request, organisations: list[dict]) -> FunnelQuery:
     registry = request.app.state.service.registry
     params = request.query_params
     raw = {key: str(params.get(key, "")).strip()[:100] for key in ("ablauf", "version", "von", "bis", "organisation")}
@@ -72,7 +72,16 @@ def parse_query(request: Request) -> FunnelQuery:
     )
     if query.since and query.until and query.since > query.until:
         errors["bis"] = "Das Ende des Zeitraums liegt vor seinem Anfang."
+    if query.organisation is not None and query.organisation not in {o["id"] for o in organisations}:
+        errors["organisation"] = "Bitte eine Organisation aus der Liste wählen."
     return query
+
+
+async def organisations_of(request: Request) -> list[dict]:
+    """Organisations (their names only) for the filter; no person of them."""
+    return await request.app.state.db.fetch(
+        Organisation.select(Organisation.id, Organisation.name).order_by(Organisation.name)
+    )
 
 
 async def load_report(request: Request, query: FunnelQuery) -> funnel.FunnelReport:
@@ -86,13 +95,9 @@ async def load_report(request: Request, query: FunnelQuery) -> funnel.FunnelRepo
 @get("/trichter", name="funnel")
 async def funnel_page(request: Request) -> Template:
     await require_product_owner(request)
-    query = parse_query(request)
+    organisations = await organisations_of(request)
+    query = await parse_query(request, organisations)
     registry = request.app.state.service.registry
-    organisations = await request.app.state.db.fetch(
-        Organisation.select(Organisation.id, Organisation.name).order_by(Organisation.name)
-    )
-    if query.organisation is not None and query.organisation not in {o["id"] for o in organisations}:
-        query.errors["organisation"] = "Bitte eine Organisation aus der Liste wählen."
     context = {
         "query": query,
         "flows": registry.names(),
@@ -114,7 +119,7 @@ async def funnel_page(request: Request) -> Template:
 @get("/trichter.csv", name="funnel_csv")
 async def funnel_csv(request: Request) -> Response:
     await require_product_owner(request)
-    query = parse_query(request)
+    query = await parse_query(request, await organisations_of(request))
     if query.errors:
         text = "\n".join(f"{key}: {message}" for key, message in query.errors.items())
         return Response(text, status_code=422, media_type="text/plain; charset=utf-8")
