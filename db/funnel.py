@@ -1,6 +1,11 @@
 """Incremental counters for the funnel (Trichter): written in the transaction of every
-transition, so the funnel page sums a few thousand counter rows instead of scanning the
-whole history.
+transition, so the funnel page sums counter rows instead of scanning the whole history.
+
+A transition only appends rows to `funnel_delta` (plain INSERTs: no shared row is locked,
+so concurrent transitions neither wait for each other nor deadlock); `compact` moves
+them into `funnel_count` (one row per key) in one transaction that deletes the deltas it
+read, so each delta is counted exactly once even with several workers compacting. A
+read sums both tables.
 
 The counters record facts without knowing the flow (no state or event is named here);
 workflows/funnel.py interprets them with the flow definition. Each counter is kept per
@@ -28,7 +33,7 @@ from datetime import date, datetime, timezone
 from typing import Any, Iterable
 
 from db.engine import Database, Deferred, Sql, Step
-from db.tables import FunnelCount, TransitionHistory
+from db.tables import FunnelCount, FunnelDelta, TransitionHistory
 
 ALL_ORGANISATIONS = 0
 SYSTEM_ACTOR = "system"
@@ -153,9 +158,48 @@ def _history_query(instance_ids: list[int]) -> Sql:
     return Sql(TransitionHistory, _HISTORY_SELECT + f'"instance" IN ({marks}) ORDER BY "instance", "id"', *instance_ids)
 
 
+_COLUMNS = '"flow_name", "flow_version", "organisation", "cohort_day", "kind", "state", "detail", "count"'
+_ROW = "({}, {}, {}, {}, {}, {}, {}, {})"
+
+
+def delta_steps(deltas: dict[Key, int]) -> list[Step]:
+    rows = [(*key, amount) for key, amount in deltas.items() if amount]
+    return [
+        Step(Sql(FunnelDelta, f'INSERT INTO "funnel_delta" ({_COLUMNS}) VALUES ' + ", ".join([_ROW] * len(chunk)),
+                 *[value for row in chunk for value in row]))
+        for chunk in (rows[start : start + 2_000] for start in range(0, len(rows), 2_000))
+    ]
+
+
+COMPACT_BATCH = 20_000
+
+
+async def compact(db: Database, batch: int = COMPACT_BATCH) -> int:
+    """Fold up to `batch` deltas into the counters; returns how many were folded."""
+    claim = Sql(
+        FunnelDelta,
+        'DELETE FROM "funnel_delta" WHERE "id" IN (SELECT "id" FROM "funnel_delta" ORDER BY "id" LIMIT {}) '
+        f'RETURNING {_COLUMNS}',
+        batch,
+    )
+    folded = 0
+
+    def sums(results) -> list[Step]:
+        nonlocal folded
+        totals: dict[Key, int] = defaultdict(int)
+        for row in results[-1]:
+            key = tuple(row[c] for c in ("flow_name", "flow_version", "organisation", "cohort_day", "kind", "state", "detail"))
+            totals[key] += row["count"]  # type: ignore[index]
+        folded = len(results[-1])
+        return upsert_steps(totals)
+
+    await db.write([Step(claim), Deferred(sums)])
+    return folded
+
+
 def upsert_steps(deltas: dict[Key, int]) -> list[Step]:
-    """One INSERT ... ON CONFLICT per chunk, rows sorted by key so that concurrent
-    transactions lock the shared counter rows in the same order (no deadlock)."""
+    """INSERT ... ON CONFLICT, rows sorted by key and chunks in order, so that two
+    compactions lock the counter rows they share in the same order (no deadlock)."""
     rows = sorted((key, amount) for key, amount in deltas.items() if amount)
     steps = []
     for start in range(0, len(rows), 2_000):
@@ -172,20 +216,21 @@ def upsert_steps(deltas: dict[Key, int]) -> list[Step]:
     return steps
 
 
-def counter_steps(changes: Iterable[Any], now: datetime) -> list[Step | Deferred]:
-    """The funnel's part of a transition's transaction: read the history of the changed
-    instances (before this transition's own history row is written), then add the
-    counters of this transition. `changes` are db.instances.Change objects."""
+def counter_steps(changes: Iterable[Any], now: datetime) -> tuple[list[Step | Deferred], list[Deferred]]:
+    """The funnel's part of a transition's transaction, as (read, write): `read` loads the
+    history of the changed instances and must run before this transition's own history
+    row is written; `write` appends the counter deltas (anywhere after `read`; it locks
+    nothing shared). `changes` are db.instances.Change objects."""
     changes = list(changes)
     ids = sorted({c.record.id for c in changes})
     if not ids:
-        return []
+        return [], []
+    deltas: dict[Key, int] = defaultdict(int)
 
-    def upserts(results) -> list[Step]:
+    def fold(results) -> list[Step]:
         trails: dict[int, InstanceTrail] = {}
         for change in changes:
             trails.setdefault(change.record.id, InstanceTrail(change.record.flow_name, change.record.organisation_id))
-        deltas: dict[Key, int] = defaultdict(int)
         ignored: dict[Key, int] = defaultdict(int)
         for row in results[-1]:
             trails[row["instance"]].apply(_from_history(row), ignored)
@@ -196,15 +241,15 @@ def counter_steps(changes: Iterable[Any], now: datetime) -> list[Step | Deferred
                            change.record.flow_version),
                 deltas,
             )
-        return upsert_steps(deltas)
+        return []
 
-    return [Step(_history_query(ids)), Deferred(upserts)]
+    return [Step(_history_query(ids)), Deferred(fold)], [Deferred(lambda results: delta_steps(deltas))]
 
 
 async def rebuild(db: Database, batch: int = 20_000) -> int:
     """Recount every counter from the history (after a bulk import that bypassed the
     transitions, or to check the incremental counts). Returns the instances counted."""
-    await db.write([Sql(FunnelCount, 'DELETE FROM "funnel_count"')])
+    await db.write([Sql(FunnelCount, 'DELETE FROM "funnel_count"'), Sql(FunnelDelta, 'DELETE FROM "funnel_delta"')])
     after, counted = 0, 0
     while True:
         rows = await db.fetch(Sql(
@@ -237,21 +282,24 @@ async def counts(
     db: Database, flow_name: str, flow_version: int, organisation: int | None, since: date | None, until: date | None
 ) -> list[dict[str, Any]]:
     """(kind, state, detail, count) summed over the invitation days of the period."""
-    template = (
-        'SELECT "kind", "state", "detail", sum("count") AS "count" FROM "funnel_count" '
-        'WHERE "flow_name" = {} AND "flow_version" = {} AND "organisation" = {} AND "cohort_day" >= {} AND "cohort_day" <= {} '
-        'GROUP BY "kind", "state", "detail"'
+    where = (
+        '"flow_name" = {} AND "flow_version" = {} AND "organisation" = {} AND "cohort_day" >= {} AND "cohort_day" <= {}'
     )
-    return await db.fetch(Sql(
-        FunnelCount, template, flow_name, flow_version, organisation or ALL_ORGANISATIONS,
-        (since or date.min).isoformat(), (until or date.max).isoformat(),
-    ))
+    template = (
+        'SELECT "kind", "state", "detail", sum("count") AS "count" FROM ('
+        f'SELECT "kind", "state", "detail", "count" FROM "funnel_count" WHERE {where} UNION ALL '
+        f'SELECT "kind", "state", "detail", "count" FROM "funnel_delta" WHERE {where}'
+        ') AS "both" GROUP BY "kind", "state", "detail"'
+    )
+    arguments = (flow_name, flow_version, organisation or ALL_ORGANISATIONS, (since or date.min).isoformat(),
+                 (until or date.max).isoformat())
+    return await db.fetch(Sql(FunnelCount, template, *arguments, *arguments))
 
 
 async def versions(db: Database, flow_name: str) -> list[int]:
-    rows = await db.fetch(Sql(
-        FunnelCount,
-        'SELECT DISTINCT "flow_version" FROM "funnel_count" WHERE "flow_name" = {} AND "organisation" = {} ORDER BY "flow_version"',
-        flow_name, ALL_ORGANISATIONS,
-    ))
-    return [row["flow_version"] for row in rows]
+    template = 'SELECT DISTINCT "flow_version" FROM "{}" WHERE "flow_name" = {{}} AND "organisation" = {{}}'
+    found: set[int] = set()
+    for table in ("funnel_count", "funnel_delta"):
+        rows = await db.fetch(Sql(FunnelCount, template.format(table), flow_name, ALL_ORGANISATIONS))
+        found |= {row["flow_version"] for row in rows}
+    return sorted(found)

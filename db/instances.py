@@ -239,8 +239,10 @@ def change_steps(changes: list[Change], now: datetime) -> list[Step]:
 
 def effect_steps(changes: list[Change], now: datetime) -> list[Step]:
     """History, timers and outbox rows of changes whose instance rows are written."""
-    # The funnel's counters read the history as it was before these changes: keep them first.
-    steps: list = funnel.counter_steps(changes, now)
+    # The funnel's counters read the history as it was before these changes (first) and
+    # update shared counter rows, which stay locked until the commit (last).
+    read_history, write_counters = funnel.counter_steps(changes, now)
+    steps: list = read_history
     steps += _insert(TransitionHistory, _HISTORY_COLUMNS, [_history_row(c, now) for c in changes])
     steps.extend(_timer_cancellations(changes))
     new_timers = [
@@ -252,6 +254,7 @@ def effect_steps(changes: list[Change], now: datetime) -> list[Step]:
     if mails:
         steps.extend(_insert(Outbox, _OUTBOX_COLUMNS, mails))
     steps.extend(_record_steps(changes, now))
+    steps.extend(write_counters)
     return steps
 
 

@@ -320,14 +320,28 @@ class BarrierReport(Table, tablename="barrier_report"):
 
 
 class FunnelCount(Table, tablename="funnel_count"):
-    """Counters of the funnel, per flow version, invitation day and organisation (0: all);
-    written in each transition's transaction (db/funnel.py says what they count)."""
+    """Counters of the funnel, one row per flow version, invitation day, organisation (0: all)
+    and fact (db/funnel.py says what they count)."""
 
     id = Serial(primary_key=True)
     flow_name = Varchar(length=100)
     flow_version = Integer()
     organisation = Integer(default=0)
     cohort_day = Varchar(length=10)  # YYYY-MM-DD (UTC) of the invitation
+    kind = Varchar(length=20)
+    state = Varchar(length=50)
+    detail = Varchar(length=120, default="")
+    count = Integer(default=0)
+
+
+class FunnelDelta(Table, tablename="funnel_delta"):
+    """Counter changes appended by transitions, folded into FunnelCount by `db.funnel.compact`."""
+
+    id = Serial(primary_key=True)
+    flow_name = Varchar(length=100)
+    flow_version = Integer()
+    organisation = Integer(default=0)
+    cohort_day = Varchar(length=10)
     kind = Varchar(length=20)
     state = Varchar(length=50)
     detail = Varchar(length=120, default="")
@@ -359,4 +373,5 @@ ALL_TABLES: list[type[Table]] = [
     MessageRead,
     BarrierReport,
     FunnelCount,
+    FunnelDelta,
 ]

@@ -8,6 +8,7 @@ from datetime import timezone
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from db import funnel
 from jobs.outbox import dispatch_due_mail
 from jobs.timers import fire_due_timers
 from core.settings import Settings
@@ -15,6 +16,8 @@ from core.signing import Signer
 from workflows.service import FlowService
 
 log = logging.getLogger(__name__)
+# Deltas wait at most this long (reads include them anyway; this keeps their table small).
+FUNNEL_COMPACT_SECONDS = 30.0
 
 
 async def sweep_timers(service: FlowService, batch_size: int) -> None:
@@ -39,6 +42,15 @@ async def send_mail(service: FlowService, settings: Settings, signer: Signer) ->
         )
 
 
+async def compact_funnel(service: FlowService) -> None:
+    """Fold the funnel's counter deltas (db/funnel.py) until none is left."""
+    try:
+        while await funnel.compact(service.db) == funnel.COMPACT_BATCH:
+            pass
+    except Exception:  # as above: the deltas stay until the next run
+        log.exception("Funnel compaction failed; it will run again at the next interval")
+
+
 def create_scheduler(
     service: FlowService,
     interval_seconds: float,
@@ -59,6 +71,13 @@ def create_scheduler(
         id="sweep_timers",
         # Run at once on start: timers that fell due during downtime fire now.
         next_run_time=service.clock.now(),
+    )
+    scheduler.add_job(
+        compact_funnel,
+        "interval",
+        seconds=max(interval_seconds, FUNNEL_COMPACT_SECONDS),
+        args=[service],
+        id="compact_funnel",
     )
     if settings is not None:
         scheduler.add_job(

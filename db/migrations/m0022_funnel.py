@@ -1,4 +1,4 @@
-"""The funnel's counters (db/funnel.py), filled from the existing history.
+"""The funnel's counters and their deltas (db/funnel.py), filled from the existing history.
 
 Raw DDL: the unique index the counters' upsert needs must follow its table, and Piccolo
 runs raw steps before its own added tables within one migration."""
@@ -18,6 +18,8 @@ INDEX = (
     "CREATE UNIQUE INDEX funnel_count_key ON funnel_count "
     "(flow_name, flow_version, organisation, cohort_day, kind, state, detail)"
 )
+# Reads of a period filter the not yet compacted deltas like the counters.
+DELTA_INDEX = "CREATE INDEX funnel_delta_key ON funnel_delta (flow_name, flow_version, organisation, cohort_day)"
 
 
 async def _create() -> None:
@@ -26,8 +28,10 @@ async def _create() -> None:
     from db.piccolo_conf import DB
 
     key = "id SERIAL PRIMARY KEY" if DB.engine_type == "postgres" else "id INTEGER PRIMARY KEY AUTOINCREMENT"
-    await DB.run_ddl(f"CREATE TABLE funnel_count ({key}, {COLUMNS})")
+    for table in ("funnel_count", "funnel_delta"):
+        await DB.run_ddl(f"CREATE TABLE {table} ({key}, {COLUMNS})")
     await DB.run_ddl(INDEX)
+    await DB.run_ddl(DELTA_INDEX)
 
 
 async def forwards():

@@ -5,6 +5,7 @@ no person."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -20,7 +21,7 @@ import pytest
 
 from db import funnel as counters
 from db.funnel import bucket_of, bucket_value
-from db.tables import FunnelCount, TransitionHistory
+from db.tables import FunnelCount, FunnelDelta, TransitionHistory
 from jobs.timers import fire_due_timers
 from tests.support.admin import login_session
 from tests.support.app import running_app
@@ -198,18 +199,34 @@ async def test_the_seeded_history_gives_the_funnel_computed_from_it(factory, ser
     compare_json(await report_json(db, registry, organisation=seeded["org_b"]), org_b)
 
 
+async def all_counters(db) -> list[tuple]:
+    """Every key's total over the counters and the not yet compacted deltas."""
+    totals = defaultdict(int)
+    for table in (FunnelCount, FunnelDelta):
+        for r in await db.fetch(table.select()):
+            totals[(r["flow_version"], r["organisation"], r["cohort_day"], r["kind"], r["state"], r["detail"])] += r["count"]
+    return sorted((*key, n) for key, n in totals.items() if n)
+
+
 async def test_counting_the_history_again_gives_the_incremental_counters(factory, service, clock, db):
     await seed(factory, service, clock)
-    incremental = sorted(
-        (r["flow_version"], r["organisation"], r["cohort_day"], r["kind"], r["state"], r["detail"], r["count"])
-        for r in await db.fetch(FunnelCount.select()) if r["count"]
-    )
+    assert await db.fetch(FunnelCount.select()) == []  # transitions only append deltas
+    incremental = await all_counters(db)
     assert await counters.rebuild(db, batch=3) == 9
-    recounted = sorted(
-        (r["flow_version"], r["organisation"], r["cohort_day"], r["kind"], r["state"], r["detail"], r["count"])
-        for r in await db.fetch(FunnelCount.select()) if r["count"]
-    )
-    assert recounted == incremental and len(incremental) > 40
+    assert await db.fetch(FunnelDelta.select()) == []
+    assert await all_counters(db) == incremental and len(incremental) > 40
+
+
+async def test_compaction_folds_every_delta_once_even_when_two_run_at_once(factory, service, clock, db, registry):
+    await seed(factory, service, clock)
+    before, report = await all_counters(db), await report_json(db, registry)
+    deltas = len(await db.fetch(FunnelDelta.select()))
+    folded = await asyncio.gather(*(counters.compact(db, batch=25) for _ in range(4)))
+    while await counters.compact(db, batch=25):
+        pass
+    assert sum(folded) <= deltas and await db.fetch(FunnelDelta.select()) == []
+    assert await all_counters(db) == before
+    assert await report_json(db, registry) == report
 
 
 async def product_owner(factory, db, clock) -> str:
