@@ -25,7 +25,9 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from bench.common import DEFAULT_PG_URL, DEFAULT_WORKDIR, T0, fmt_count, median, print_environment, print_table, sqlite_path
+from bench.common import (
+    DEFAULT_PG_URL, DEFAULT_WORKDIR, T0, fmt_count, median, pg_url_for, print_environment, print_table, sqlite_path,
+)
 from bench.seed import flow_version, seed_pg, seed_sqlite
 
 # (share selector on i % 10, event, from, to, seconds after the invitation, actor, mails)
@@ -91,7 +93,7 @@ def _cpu_of(pid: int | None) -> float:
     return (int(fields[11]) + int(fields[12])) / 100  # utime + stime, clock ticks of 10 ms
 
 
-async def _measure(url: str, engine: str, repeat: int) -> list[list[object]]:
+async def _measure(url: str, engine: str, repeat: int, rebuild: bool = True) -> list[list[object]]:
     from db import funnel as counters
     from db.engine import Database
     from db.tables import FunnelCount
@@ -107,10 +109,11 @@ async def _measure(url: str, engine: str, repeat: int) -> list[list[object]]:
         pid = None
         if engine == "postgres":
             pid = (await db.fetch_one(FunnelCount.raw("SELECT pg_backend_pid() AS pid")))["pid"]
-        cpu, wall = _cpu_of(pid), time.perf_counter()
-        counted = await counters.rebuild(db)
-        rows.append(["rebuild (db upgrade, once)", fmt_count(counted), f"{time.perf_counter() - wall:.1f} s",
-                     f"{_cpu_of(pid) - cpu:.1f} s"])
+        if rebuild:
+            cpu, wall = _cpu_of(pid), time.perf_counter()
+            counted = await counters.rebuild(db)
+            rows.append(["rebuild (db upgrade, once)", fmt_count(counted), f"{time.perf_counter() - wall:.1f} s",
+                         f"{_cpu_of(pid) - cpu:.1f} s"])
         if engine == "postgres":
             await db.write([FunnelCount.raw("ANALYZE funnel_count")])
         total = (await db.fetch_one(FunnelCount.raw("SELECT count(*) AS n FROM funnel_count")))["n"]
@@ -143,19 +146,23 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--workdir", default=str(DEFAULT_WORKDIR))
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
+    parser.add_argument("--reuse", action="store_true", help="read the database of an earlier run again (no seeding, no rebuild)")
     args = parser.parse_args()
     name = f"bench_funnel_{args.instances}"
     start = time.perf_counter()
-    if args.engine == "sqlite":
+    if args.reuse:
+        url = f"sqlite:///{sqlite_path(args.workdir, name)}" if args.engine == "sqlite" else pg_url_for(args.pg_url, name)
+    elif args.engine == "sqlite":
         path = sqlite_path(args.workdir, name)
         seed_sqlite(path, args.instances)
         url = f"sqlite:///{path}"
     else:
         url, _ = asyncio.run(seed_pg(args.pg_url, name, args.instances))
-    asyncio.run(_prepare(url, args.engine))
-    print(f"seeded and shaped {fmt_count(args.instances)} instances in {time.perf_counter() - start:.0f} s")
+    if not args.reuse:
+        asyncio.run(_prepare(url, args.engine))
+        print(f"seeded and shaped {fmt_count(args.instances)} instances in {time.perf_counter() - start:.0f} s")
     print_environment({"engine": args.engine})
-    rows = asyncio.run(_measure(url, args.engine, args.repeat))
+    rows = asyncio.run(_measure(url, args.engine, args.repeat, rebuild=not args.reuse))
     db_cpu = "server CPU" if args.engine == "postgres" else "process CPU"
     print_table(f"funnel, {fmt_count(args.instances)} instances ({args.engine})", ["what", "size", "wall (median)", db_cpu], rows)
 
