@@ -294,12 +294,3 @@ async def counts(
     arguments = (flow_name, flow_version, organisation or ALL_ORGANISATIONS, (since or date.min).isoformat(),
                  (until or date.max).isoformat())
     return await db.fetch(Sql(FunnelCount, template, *arguments, *arguments))
-
-
-async def versions(db: Database, flow_name: str) -> list[int]:
-    template = 'SELECT DISTINCT "flow_version" FROM "{}" WHERE "flow_name" = {{}} AND "organisation" = {{}}'
-    found: set[int] = set()
-    for table in ("funnel_count", "funnel_delta"):
-        rows = await db.fetch(Sql(FunnelCount, template.format(table), flow_name, ALL_ORGANISATIONS))
-        found |= {row["flow_version"] for row in rows}
-    return sorted(found)
