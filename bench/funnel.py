@@ -43,7 +43,7 @@ _ROWS = [
 ]
 
 
-def _spread_and_history(engine: str) -> list[str]:
+def _spread_and_history(engine: str) -> list[tuple[str, tuple]]:
     """Statements over the seeded rows (instance id = i, one `invite` row each)."""
     version = flow_version()
     if engine == "sqlite":
@@ -55,15 +55,17 @@ def _spread_and_history(engine: str) -> list[str]:
     else:
         shift = "UPDATE transition_history SET created_at = created_at - make_interval(days => instance % 365)"
         at = "h.created_at + make_interval(secs => ({s}))"
-    statements = [shift]
+    statements: list[tuple[str, tuple]] = [(shift, ())]
     for where, event, source, target, seconds, actor, mails in _ROWS:
         details = '{"flow_version": %d%s}' % (version, ', "mails": ["reminder"]' if mails else "")
-        statements.append(
+        # The JSON travels as a parameter: its braces would read as placeholders.
+        statements.append((
             "INSERT INTO transition_history (instance, organisation, event, from_state, to_state, actor, client_ip, "
             f"details, created_at) SELECT h.instance, h.organisation, '{event}', '{source}', '{target}', '{actor}', '', "
-            f"'{details}', {at.format(s=seconds.replace('i', 'h.instance'))} FROM transition_history h "
-            f"WHERE h.event = 'invite' AND {where.replace('i', 'h.instance')} ORDER BY h.instance"
-        )
+            f"{{}}, {at.format(s=seconds.replace('i', 'h.instance'))} FROM transition_history h "
+            f"WHERE h.event = 'invite' AND {where.replace('i', 'h.instance')} ORDER BY h.instance",
+            (details,),
+        ))
     return statements
 
 
@@ -74,8 +76,8 @@ async def _prepare(url: str, engine: str) -> None:
     db = Database(url)
     await db.start(pool_size=1)
     try:
-        for statement in _spread_and_history(engine):
-            await db.write([TransitionHistory.raw(statement)])
+        for statement, arguments in _spread_and_history(engine):
+            await db.write([TransitionHistory.raw(statement, *arguments)])
         if engine == "postgres":
             import asyncpg
 
