@@ -55,6 +55,7 @@ def _spread_and_history(engine: str) -> list[tuple[str, tuple]]:
     else:
         shift = "UPDATE transition_history SET created_at = created_at - make_interval(days => instance % 365)"
         at = "h.created_at + make_interval(secs => ({s}))"
+    instance = "h.instance" if engine == "sqlite" else "h.instance::bigint"  # i * 104729 overflows int4
     statements: list[tuple[str, tuple]] = [(shift, ())]
     for where, event, source, target, seconds, actor, mails in _ROWS:
         details = '{"flow_version": %d%s}' % (version, ', "mails": ["reminder"]' if mails else "")
@@ -62,7 +63,7 @@ def _spread_and_history(engine: str) -> list[tuple[str, tuple]]:
         statements.append((
             "INSERT INTO transition_history (instance, organisation, event, from_state, to_state, actor, client_ip, "
             f"details, created_at) SELECT h.instance, h.organisation, '{event}', '{source}', '{target}', '{actor}', '', "
-            f"{{}}, {at.format(s=seconds.replace('i', 'h.instance'))} FROM transition_history h "
+            f"{{}}, {at.format(s=seconds.replace('i', instance))} FROM transition_history h "
             f"WHERE h.event = 'invite' AND {where.replace('i', 'h.instance')} ORDER BY h.instance",
             (details,),
         ))
