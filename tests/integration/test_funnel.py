@@ -280,6 +280,7 @@ async def test_the_page_shows_no_person_of_the_seed(factory, service, clock, db,
 
 
 async def test_organisation_admins_and_staff_get_403(factory, service, clock, db, settings):
+    """SES-7: the funnel counts every organisation, so an organisation's admin gets 403."""
     organisation = await factory.organisation()
     admin = await login_session(db, clock, await factory.account(organisation, role="admin"), organisation)
     staff = await login_session(db, clock, await factory.account(organisation), organisation)
