@@ -26,7 +26,8 @@ from datetime import timedelta
 from pathlib import Path
 
 from bench.common import (
-    DEFAULT_PG_URL, DEFAULT_WORKDIR, T0, fmt_count, median, pg_url_for, print_environment, print_table, sqlite_path,
+    DEFAULT_PG_URL, DEFAULT_WORKDIR, T0, fmt_count, median, pg_drop_database, pg_url_for, print_environment, print_table,
+    remove_sqlite, sqlite_path,
 )
 from bench.seed import flow_version, seed_pg, seed_sqlite
 
@@ -149,6 +150,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--workdir", default=str(DEFAULT_WORKDIR))
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
+    parser.add_argument("--keep", action="store_true", help="keep the scratch database (needed for a later --reuse)")
     parser.add_argument("--reuse", action="store_true", help="read the database of an earlier run again (no seeding, no rebuild)")
     args = parser.parse_args()
     name = f"bench_funnel_{args.instances}"
@@ -166,6 +168,11 @@ def main() -> None:
         print(f"seeded and shaped {fmt_count(args.instances)} instances in {time.perf_counter() - start:.0f} s")
     print_environment({"engine": args.engine})
     rows = asyncio.run(_measure(url, args.engine, args.repeat, rebuild=not args.reuse))
+    if not args.keep:
+        if args.engine == "sqlite":
+            remove_sqlite(sqlite_path(args.workdir, name))
+        else:
+            asyncio.run(pg_drop_database(args.pg_url, name))
     db_cpu = "server CPU" if args.engine == "postgres" else "process CPU"
     print_table(f"funnel, {fmt_count(args.instances)} instances ({args.engine})", ["what", "size", "wall (median)", db_cpu], rows)
 
