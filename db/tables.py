@@ -371,6 +371,35 @@ class BarrierReport(Table, tablename="barrier_report"):
     created_at = Timestamptz(default=TimestamptzNow())
 
 
+class FunnelCount(Table, tablename="funnel_count"):
+    """Counters of the funnel, one row per flow version, invitation day, organisation (0: all)
+    and fact (db/funnel.py says what they count)."""
+
+    id = Serial(primary_key=True)
+    flow_name = Varchar(length=100)
+    flow_version = Integer()
+    organisation = Integer(default=0)
+    cohort_day = Varchar(length=10)  # YYYY-MM-DD (UTC) of the invitation
+    kind = Varchar(length=20)
+    state = Varchar(length=50)
+    detail = Varchar(length=120, default="")
+    count = Integer(default=0)
+
+
+class FunnelDelta(Table, tablename="funnel_delta"):
+    """Counter changes appended by transitions, folded into FunnelCount by `db.funnel.compact`."""
+
+    id = Serial(primary_key=True)
+    flow_name = Varchar(length=100)
+    flow_version = Integer()
+    organisation = Integer(default=0)
+    cohort_day = Varchar(length=10)
+    kind = Varchar(length=20)
+    state = Varchar(length=50)
+    detail = Varchar(length=120, default="")
+    count = Integer(default=0)
+
+
 ALL_TABLES: list[type[Table]] = [
     Organisation,
     Account,
@@ -398,4 +427,6 @@ ALL_TABLES: list[type[Table]] = [
     PostfachMessage,
     MessageRead,
     BarrierReport,
+    FunnelCount,
+    FunnelDelta,
 ]

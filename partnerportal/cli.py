@@ -8,7 +8,7 @@ import logging
 import sqlite3
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import timezone
+from datetime import date, timezone
 from pathlib import Path
 
 from core.settings import Settings, SettingsError
@@ -132,6 +132,14 @@ def _parser() -> argparse.ArgumentParser:
     migrate.add_argument("--to-version", type=int, help="default: the version in the flow file")
     migrate.add_argument("--map", action="append", default=[], metavar="OLD=NEW", help="state mapping (repeatable)")
     migrate.set_defaults(run=_flows_migrate)
+    funnel = flows.add_parser("funnel", help="print the funnel (Trichter) of a flow version")
+    funnel.add_argument("name")
+    funnel.add_argument("--since", type=date.fromisoformat, help="first invitation day, YYYY-MM-DD (default: no limit)")
+    funnel.add_argument("--until", type=date.fromisoformat, help="last invitation day, YYYY-MM-DD (default: no limit)")
+    funnel.add_argument("--version", type=int, help="default: the published version")
+    funnel.add_argument("--org", type=int, help="one organisation's id (default: all)")
+    funnel.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    funnel.set_defaults(run=_flows_funnel)
 
     reports = commands.add_parser("reports", help="reports from the portal's forms").add_subparsers(title="reports commands")
     reports_list = reports.add_parser("list", help='list the latest accessibility reports ("Barriere melden")')
@@ -524,6 +532,39 @@ def _flows_migrate(args) -> int:
         await flow_snapshots.store(db, registry, unstored)
         moved = await migrate_instances(db, old, new, mapping, SystemClock().now(), actor="cli:flows-migrate")
         print(f"Moved {moved} instance(s) of {args.name} from version {old.version} to {new.version}.")
+        return 0
+
+    return _run_with_database(settings, work)
+
+
+def _flows_funnel(args) -> int:
+    import json
+
+    from db import funnel as counters
+    from db.migrate import ensure_migrated
+    from workflows import flow_snapshots, funnel
+    from workflows.registry import UnknownFlow
+
+    settings = args.settings
+    registry = _registry(settings)
+
+    async def work(db) -> int:
+        await ensure_migrated(db)
+        await flow_snapshots.sync(db, registry)
+        try:
+            flow = registry.get(args.name, args.version) if args.version else registry.current(args.name)
+        except UnknownFlow as exc:
+            print(f"Refused: {exc}", file=sys.stderr)
+            return 1
+        rows = await counters.counts(db, flow.name, flow.version, args.org, args.since, args.until)
+        report = funnel.build_report(flow.definition, rows, args.since, args.until, args.org)
+        if args.format == "json":
+            print(json.dumps(funnel.as_json(report), ensure_ascii=False, indent=2))
+        elif args.format == "csv":
+            sys.stdout.write(funnel.to_csv(report))
+        else:
+            print(f"{report.title}, version {report.version}: {funnel.summary(report)}")
+            sys.stdout.write(funnel.to_text(report))
         return 0
 
     return _run_with_database(settings, work)

@@ -14,6 +14,7 @@ from web.controllers.consent import consent_page, give_consent, show_document, w
 from web.controllers.flow import flow_svg, flow_view
 from web.controllers.flow_migrate import FlowMigrateController
 from web.controllers.flow_studio import FlowStudioController
+from web.controllers.funnel import funnel_csv, funnel_page
 from web.controllers.health import health
 from web.controllers.home import home
 from web.controllers.invitation import invitation, start_registration
@@ -72,6 +73,8 @@ ROUTES = [
     flow_svg,
     FlowStudioController,
     FlowMigrateController,
+    funnel_page,
+    funnel_csv,
     dev_mailbox,
     dev_mailbox_mail,
     dev_mailbox_html,

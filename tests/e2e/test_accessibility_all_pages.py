@@ -436,3 +436,21 @@ async def test_flow_studio_pages(portal, db, clock):
     await expect(page.get_by_role("status")).to_contain_text("Abgeschlossen")
     await audit.check(page, "Migrieren: progress")
     audit.assert_clean()
+
+
+# -- a product owner: the funnel -----------------------------------------------------------
+
+
+async def test_the_funnel_of_a_product_owner(portal, db, clock, service):
+    """The Trichter (issue 13) with a seeded history, and with a form error."""
+    from tests.integration.test_funnel import seed
+
+    audit = Audit()
+    await seed(portal.factory, service, clock)
+    operator = await portal.factory.organisation("Betreiber des Portals")
+    account_id = await portal.factory.account(operator, role="product_owner")
+    token = await login_session(db, clock, account_id, operator)
+    page = await (await admin_context(portal.browser, portal.base_url, token)).new_page()
+    await audit.visit(page, "/trichter", "the funnel")
+    await audit.visit(page, "/trichter?von=01.11.2026", "the funnel with a wrong date", status=422)
+    audit.assert_clean()
