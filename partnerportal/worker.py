@@ -36,6 +36,12 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> i
         )
         metrics = start_metrics_server(settings.metrics_host, settings.metrics_port, db, clock) if settings.metrics_port else None
         scheduler.start()
+        # apscheduler's own lines are silenced below WARNING (partnerportal/logs.py); this
+        # one tells operators (and tests starting a worker) that it runs.
+        logging.getLogger(__name__).info(
+            "Worker started: timers and mail every %g s, flow publications every %g s",
+            settings.sweep_interval_seconds, settings.flow_refresh_seconds,
+        )
         stop = stop or asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
