@@ -204,6 +204,11 @@ class Settings:
     flows_dir: Annotated[str, AfterValidator(_folder)] = ""  # empty: the flows shipped in workflows/flows
     # The `flow:` name of the flow file new invitations use.
     onboarding_flow: Annotated[str, Field(max_length=100), AfterValidator(_flow_name)] = "onboarding"
+    # The organisation of the portal's operator, whose product owners use the flow studio.
+    operator_organisation: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_not_blank)] = "Betreiber"
+    # How often every process re-reads which flow versions are published: a published
+    # version reaches every process within 10 s.
+    flow_refresh_seconds: Annotated[float, between(0.1, 10)] = 5.0
     scheduler_enabled: bool = True
     sweep_interval_seconds: Annotated[float, between(0.1, 86400)] = 5.0
     sweep_batch_size: Count = 500

@@ -10,6 +10,8 @@ from db.engine import Database, Sql, Step
 from db.tables import Account, FlowInstance, Organisation
 
 ADMIN_ROLE = "admin"
+# Staff of the portal's operator who change the flows (flow studio); never in a provider organisation.
+PRODUCT_OWNER_ROLE = "product_owner"
 
 
 async def find_by_email(db: Database, organisation_id: int, email: str) -> dict | None:

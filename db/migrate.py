@@ -9,11 +9,14 @@ from piccolo.apps.migrations.commands.base import BaseMigrationManager
 from piccolo.apps.migrations.commands.forwards import run_forwards
 from piccolo.apps.migrations.tables import Migration
 
+from db import funnel
 from db.engine import Database
 from db.piccolo_app import APP_CONFIG
 
 APP_NAME = APP_CONFIG.app_name
 UPGRADE_COMMAND = "partnerportal db upgrade"
+# Creates the funnel's counters, which are then counted from the existing history.
+FUNNEL_MIGRATION = "2026-12-02T16:08:00:000000"
 
 
 class UnmigratedDatabase(RuntimeError):
@@ -44,6 +47,8 @@ async def upgrade(database: Database, quiet: bool = True) -> list[str]:
         result = await run_forwards(app_name=APP_NAME)
     if not result.success:
         raise RuntimeError(f"Migration failed: {result.message}\n{out.getvalue()}")
+    if FUNNEL_MIGRATION in pending:
+        await funnel.rebuild(database)
     return pending
 
 

@@ -42,6 +42,10 @@ class SessionInfo:
     def is_admin(self) -> bool:
         return self.kind == "login" and self.role == "admin"
 
+    @property
+    def is_product_owner(self) -> bool:
+        return self.kind == "login" and self.role == "product_owner"
+
 
 async def create(
     db: Database, kind: str, account_id: int, organisation_id: int, now: datetime, absolute: timedelta,

@@ -16,8 +16,12 @@ from piccolo.table import Table
 
 
 class Organisation(Table, tablename="organisation"):
+    """A care provider ("provider"), or the portal's operator ("operator"), whose
+    product owners change the flows and see only aggregated figures."""
+
     id = Serial(primary_key=True)
     name = Varchar(length=200, unique=True)
+    kind = Varchar(length=20, default="provider")
     created_at = Timestamptz(default=TimestamptzNow())
 
 
@@ -105,6 +109,52 @@ class FlowDefinitionSnapshot(Table, tablename="flow_definition"):
     sha256 = Varchar(length=64)
     text = Text()
     created_at = Timestamptz(default=TimestamptzNow())
+    published_at = Timestamptz(null=True, default=None)  # when it became the version for new instances
+    published_by = Varchar(length=200, default="")  # actor: "account:7", "cli:flows-publish", "file:..."
+
+
+class FlowPublication(Table, tablename="flow_publication"):
+    """Which version of a flow new instances start: one row per flow, changed only by a
+    conditional UPDATE (the version it replaces), so of two publishers exactly one wins.
+    Every process re-reads this table every few seconds."""
+
+    id = Serial(primary_key=True)
+    flow_name = Varchar(length=100, unique=True)
+    flow_version = Integer()
+    published_at = Timestamptz()
+    published_by = Varchar(length=200, default="")
+
+
+class FlowDraft(Table, tablename="flow_draft"):
+    """A new version of a flow being written in the browser; not used until published.
+    status: open, published or discarded."""
+
+    id = Serial(primary_key=True)
+    flow_name = Varchar(length=100)
+    base_version = Integer()  # the published version it was started from
+    text = Text(default="")
+    status = Varchar(length=20, default="open")
+    published_version = Integer(null=True, default=None)
+    created_by = Varchar(length=200, default="")
+    created_at = Timestamptz(default=TimestamptzNow())
+    updated_at = Timestamptz(default=TimestamptzNow())
+
+
+class FlowMigration(Table, tablename="flow_migration"):
+    """Moving the running instances of one version to another, in batches; `moved` is the
+    progress, so a migration interrupted by a crash resumes where it stopped."""
+
+    id = Serial(primary_key=True)
+    flow_name = Varchar(length=100)
+    from_version = Integer()
+    to_version = Integer()
+    mapping = JSON(default={})
+    total = Integer(default=0)
+    moved = Integer(default=0)
+    status = Varchar(length=20, default="running")  # running, finished
+    created_by = Varchar(length=200, default="")
+    created_at = Timestamptz(default=TimestamptzNow())
+    updated_at = Timestamptz(default=TimestamptzNow())
 
 
 class WebSession(Table, tablename="web_session"):
@@ -334,6 +384,35 @@ class LimitUse(Table, tablename="limit_use"):
     created_at = Timestamptz(default=TimestamptzNow())
 
 
+class FunnelCount(Table, tablename="funnel_count"):
+    """Counters of the funnel, one row per flow version, invitation day, organisation (0: all)
+    and fact (db/funnel.py says what they count)."""
+
+    id = Serial(primary_key=True)
+    flow_name = Varchar(length=100)
+    flow_version = Integer()
+    organisation = Integer(default=0)
+    cohort_day = Varchar(length=10)  # YYYY-MM-DD (UTC) of the invitation
+    kind = Varchar(length=20)
+    state = Varchar(length=50)
+    detail = Varchar(length=120, default="")
+    count = Integer(default=0)
+
+
+class FunnelDelta(Table, tablename="funnel_delta"):
+    """Counter changes appended by transitions, folded into FunnelCount by `db.funnel.compact`."""
+
+    id = Serial(primary_key=True)
+    flow_name = Varchar(length=100)
+    flow_version = Integer()
+    organisation = Integer(default=0)
+    cohort_day = Varchar(length=10)
+    kind = Varchar(length=20)
+    state = Varchar(length=50)
+    detail = Varchar(length=120, default="")
+    count = Integer(default=0)
+
+
 ALL_TABLES: list[type[Table]] = [
     Organisation,
     Account,
@@ -342,6 +421,9 @@ ALL_TABLES: list[type[Table]] = [
     Timer,
     Outbox,
     FlowDefinitionSnapshot,
+    FlowPublication,
+    FlowDraft,
+    FlowMigration,
     WebSession,
     InvitationLink,
     DevMail,
@@ -359,4 +441,6 @@ ALL_TABLES: list[type[Table]] = [
     MessageRead,
     BarrierReport,
     LimitUse,
+    FunnelCount,
+    FunnelDelta,
 ]

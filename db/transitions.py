@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from piccolo.utils.encoding import dump_json
 
+from db import funnel
 from db.batching import MAX_PARAMETERS, insert, is_postgres, marks, update_in
 from db.engine import Deferred, Sql, Step
 from db.instances import InstanceRecord
@@ -165,7 +166,11 @@ def _claim(timer_ids: list[int], status: str, now: datetime) -> Step:
 
 def effect_steps(changes: list[Change], now: datetime) -> list[Step]:
     """History, timers and outbox rows of changes whose instance rows are written."""
-    steps = insert(TransitionHistory, _HISTORY_COLUMNS, [_history_row(c, now) for c in changes])
+    # The funnel's counters read the history as it was before these changes (first) and
+    # append counter deltas (last; they lock no shared row).
+    read_history, write_counters = funnel.counter_steps(changes, now)
+    steps: list = read_history
+    steps += insert(TransitionHistory, _HISTORY_COLUMNS, [_history_row(c, now) for c in changes])
     steps.extend(_timer_cancellations(changes))
     new_timers = [
         (c.record.id, event, due, "pending", None) for c in changes for event, due in c.outcome.timers_to_start
@@ -176,6 +181,7 @@ def effect_steps(changes: list[Change], now: datetime) -> list[Step]:
     if mails:
         steps.extend(insert(Outbox, _OUTBOX_COLUMNS, mails))
     steps.extend(_record_steps(changes, now))
+    steps.extend(write_counters)
     return steps
 
 

@@ -35,6 +35,7 @@ from mail.rendering import LINK_KINDS, MailValues, RenderedMail, render_mail
 from workflows.definition import MissingRole
 from workflows.durations import format_hours
 from workflows.engine import Flow
+from workflows import publication
 from workflows.registry import FlowRegistry, UnknownFlow
 
 log = logging.getLogger(__name__)
@@ -276,6 +277,8 @@ async def _prepare(dispatcher: Dispatcher, row: dict, now: datetime) -> tuple[Re
     if not row["recipient"]:
         return "Keine Empfängeradresse (Daten gelöscht)."
     instance = await _instance(dispatcher.db, row["instance"]) if row["instance"] else None
+    if instance is not None:  # started on a version another process published a moment ago
+        await publication.ensure_known(dispatcher.db, dispatcher.registry, instance["flow_name"], instance["flow_version"])
     values = MailValues(
         portal_name=settings.portal_name,
         portal_name_gender=settings.portal_name_gender,

@@ -8,6 +8,7 @@ from datetime import timezone
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from db import funnel
 from db.outage import is_outage
 from jobs.outbox import dispatch_due_mail
 from jobs.retention import purge_expired_data
@@ -17,7 +18,8 @@ from core.signing import Signer
 from workflows.service import FlowService
 
 log = logging.getLogger(__name__)
-
+# Deltas wait at most this long (reads include them anyway; this keeps their table small).
+FUNNEL_COMPACT_SECONDS = 30.0
 # Retention is about days: looking every ten minutes is plenty.
 RETENTION_INTERVAL_SECONDS = 600
 
@@ -55,6 +57,15 @@ def _log_failure(job: str, exc: Exception) -> None:
         log.error("%s failed; it will run again at the next interval", job, exc_info=exc)
 
 
+async def compact_funnel(service: FlowService) -> None:
+    """Fold the funnel's counter deltas (db/funnel.py) until none is left."""
+    try:
+        while await funnel.compact(service.db) == funnel.COMPACT_BATCH:
+            pass
+    except Exception as exc:  # as above: the deltas stay until the next run
+        _log_failure("Funnel compaction", exc)
+
+
 def create_scheduler(
     service: FlowService,
     interval_seconds: float,
@@ -75,6 +86,13 @@ def create_scheduler(
         id="sweep_timers",
         # Run at once on start: timers that fell due during downtime fire now.
         next_run_time=service.clock.now(),
+    )
+    scheduler.add_job(
+        compact_funnel,
+        "interval",
+        seconds=max(interval_seconds, FUNNEL_COMPACT_SECONDS),
+        args=[service],
+        id="compact_funnel",
     )
     if settings is not None:
         scheduler.add_job(

@@ -14,6 +14,7 @@ from piccolo.columns.combination import WhereRaw
 from db import instances
 from db.engine import ConflictError
 from db.tables import Timer
+from workflows import publication
 from workflows.service import FlowService
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,9 @@ async def _sweep_batch(service: FlowService, batch_size: int) -> tuple[SweepResu
     if not due:
         return SweepResult(), 0
     records = await instances.load_many(db, sorted({t["instance"] for t in due}))
+    # A version published by another process since this one last looked is loaded first.
+    for name, version in {(r.flow_name, r.flow_version) for r in records.values()}:
+        await publication.ensure_known(db, service.registry, name, version)
     # Most due timers of a batch share (flow version, state, event, context): the machine
     # runs once per distinct input, the others reuse its result (workflows.engine.Flow.run).
     planned = [batch.fire_timer(records.get(t["instance"]), t["id"], t["event"]) for t in due]

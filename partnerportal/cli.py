@@ -10,7 +10,7 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import timezone
+from datetime import date, timezone
 from pathlib import Path
 
 from core.settings import Settings, SettingsError
@@ -95,6 +95,17 @@ def _parser() -> argparse.ArgumentParser:
     admin_restore.add_argument("--email", required=True)
     admin_restore.set_defaults(run=_admin_restore)
 
+    operator = commands.add_parser("operator", help="the portal operator's product owners").add_subparsers(
+        title="operator commands"
+    )
+    operator_create = operator.add_parser(
+        "create", help="invite a product owner (flow studio) into the operator's organisation; prints the link"
+    )
+    operator_create.add_argument("--email", required=True)
+    operator_create.add_argument("--first-name", default="")
+    operator_create.add_argument("--last-name", default="")
+    operator_create.set_defaults(run=_operator_create)
+
     postfach = commands.add_parser("postfach", help="the organisations' Postfach").add_subparsers(title="postfach commands")
     deliver = postfach.add_parser("deliver", help="deliver a message to an organisation's Postfach")
     deliver.add_argument("--org", required=True, help="name of the organisation")
@@ -114,12 +125,29 @@ def _parser() -> argparse.ArgumentParser:
     diagram.add_argument("--format", choices=["svg", "mermaid"], default="mermaid")
     diagram.add_argument("--output", type=Path, help="write to this file instead of standard output")
     diagram.set_defaults(run=_flows_diagram)
+    publish = flows.add_parser(
+        "publish", help="make a flow file the version new instances start, in every running process"
+    )
+    publish.add_argument("file", type=Path)
+    publish.set_defaults(run=_flows_publish)
+    export = flows.add_parser("export", help="print the published (or any stored) version of a flow as YAML")
+    export.add_argument("name")
+    export.add_argument("--version", type=int, help="default: the published version")
+    export.set_defaults(run=_flows_export)
     migrate = flows.add_parser("migrate", help="move running instances to another version of a flow")
     migrate.add_argument("name")
     migrate.add_argument("--from-version", type=int, required=True)
     migrate.add_argument("--to-version", type=int, help="default: the version in the flow file")
     migrate.add_argument("--map", action="append", default=[], metavar="OLD=NEW", help="state mapping (repeatable)")
     migrate.set_defaults(run=_flows_migrate)
+    funnel = flows.add_parser("funnel", help="print the funnel (Trichter) of a flow version")
+    funnel.add_argument("name")
+    funnel.add_argument("--since", type=date.fromisoformat, help="first invitation day, YYYY-MM-DD (default: no limit)")
+    funnel.add_argument("--until", type=date.fromisoformat, help="last invitation day, YYYY-MM-DD (default: no limit)")
+    funnel.add_argument("--version", type=int, help="default: the published version")
+    funnel.add_argument("--org", type=int, help="one organisation's id (default: all)")
+    funnel.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    funnel.set_defaults(run=_flows_funnel)
 
     reports = commands.add_parser("reports", help="reports from the portal's forms").add_subparsers(title="reports commands")
     reports_list = reports.add_parser("list", help='list the latest accessibility reports ("Barriere melden")')
@@ -271,8 +299,20 @@ def _demo(args) -> int:
 
 
 def _admin_create(args) -> int:
-    from db.migrate import UnmigratedDatabase, ensure_migrated
     from partnerportal.setup import invite_admin
+
+    return _invite_from_cli(args, args.salutation, "admin", lambda db, settings, person: invite_admin(db, settings, args.org, person))
+
+
+def _operator_create(args) -> int:
+    from partnerportal.setup import invite_product_owner
+
+    return _invite_from_cli(args, "keine Angabe", "product owner", invite_product_owner)
+
+
+def _invite_from_cli(args, salutation: str, what: str, invite_one) -> int:
+    from db.migrate import UnmigratedDatabase, ensure_migrated
+    from partnerportal.setup import WrongOrganisationKind
     from web.forms import check_email, normalise_email
     from workflows.invitations import Person
 
@@ -280,19 +320,20 @@ def _admin_create(args) -> int:
         print(problem, file=sys.stderr)
         return 2
     settings = args.settings
-    person = Person(args.salutation, args.first_name, args.last_name, normalise_email(args.email))
+    person = Person(salutation, args.first_name, args.last_name, normalise_email(args.email))
+    organisation = getattr(args, "org", None) or settings.operator_organisation
 
     async def work(db) -> int:
         try:
             await ensure_migrated(db)
-        except UnmigratedDatabase as exc:
+            state, link = await invite_one(db, settings, person)
+        except (UnmigratedDatabase, WrongOrganisationKind) as exc:
             print(str(exc), file=sys.stderr)
             return 1
-        state, link = await invite_admin(db, settings, args.org, person)
         if link is None:
-            print(f"{person.email} is already registered in {args.org} (state: {state}).")
+            print(f"{person.email} is already registered in {organisation} (state: {state}).")
         else:
-            print(f"Invited {person.email} as admin of {args.org}. Registration link:\n{link}")
+            print(f"Invited {person.email} as {what} of {organisation}. Registration link:\n{link}")
         return 0
 
     return _run_with_database(settings, work)
@@ -451,6 +492,61 @@ def _flows_diagram(args) -> int:
     return 0
 
 
+def _flows_publish(args) -> int:
+    from core.clock import SystemClock
+    from db.migrate import ensure_migrated
+    from workflows import flow_snapshots
+    from workflows.publication import PublishConflict, PublishRefused, publish
+
+    try:
+        text = args.file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"Cannot read {args.file}: {exc}", file=sys.stderr)
+        return 2
+    settings = args.settings
+    registry = _registry(settings)
+
+    async def work(db) -> int:
+        await ensure_migrated(db)
+        await flow_snapshots.sync(db, registry)
+        try:
+            result = await publish(db, registry, text, "cli:flows-publish", SystemClock().now(), source=str(args.file))
+        except (PublishRefused, PublishConflict) as exc:
+            print(f"Refused: {exc}", file=sys.stderr)
+            return 1
+        definition = result.definition
+        print(
+            f"Published {definition.name} version {definition.version} (was {result.previous_version}). "
+            f"Every running process starts new instances on it within {settings.flow_refresh_seconds:g} s; "
+            "running instances keep their version."
+        )
+        return 0
+
+    return _run_with_database(settings, work)
+
+
+def _flows_export(args) -> int:
+    from db import flow_versions
+    from db.migrate import ensure_migrated
+    from workflows import flow_snapshots
+
+    settings = args.settings
+    registry = _registry(settings)
+
+    async def work(db) -> int:
+        await ensure_migrated(db)
+        await flow_snapshots.sync(db, registry)
+        version = args.version or registry.current(args.name).version
+        row = await flow_versions.stored(db, args.name, version)
+        if row is None:
+            print(f"Flow {args.name!r} has no stored version {version}.", file=sys.stderr)
+            return 1
+        sys.stdout.write(row["text"])
+        return 0
+
+    return _run_with_database(settings, work)
+
+
 def _flows_migrate(args) -> int:
     from workflows import flow_snapshots
     from workflows.flow_migration import migrate_instances
@@ -477,9 +573,42 @@ def _flows_migrate(args) -> int:
         except (UnknownFlow, MigrationRefused) as exc:
             print(f"Refused: {exc}", file=sys.stderr)
             return 1
-        await flow_snapshots.store(db, unstored)
+        await flow_snapshots.store(db, registry, unstored)
         moved = await migrate_instances(db, old, new, mapping, SystemClock().now(), actor="cli:flows-migrate")
         print(f"Moved {moved} instance(s) of {args.name} from version {old.version} to {new.version}.")
+        return 0
+
+    return _run_with_database(settings, work)
+
+
+def _flows_funnel(args) -> int:
+    import json
+
+    from db import funnel as counters
+    from db.migrate import ensure_migrated
+    from workflows import flow_snapshots, funnel
+    from workflows.registry import UnknownFlow
+
+    settings = args.settings
+    registry = _registry(settings)
+
+    async def work(db) -> int:
+        await ensure_migrated(db)
+        await flow_snapshots.sync(db, registry)
+        try:
+            flow = registry.get(args.name, args.version) if args.version else registry.current(args.name)
+        except UnknownFlow as exc:
+            print(f"Refused: {exc}", file=sys.stderr)
+            return 1
+        rows = await counters.counts(db, flow.name, flow.version, args.org, args.since, args.until)
+        report = funnel.build_report(flow.definition, rows, args.since, args.until, args.org)
+        if args.format == "json":
+            print(json.dumps(funnel.as_json(report), ensure_ascii=False, indent=2))
+        elif args.format == "csv":
+            sys.stdout.write(funnel.to_csv(report))
+        else:
+            print(f"{report.title}, version {report.version}: {funnel.summary(report)}")
+            sys.stdout.write(funnel.to_text(report))
         return 0
 
     return _run_with_database(settings, work)

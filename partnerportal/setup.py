@@ -7,7 +7,7 @@ from collections import deque
 
 from db import links
 from workflows import flow_snapshots
-from db.accounts import ADMIN_ROLE, find_by_email, role_of
+from db.accounts import ADMIN_ROLE, PRODUCT_OWNER_ROLE, find_by_email, role_of
 from db.engine import Database
 from db.tables import Organisation
 from core.clock import SystemClock
@@ -21,29 +21,57 @@ from workflows.service import FlowService
 
 ACTOR = "cli:admin-create"
 RESTORE_ACTOR = "cli:admin-restore"
+OPERATOR_ACTOR = "cli:operator-create"
+PROVIDER, OPERATOR = "provider", "operator"
 
 
 class RestoreRefused(Exception):
     """The account cannot be restored; the message says why and what to do instead."""
 
 
-async def ensure_organisation(db: Database, name: str) -> int:
-    row = await db.fetch_one(Organisation.select(Organisation.id).where(Organisation.name == name))
+class WrongOrganisationKind(Exception):
+    """A provider's admin asked for in the operator's organisation, or the other way round."""
+
+
+async def ensure_organisation(db: Database, name: str, kind: str = PROVIDER) -> int:
+    row = await db.fetch_one(Organisation.select(Organisation.id, Organisation.kind).where(Organisation.name == name))
     if row:
+        if row["kind"] != kind:
+            raise WrongOrganisationKind(
+                f"{name!r} is the portal operator's organisation (PARTNERPORTAL_OPERATOR_ORGANISATION); "
+                "invite product owners there with: partnerportal operator create"
+                if row["kind"] == OPERATOR else
+                f"{name!r} is a provider organisation; choose another PARTNERPORTAL_OPERATOR_ORGANISATION"
+            )
         return row["id"]
-    result = await db.write([Organisation.insert(Organisation(name=name)).returning(Organisation.id)])
+    result = await db.write([Organisation.insert(Organisation(name=name, kind=kind)).returning(Organisation.id)])
     return result[0][0]["id"]
 
 
 async def invite_admin(db: Database, settings: Settings, organisation: str, person: Person) -> tuple[str, str | None]:
     """Invites the organisation's admin (once) and returns (state, a fresh registration link or None)."""
+    return await _invite_once(db, settings, organisation, PROVIDER, person, ADMIN_ROLE, ACTOR)
+
+
+async def invite_product_owner(db: Database, settings: Settings, person: Person) -> tuple[str, str | None]:
+    """Invites a product owner into the operator's organisation (created if new): they
+    register and log in like everyone else, and see the flow studio instead of any
+    organisation's people. Returns (state, a fresh registration link or None)."""
+    return await _invite_once(
+        db, settings, settings.operator_organisation, OPERATOR, person, PRODUCT_OWNER_ROLE, OPERATOR_ACTOR
+    )
+
+
+async def _invite_once(
+    db: Database, settings: Settings, organisation: str, kind: str, person: Person, role: str, actor: str
+) -> tuple[str, str | None]:
     registry = FlowRegistry.from_directory(settings.flows_dir or None, settings.onboarding_flow)
     await flow_snapshots.sync(db, registry)
     service = FlowService(db, registry, SystemClock())
-    organisation_id = await ensure_organisation(db, organisation)
+    organisation_id = await ensure_organisation(db, organisation, kind)
     existing = await find_by_email(db, organisation_id, person.email)
     if existing is None or existing["instance"] is None:
-        record = await invite(service, organisation_id, person, ACTOR, "", mail_limits=None, role="admin")
+        record = await invite(service, organisation_id, person, actor, "", mail_limits=None, role=role)
         instance_id, state, flow = record.id, record.state, service.flow_of(record)
     else:
         instance = existing["instance"]

@@ -9,7 +9,7 @@ import signal
 from db.engine import Database
 from db.migrate import ensure_migrated
 from jobs.scheduler import create_scheduler
-from workflows import flow_snapshots
+from workflows import flow_snapshots, publication
 from core.clock import SystemClock
 from partnerportal import logs
 from workflows.registry import load_registry
@@ -29,7 +29,8 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None, sche
         await ensure_migrated(db)
         registry = load_registry(settings)
         clock = SystemClock()
-        await flow_snapshots.sync(db, registry)
+        await flow_snapshots.sync(db, registry, clock)
+        following = asyncio.create_task(publication.follow(db, registry, settings.flow_refresh_seconds))
         scheduler = create_scheduler(
             FlowService(db, registry, clock), settings.sweep_interval_seconds, settings.sweep_batch_size,
             settings=settings,
@@ -39,6 +40,11 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None, sche
             scheduler.start()
             # apscheduler's own lines are muted (partnerportal/logs.py); say once that it runs.
             logging.getLogger(__name__).info("Scheduler started (every %s s)", settings.sweep_interval_seconds)
+        # This line tells operators (and tests starting a worker) that the worker runs.
+        logging.getLogger(__name__).info(
+            "Worker started: timers and mail %s, flow publications every %g s",
+            f"every {settings.sweep_interval_seconds:g} s" if scheduler is not None else "off", settings.flow_refresh_seconds,
+        )
         stop = stop or asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -48,6 +54,8 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None, sche
             scheduler.shutdown(wait=False)
         if metrics is not None:
             metrics.stop()
+        following.cancel()
+        await asyncio.gather(following, return_exceptions=True)
         return 0
     finally:
         await db.close()

@@ -154,7 +154,7 @@ def test_quickstart_demo_prepares_and_serves_on_the_embedded_default(tmp_path):
         health = wait_for_health(f"http://127.0.0.1:{port}/health", server, log)
         # one web process per core; with several, the scheduler runs in a process beside them
         scheduler = "running" if (os.cpu_count() or 1) == 1 else "separate process"
-        assert health == {"status": "ok", "database": "ok", "scheduler": scheduler}
+        assert health == {"status": "ok", "database": "ok", "scheduler": scheduler, "flows": {"onboarding": 2}}
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as response:
             assert response.status == 200
             assert '<html lang="de">' in response.read().decode("utf-8")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
@@ -16,7 +17,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.plugins.prometheus import PrometheusConfig
 from litestar.template.config import TemplateConfig
 
-from workflows import flow_snapshots
+from workflows import flow_snapshots, publication
 from db.engine import Database
 from db.migrate import ensure_migrated
 from core.clock import SystemClock
@@ -27,7 +28,7 @@ from web.path_parameters import reject_impossible_path_parameters
 from web.request_log import request_logging
 from web.routes import ROUTES
 from web.controllers.dev_mailbox import DEV_MAILBOX_PATH, dev_mailbox_enabled
-from web.errors import EXCEPTION_HANDLERS
+from web.errors import EXCEPTION_HANDLERS, load_published_versions
 from web.formatting import datetime_de
 from web.hyphenation import hyphenate
 from web.live import KEEP_ALIVE_SECONDS, ChangeFeed, SessionChecks
@@ -80,9 +81,15 @@ def create_app(
         await db.start()
         try:
             await ensure_migrated(db)
-            await flow_snapshots.sync(db, registry)
-            async with background(app) if background else nullcontext():
-                yield
+            await flow_snapshots.sync(db, registry, clock)
+            # Versions published by any process become current here within this interval.
+            following = asyncio.create_task(publication.follow(db, registry, settings.flow_refresh_seconds))
+            try:
+                async with background(app) if background else nullcontext():
+                    yield
+            finally:
+                following.cancel()
+                await asyncio.gather(following, return_exceptions=True)
         finally:
             await live_feed.stop()
             await db.close()
@@ -135,6 +142,7 @@ def create_app(
         exception_handlers=EXCEPTION_HANDLERS,
         # The process configures logging (partnerportal/logs.py): one format, secrets masked.
         logging_config=None,
+        after_exception=[load_published_versions],
         debug=False,
     )
     # Around everything, unknown paths included (Litestar's own middleware runs only for routes).

@@ -56,6 +56,13 @@ async def require_admin(request: Request) -> SessionInfo:
     return info
 
 
+async def require_product_owner(request: Request) -> SessionInfo:
+    info = await require_member(request)
+    if not info.is_product_owner:
+        raise PermissionDeniedException("product owners only")
+    return info
+
+
 def set_session_cookie(response: Response, token: str, request: Request) -> None:
     settings = request.app.state.settings
     response.set_cookie(

@@ -23,6 +23,8 @@ from web.rendering import client_redirect
 from web.return_path import login_url, requested_path
 from web.request_log import request_id_of
 from web.texts import text
+from workflows import publication
+from workflows.registry import UnloadedVersion
 from workflows.service import TransitionConflict
 
 log = logging.getLogger(__name__)
@@ -82,6 +84,21 @@ def conflict(request: Request, exc: TransitionConflict) -> Response:
     return _page(request, HTTP_409_CONFLICT, "error.conflict")
 
 
+async def load_published_versions(exc: Exception, scope) -> None:
+    """An instance of a version another process published a moment ago, met before this
+    process's next refresh: load it now (before the 503 below is sent), so the next
+    request finds it. An after-exception hook, because exception handlers are synchronous."""
+    if isinstance(exc, UnloadedVersion):
+        app = scope["litestar_app"]
+        await publication.refresh(app.state.db, app.state.registry)
+
+
+def flow_version_loading(request: Request, exc: UnloadedVersion) -> Response:
+    response = _page(request, HTTP_503_SERVICE_UNAVAILABLE, "error.flow_updated")
+    response.headers["Retry-After"] = "1"
+    return response
+
+
 def consent_required(request: HTMXRequest, exc: Exception) -> Response:
     target = request.app.route_reverse("consent_form")
     if request.htmx:
@@ -102,6 +119,7 @@ EXCEPTION_HANDLERS = {
     NotAuthorizedException: http_error,
     PermissionDeniedException: http_error,
     TransitionConflict: conflict,
+    UnloadedVersion: flow_version_loading,
     ConsentRequired: consent_required,
     DatabaseUnavailable: database_down,
     HTTP_404_NOT_FOUND: http_error,

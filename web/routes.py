@@ -12,6 +12,9 @@ from web.controllers.companion import companion_app, companion_manifest, compani
 from web.controllers.dev_mailbox import dev_mailbox, dev_mailbox_html, dev_mailbox_mail
 from web.controllers.consent import consent_page, give_consent, show_document, withdraw_consent
 from web.controllers.flow import flow_svg, flow_view
+from web.controllers.flow_migrate import FlowMigrateController
+from web.controllers.flow_studio import FlowStudioController
+from web.controllers.funnel import funnel_csv, funnel_page
 from web.controllers.health import health
 from web.controllers.home import home
 from web.controllers.invitation import invitation, start_registration
@@ -68,6 +71,10 @@ ROUTES = [
     companion_static,
     flow_view,
     flow_svg,
+    FlowStudioController,
+    FlowMigrateController,
+    funnel_page,
+    funnel_csv,
     dev_mailbox,
     dev_mailbox_mail,
     dev_mailbox_html,

@@ -36,6 +36,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "error.conflict": "Der Datensatz wurde gerade an anderer Stelle geändert. Bitte laden Sie die Seite neu.",
         "error.request_id": "Fehlernummer (bitte bei Rückfragen angeben):",
         "error.unavailable": "Der Dienst ist vorübergehend nicht erreichbar. Bitte versuchen Sie es in einigen Minuten erneut.",
+        "error.flow_updated": "Der Ablauf wurde gerade in einer neuen Version veröffentlicht. Bitte laden Sie die Seite in einem Moment neu.",
         "error.internal": "Ein unerwarteter Fehler ist aufgetreten. Bitte versuchen Sie es später erneut.",
         "error.back_home": "Zur Startseite",
         "health.ok": "Betriebsbereit",

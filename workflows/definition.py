@@ -187,6 +187,14 @@ def parse(text: str, source: str = "<text>", require_roles: bool = True) -> Flow
 
 def check_roles(definition: FlowDefinition) -> None:
     """Every role of workflows/roles.py is given: a missing one names itself and its use."""
+    problems = role_problems(definition)
+    if problems:
+        raise problems[0]
+
+
+def role_problems(definition: FlowDefinition) -> list[FlowDefinitionError]:
+    """One error per role of workflows/roles.py the definition does not give."""
+    problems = []
     where = {"state": "states", "event": "transitions", "timer": "timers"}
     how = {"state": "roles: [{}] to a state", "event": "role: {} to a transition", "timer": "purpose: {} to a timer"}
     for role in ROLES.values():
@@ -197,12 +205,13 @@ def check_roles(definition: FlowDefinition) -> None:
         else:
             present = any(t.purpose == role.name for t in definition.timers)
         if not present:
-            raise FlowDefinitionError(
+            problems.append(FlowDefinitionError(
                 definition.source,
                 where[role.kind],
                 f"no {role.kind} has the role {role.name!r} ({role.purpose}); add "
                 + how[role.kind].format(role.name),
-            )
+            ))
+    return problems
 
 
 class _Validator:

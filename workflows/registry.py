@@ -17,6 +17,11 @@ class UnknownFlow(LookupError):
     pass
 
 
+class UnloadedVersion(UnknownFlow):
+    """A version of a known flow this process has not loaded yet: another process has
+    just published it (workflows/publication.py loads it from the database)."""
+
+
 class FlowRegistry:
     """`onboarding` names the flow new invitations use (the setting
     PARTNERPORTAL_ONBOARDING_FLOW); None is allowed when the folder holds one flow."""
@@ -87,7 +92,23 @@ class FlowRegistry:
         try:
             return self._versions[(name, version)]
         except KeyError:
-            raise UnknownFlow(f"Flow {name!r} has no version {version}") from None
+            kind = UnloadedVersion if name in self._current else UnknownFlow
+            raise kind(f"Flow {name!r} has no version {version}") from None
+
+    def knows(self, name: str, version: int) -> bool:
+        return (name, version) in self._versions
+
+    def make_current(self, name: str, version: int) -> Flow:
+        """New instances of `name` start on `version` from now on (it was published)."""
+        flow = self.get(name, version)
+        self._current[name] = flow
+        return flow
+
+    def add_published(self, definition: FlowDefinition) -> Flow:
+        """A version this process has just published itself: known and current at once."""
+        flow = self._versions.setdefault((definition.name, definition.version), Flow(definition))
+        self._current[definition.name] = flow
+        return flow
 
     def versions(self, name: str) -> list[int]:
         return sorted(v for (n, v) in self._versions if n == name)

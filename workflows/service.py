@@ -15,6 +15,7 @@ from db.engine import ConflictError, Database
 from db.instances import InstanceRecord
 from db.transitions import Change, WritePlan
 from core.clock import SystemClock
+from workflows import publication
 from workflows.engine import EventNotAllowed, Flow, Outcome
 from workflows.mail_limits import MailLimits, limit_reached
 from workflows.registry import FlowRegistry
@@ -193,6 +194,7 @@ class FlowService:
         record = await instances.load(self.db, instance_id, organisation_id)
         if record is None:
             raise InstanceNotFound(instance_id)
+        await publication.ensure_known(self.db, self.registry, record.flow_name, record.flow_version)
         batch = self.batch()
         record, outcome = batch.send(record, event, actor, client_ip, data, details)
         quota_steps = []

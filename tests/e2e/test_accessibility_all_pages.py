@@ -387,3 +387,74 @@ async def test_the_consent_page_after_a_login_without_consent(portal, db, clock)
     await expect(heading(page, "Einwilligung in die Datenverarbeitung")).to_be_visible()
     await audit.check(page, "the consent page (desktop)")
     audit.assert_clean()
+
+
+# -- a product owner: the flow studio ------------------------------------------------------
+
+
+async def test_flow_studio_pages(portal, db, clock):
+    from tests.support.flow_copies import shipped_text
+    from tests.support.product_owner import operator_account
+
+    audit = Audit()
+    await portal.factory.invite()  # a running invitation of version 2, to migrate
+    account_id, organisation_id = await operator_account(db)
+    token = await login_session(db, clock, account_id, organisation_id)
+    context = await admin_context(portal.browser, portal.base_url, token)
+    page = await context.new_page()
+    await page.goto("/")
+    await audit.check(page, "the start page (product owner)")
+    await page.locator("main").get_by_role("link", name="Abläufe").click()
+    await expect(heading(page, "Abläufe")).to_be_visible()
+    await audit.check(page, "Abläufe")
+    await page.get_by_role("button", name=re.compile("Neuer Entwurf")).click()
+    await expect(page.get_by_label("Ablauf (YAML)")).to_be_visible()
+    await audit.check(page, "Entwurf")
+    await page.get_by_label("Ablauf (YAML)").fill(shipped_text(version=3, expiry="336 Stunden"))
+    await expect(page.locator("#draft-problems")).to_contain_text("timers[0].after")
+    await audit.check(page, "Entwurf with a problem (checked while typing)")
+    await page.get_by_role("button", name="Prüfen und speichern").click()
+    await expect(page.locator("#draft-problems")).to_contain_text("1 Fehler")
+    await audit.check(page, "Entwurf saved with a problem")
+    await page.get_by_label("Ablauf (YAML)").fill(shipped_text(version=3, expiry="336h"))
+    await page.get_by_role("button", name="Prüfen und speichern").click()
+    await expect(page.locator("#draft-problems")).to_contain_text("keine Fehler")
+    await page.get_by_role("link", name="Vorschau").click()
+    await expect(page.get_by_text("Frist der Einladung: 720 h → 336 h")).to_be_visible()
+    await audit.check(page, "Vorschau")
+    await page.get_by_role("button", name="Simulieren").click()
+    await expect(page.locator("#simulation")).to_contain_text("im Zeitraum nachgespielt")
+    await audit.check(page, "Vorschau with a simulation")
+    await page.get_by_role("button", name="Version 3 veröffentlichen").click()
+    await expect(page.get_by_role("status")).to_contain_text("ist veröffentlicht")
+    await audit.check(page, "Abläufe after publishing")
+    await page.get_by_role("link", name="Migrieren von Version 2").click()
+    await expect(page.get_by_role("button", name="Migration starten")).to_be_visible()
+    await audit.check(page, "Migrieren")
+    await page.get_by_label("Ziel für „Eingeladen“").select_option("")
+    await page.get_by_role("button", name="Migration starten").click()
+    await expect(page.locator("#map_invited-error")).to_be_visible()
+    await audit.check(page, "Migrieren with an incomplete mapping")
+    await page.get_by_label("Ziel für „Eingeladen“").select_option("invited")
+    await page.get_by_role("button", name="Migration starten").click()
+    await expect(page.get_by_role("status")).to_contain_text("Abgeschlossen")
+    await audit.check(page, "Migrieren: progress")
+    audit.assert_clean()
+
+
+# -- a product owner: the funnel -----------------------------------------------------------
+
+
+async def test_the_funnel_of_a_product_owner(portal, db, clock, service):
+    """The Trichter (issue 13) with a seeded history, and with a form error."""
+    from tests.integration.test_funnel import seed
+
+    audit = Audit()
+    await seed(portal.factory, service, clock)
+    operator = await portal.factory.organisation("Betreiber des Portals")
+    account_id = await portal.factory.account(operator, role="product_owner")
+    token = await login_session(db, clock, account_id, operator)
+    page = await (await admin_context(portal.browser, portal.base_url, token)).new_page()
+    await audit.visit(page, "/trichter", "the funnel")
+    await audit.visit(page, "/trichter?von=01.11.2026", "the funnel with a wrong date", status=422)
+    audit.assert_clean()

@@ -138,7 +138,13 @@ async def test_the_documented_metrics_are_the_ones_served(settings, db):
             text = (await operator.get(f"http://127.0.0.1:{port}/metrics")).text
     served = set(re.findall(r"^# TYPE (partnerportal_\w+) (\w+)$", text, re.M))
     names = {name.removesuffix("_total") + ("_total" if kind == "counter" else "") for name, kind in served}
-    assert listed == names
+    # Litestar creates the error counter at the first request that raised (in this process,
+    # possibly an earlier test's): the page names it in the sentence after the table.
+    lazy = "partnerportal_http_requests_error_total"
+    assert f"After the first request that raised an error, also `{lazy}`" in " ".join(
+        (docs / "operations.md").read_text(encoding="utf-8").split()
+    )
+    assert listed == names - {lazy}
     dashboard = json.loads((docs / "grafana-dashboard.json").read_text(encoding="utf-8"))
     used = {m for panel in dashboard["panels"] for target in panel["targets"] for m in re.findall(r"partnerportal_\w+", target["expr"])}
     assert {re.sub(r"_(bucket|count|sum)$", "", m) for m in used} <= listed

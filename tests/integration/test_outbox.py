@@ -364,8 +364,10 @@ def test_every_mail_kind_has_german_text_and_html(kind):
 
 
 async def test_the_scheduler_runs_the_dispatcher_when_given_settings(service, settings):
-    assert [j.id for j in create_scheduler(service, 5, 100).get_jobs()] == ["sweep_timers"]
-    assert [j.id for j in create_scheduler(service, 5, 100, settings=settings).get_jobs()] == ["sweep_timers", "send_mail", "retention"]
+    assert [j.id for j in create_scheduler(service, 5, 100).get_jobs()] == ["sweep_timers", "compact_funnel"]
+    assert [j.id for j in create_scheduler(service, 5, 100, settings=settings).get_jobs()] == [
+        "sweep_timers", "compact_funnel", "send_mail", "retention"
+    ]
 
 
 async def test_the_device_mail_says_what_to_do_if_it_was_not_you(factory, service, db, smtp, send):

@@ -75,7 +75,7 @@ async def test_a_post_without_csrf_token_is_refused(settings, db):
 async def test_health_reports_database_and_scheduler(settings, db):
     async with running_app(settings) as (_, client):
         body = (await client.get("/health")).json()
-        assert body == {"status": "ok", "database": "ok", "scheduler": "disabled"}
+        assert body == {"status": "ok", "database": "ok", "scheduler": "disabled", "flows": {"onboarding": 2}}
     async with running_app(dataclasses.replace(settings, sweep_interval_seconds=3600, scheduler_enabled=True)) as (_, client):
         assert (await client.get("/health")).json()["scheduler"] == "running"
 

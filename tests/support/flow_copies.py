@@ -49,3 +49,17 @@ def write(folder: Path, data: dict) -> Path:
     path = folder / f"{data['flow']}.yaml"
     path.write_text(dump(data), encoding="utf-8")
     return path
+
+
+def shipped_text(version: int | None = None, expiry: str | None = None, drop: str | None = None) -> str:
+    """The shipped file's text (comments kept), with another `version`, another `after`
+    of the expiry timer, or without the line `drop` (e.g. "    role: activated")."""
+    text = SHIPPED.read_text(encoding="utf-8")
+    if version is not None:
+        text = text.replace("\nversion: 2\n", f"\nversion: {version}\n", 1)
+    if expiry is not None:
+        text = text.replace("    purpose: expiry\n    after: 720h\n", f"    purpose: expiry\n    after: {expiry}\n", 1)
+    if drop is not None:
+        assert drop + "\n" in text, drop
+        text = text.replace(drop + "\n", "", 1)
+    return text

@@ -24,7 +24,10 @@ async def health(request: Request) -> Response:
     if scheduler is None and state.get("scheduler_process"):
         scheduler_state = "separate process"  # `serve --workers N` runs it once, beside its web processes
     healthy = database == "ok" and scheduler_state != "stopped"
+    registry = state.registry
+    # The version new instances start here: shows when a publication reached this process.
+    flows = {name: registry.current(name).version for name in registry.names()}
     return Response(
-        {"status": "ok" if healthy else "degraded", "database": database, "scheduler": scheduler_state},
+        {"status": "ok" if healthy else "degraded", "database": database, "scheduler": scheduler_state, "flows": flows},
         status_code=HTTP_200_OK if healthy else HTTP_503_SERVICE_UNAVAILABLE,
     )

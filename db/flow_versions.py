@@ -1,0 +1,147 @@
+"""Stored flow versions, which one is published, and instances per version: queries only."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from db.engine import Database, Sql, Step
+from db.tables import FlowDefinitionSnapshot, FlowInstance, FlowPublication
+
+
+async def publications(db: Database) -> dict[str, dict]:
+    """flow name -> {flow_version, published_at, published_by}."""
+    rows = await db.fetch(
+        FlowPublication.select(
+            FlowPublication.flow_name, FlowPublication.flow_version, FlowPublication.published_at, FlowPublication.published_by
+        )
+    )
+    return {row["flow_name"]: row for row in rows}
+
+
+async def stored_keys(db: Database) -> set[tuple[str, int]]:
+    rows = await db.fetch(FlowDefinitionSnapshot.select(FlowDefinitionSnapshot.flow_name, FlowDefinitionSnapshot.flow_version))
+    return {(row["flow_name"], row["flow_version"]) for row in rows}
+
+
+async def stored(db: Database, name: str, version: int) -> dict | None:
+    return await db.fetch_one(
+        FlowDefinitionSnapshot.select().where(
+            (FlowDefinitionSnapshot.flow_name == name) & (FlowDefinitionSnapshot.flow_version == version)
+        )
+    )
+
+
+async def stored_versions(db: Database, name: str) -> list[dict]:
+    """Every stored version of a flow, oldest first, without its text."""
+    return await db.fetch(
+        FlowDefinitionSnapshot.select(
+            FlowDefinitionSnapshot.flow_version, FlowDefinitionSnapshot.created_at,
+            FlowDefinitionSnapshot.published_at, FlowDefinitionSnapshot.published_by,
+        ).where(FlowDefinitionSnapshot.flow_name == name).order_by(FlowDefinitionSnapshot.flow_version)
+    )
+
+
+async def highest_version(db: Database, name: str) -> int:
+    rows = await db.fetch(
+        FlowDefinitionSnapshot.select(FlowDefinitionSnapshot.flow_version)
+        .where(FlowDefinitionSnapshot.flow_name == name)
+        .order_by(FlowDefinitionSnapshot.flow_version, ascending=False)
+        .limit(1)
+    )
+    return rows[0]["flow_version"] if rows else 0
+
+
+def snapshot_step(
+    name: str, version: int, sha256: str, text: str, now: datetime, published_by: str | None, if_missing: bool = False
+) -> Step:
+    """Store a version's text; `published_by` None stores it without publishing it.
+    `if_missing`: a row another process stored first is left alone (same file, same text)."""
+    query = FlowDefinitionSnapshot.insert(
+        FlowDefinitionSnapshot(
+            flow_name=name, flow_version=version, sha256=sha256, text=text, created_at=now,
+            published_at=now if published_by is not None else None, published_by=published_by or "",
+        )
+    )
+    return Step(query.on_conflict(action="DO NOTHING") if if_missing else query)
+
+
+def mark_published_step(name: str, version: int, now: datetime, actor: str) -> Step:
+    return Step(
+        FlowDefinitionSnapshot.update(
+            {FlowDefinitionSnapshot.published_at: now, FlowDefinitionSnapshot.published_by: actor}
+        ).where((FlowDefinitionSnapshot.flow_name == name) & (FlowDefinitionSnapshot.flow_version == version))
+    )
+
+
+def swap_publication_step(name: str, expected: int | None, version: int, now: datetime, actor: str) -> Step:
+    """Make `version` the published one, but only if `expected` still is (None: none is
+    yet): one conditional statement, so of two publishers exactly one gets its row
+    back; the other's whole transaction rolls back with ConflictError."""
+    if expected is None:
+        query = Sql(
+            FlowPublication,
+            'INSERT INTO "flow_publication" ("flow_name", "flow_version", "published_at", "published_by") '
+            'VALUES ({}, {}, {}, {}) ON CONFLICT ("flow_name") DO NOTHING RETURNING "id"',
+            name, version, now, actor,
+        )
+    else:
+        query = (
+            FlowPublication.update(
+                {FlowPublication.flow_version: version, FlowPublication.published_at: now, FlowPublication.published_by: actor}
+            )
+            .where((FlowPublication.flow_name == name) & (FlowPublication.flow_version == expected))
+            .returning(FlowPublication.id)
+        )
+    return Step(query, expect_rows=1)
+
+
+async def instances_per_version(db: Database, name: str) -> dict[int, int]:
+    rows = await db.fetch(
+        Sql(
+            FlowInstance,
+            'SELECT "flow_version", count(*) AS "n" FROM "flow_instance" WHERE "flow_name" = {} GROUP BY "flow_version"',
+            name,
+        )
+    )
+    return {row["flow_version"]: row["n"] for row in rows}
+
+
+async def instances_per_state(db: Database, name: str, version: int) -> dict[str, int]:
+    rows = await db.fetch(
+        Sql(
+            FlowInstance,
+            'SELECT "state", count(*) AS "n" FROM "flow_instance" WHERE "flow_name" = {} AND "flow_version" = {} GROUP BY "state"',
+            name, version,
+        )
+    )
+    return {row["state"]: row["n"] for row in rows}
+
+
+async def histories_since(db: Database, name: str, since: datetime, batch: int = 1000):
+    """(instance id, current state, its history rows oldest first) of every instance of
+    `name` started since then, `batch` instances per round trip (keyset by id)."""
+    from db.tables import TransitionHistory
+
+    after = 0
+    while True:
+        instances = await db.fetch(
+            FlowInstance.select(FlowInstance.id, FlowInstance.state)
+            .where((FlowInstance.flow_name == name) & (FlowInstance.created_at >= since) & (FlowInstance.id > after))
+            .order_by(FlowInstance.id)
+            .limit(batch)
+        )
+        if not instances:
+            return
+        ids = [row["id"] for row in instances]
+        rows = await db.fetch(
+            TransitionHistory.select(
+                TransitionHistory.instance, TransitionHistory.event, TransitionHistory.to_state,
+                TransitionHistory.actor, TransitionHistory.created_at,
+            ).where(TransitionHistory.instance.is_in(ids)).order_by(TransitionHistory.id)
+        )
+        by_instance: dict[int, list[dict]] = {i: [] for i in ids}
+        for row in rows:
+            by_instance[row["instance"]].append(row)
+        for row in instances:
+            yield row["id"], row["state"], by_instance[row["id"]]
+        after = ids[-1]
