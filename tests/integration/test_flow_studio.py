@@ -149,7 +149,7 @@ async def test_no_studio_page_shows_a_persons_name_or_address(settings, db, cloc
     organisation = await factory.organisation("Pflegedienst Geheim")
     from workflows.invitations import Person, invite
 
-    await invite(service, organisation, Person("Frau", "Zenobia", "Verborgen", "z.verborgen@geheim.example"), "account:99", "", 50)
+    await invite(service, organisation, Person("Frau", "Zenobia", "Verborgen", "z.verborgen@geheim.example"), "account:99", "", None)
     async with running_app(settings, clock) as (_, client):
         owner = await product_owner(client, db, clock)
         draft = (await _new_draft(owner)).rsplit("/", 1)[1]
@@ -173,7 +173,7 @@ async def test_a_product_owner_registers_and_logs_in_like_everyone_else(settings
 
     organisation = await ensure_organisation(db, settings.operator_organisation, OPERATOR)
     person = Person("keine Angabe", "Paula", "Produkt", "p.produkt@betreiber.example")
-    record = await invite(service, organisation, person, "cli:operator-create", "", 50, role="product_owner")
+    record = await invite(service, organisation, person, "cli:operator-create", "", None, role="product_owner")
     async with running_app(settings, clock) as (_, client):
         browser = Invitee(client, db, clock, settings.secret_key)
         code = await browser.register(record.id)

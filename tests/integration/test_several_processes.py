@@ -137,4 +137,4 @@ async def test_serve_workers_starts_that_many_web_processes_and_the_scheduler_on
         async with httpx.AsyncClient(base_url=server.base_url, timeout=WAIT) as client:
             health = (await client.get("/health")).json()
         # The web processes run no scheduler; the one `worker` process beside them does.
-        assert health == {"status": "ok", "database": "ok", "scheduler": "separate process"}
+        assert health == {"status": "ok", "database": "ok", "scheduler": "separate process", "flows": {"onboarding": 2}}

@@ -50,7 +50,7 @@ def test_the_diff_names_timers_labels_transitions_and_mails_in_german():
     new = parse(
         shipped_text(version=3, expiry="336h")
         .replace("    label: Abgelaufen\n", "    label: Verfallen\n")
-        .replace("      - end_links\n      - send_mail: invitation_expired\n", "      - end_links\n")
+        .replace("      - end_registration_sessions\n      - send_mail: invitation_expired\n", "      - end_registration_sessions\n")
     )
 
     texts = [(c.kind, c.text) for c in describe(old, new)]
