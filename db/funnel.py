@@ -21,6 +21,11 @@ only the rows of their period. Facts (kind, state, detail):
   system, with a mail);
 - reminded (S, ""): stays in S that got at least one reminder;
 - came_back (S, T): stays in S that got a reminder and then left S for T.
+
+A migration (a history row whose details name `to_version`) moves everything the
+instance counted so far from its old version to the new one, then counts the change of
+state like any transition: the funnel of the new version counts migrated invitations,
+the old one no longer does.
 """
 
 from __future__ import annotations
@@ -65,6 +70,7 @@ class Transition:
     mails: bool
     at: datetime
     flow_version: int
+    to_version: int | None = None  # set on a migration to another version
 
 
 @dataclass
@@ -82,14 +88,20 @@ class InstanceTrail:
     came_from_before: str = ""
     reminded: bool = False
     started: bool = False
+    # What this instance added to the counters (without the version): a migration moves it.
+    counted: dict[tuple, int] = field(default_factory=lambda: defaultdict(int))
 
     def apply(self, t: Transition, deltas: dict[Key, int]) -> None:
         """Fold one transition into the trail and add its counter changes to `deltas`."""
 
         def add(kind: str, state: str, detail: str = "", amount: int = 1) -> None:
+            self.counted[(kind, state, detail)] += amount
             for organisation in (self.organisation, ALL_ORGANISATIONS):
                 key = (self.flow_name, self.flow_version, organisation, self.day, kind, state, detail)
                 deltas[key] += amount
+
+        if self.started and t.to_version is not None and t.to_version != self.flow_version:
+            self._move_to(t.to_version, deltas)
 
         if not self.started:
             self.started, self.flow_version, self.day = True, t.flow_version, _day(t.at)
@@ -117,6 +129,13 @@ class InstanceTrail:
         self.came_from_before, self.came_from = self.came_from, t.source
         self.state, self.since, self.reminded = t.target, t.at, False
 
+    def _move_to(self, version: int, deltas: dict[Key, int]) -> None:
+        for (kind, state, detail), amount in self.counted.items():
+            for organisation in (self.organisation, ALL_ORGANISATIONS):
+                deltas[(self.flow_name, self.flow_version, organisation, self.day, kind, state, detail)] -= amount
+                deltas[(self.flow_name, version, organisation, self.day, kind, state, detail)] += amount
+        self.flow_version = version
+
 
 def _day(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).date().isoformat()
@@ -142,6 +161,7 @@ def _from_history(row: dict[str, Any]) -> Transition:
         mails=bool(details.get("mails")),
         at=_as_datetime(row["created_at"]),
         flow_version=int(details.get("flow_version") or 0),
+        to_version=int(details["to_version"]) if details.get("to_version") else None,
     )
 
 
@@ -151,7 +171,7 @@ _HISTORY_SELECT = (
 )
 
 
-def _history_query(instance_ids: list[int]) -> Sql:
+def history_query(instance_ids: list[int]) -> Sql:
     if TransitionHistory._meta.db.engine_type == "postgres":
         return Sql(TransitionHistory, _HISTORY_SELECT + '"instance" = ANY({}::int[]) ORDER BY "instance", "id"', instance_ids)
     marks = ", ".join(["{}"] * len(instance_ids))
@@ -243,7 +263,27 @@ def counter_steps(changes: Iterable[Any], now: datetime) -> tuple[list[Step | De
             )
         return []
 
-    return [Step(_history_query(ids)), Deferred(fold)], [Deferred(lambda results: delta_steps(deltas))]
+    return [Step(history_query(ids)), Deferred(fold)], [Deferred(lambda results: delta_steps(deltas))]
+
+
+async def migration_steps(
+    db: Database, flow_name: str, moves: list[tuple[int, int, str, str]], event: str, to_version: int, actor: str,
+    now: datetime,
+) -> list[Step]:
+    """The counter deltas of moving instances to `to_version`: `moves` are (instance,
+    organisation, old state, new state). Reads their history now, so the caller's write
+    must be version-checked (a transition in between makes it a conflict)."""
+    if not moves:
+        return []
+    rows = await db.fetch(history_query(sorted({m[0] for m in moves})))
+    trails = {instance: InstanceTrail(flow_name, organisation) for instance, organisation, _, _ in moves}
+    ignored: dict[Key, int] = defaultdict(int)
+    for row in rows:
+        trails[row["instance"]].apply(_from_history(row), ignored)
+    deltas: dict[Key, int] = defaultdict(int)
+    for instance, _, source, target in moves:
+        trails[instance].apply(Transition(event, source, target, actor, False, now, to_version, to_version), deltas)
+    return delta_steps(deltas)
 
 
 async def rebuild(db: Database, batch: int = 20_000) -> int:

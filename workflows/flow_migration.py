@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from db import flow_migrations
+from db import flow_migrations, funnel
 from db.audit import audit_step
 from db.engine import Database, Step
 from db.tables import FlowInstance, Timer, TransitionHistory
 from workflows.definition import FlowDefinition
+
+MIGRATE_EVENT = "migrate_flow"  # the history row's event: not an event of any flow
 
 
 async def migrate_instances(
@@ -78,7 +80,7 @@ async def _steps(
                     TransitionHistory(
                         instance=row["id"],
                         organisation=row["organisation"],
-                        event="migrate_flow",
+                        event=MIGRATE_EVENT,
                         from_state=row["state"],
                         to_state=mapping[row["state"]],
                         actor=actor,
@@ -91,6 +93,9 @@ async def _steps(
         )
     )
     steps.extend(await _timer_steps(db, rows, old, new, mapping))
+    # The funnel's counters move with the instances (new version counts them, old no longer).
+    moves = [(row["id"], row["organisation"], row["state"], mapping[row["state"]]) for row in rows]
+    steps.extend(await funnel.migration_steps(db, old.name, moves, MIGRATE_EVENT, new.version, actor, now))
     return steps
 
 

@@ -229,6 +229,34 @@ async def test_compaction_folds_every_delta_once_even_when_two_run_at_once(facto
     assert await report_json(db, registry) == report
 
 
+async def test_migrated_invitations_move_to_the_funnel_of_their_new_version(factory, service, clock, db, registry):
+    from tests.support.flow_copies import shipped_text
+    from workflows.flow_migration import migrate_instances
+    from workflows.publication import publish
+    from workflows.versioning import plan_state_mapping
+
+    seeded = await seed(factory, service, clock)
+    before = await report_json(db, registry)
+    assert before["invitations"] == 9
+    old = registry.current("onboarding").definition
+    await publish(db, registry, shipped_text(version=old.version + 1, expiry="336h"), "account:1", clock.now())
+    new = registry.current("onboarding").definition
+
+    moved = await migrate_instances(db, old, new, plan_state_mapping(old, new, {}), clock.now(), actor="cli:test")
+
+    assert moved == 9
+    after = await report_json(db, registry)  # the funnel of the new version
+    assert after["version"] == new.version
+    assert {k: v for k, v in after.items() if k != "version"} == {k: v for k, v in before.items() if k != "version"}
+    rows = await counters.counts(db, "onboarding", old.version, None, None, None)
+    assert rows and all(row["count"] == 0 for row in rows)  # the old version counts nobody now
+    # Later transitions count on the new version, and recounting the history agrees.
+    await service.send(seeded["people"]["c1"], "revoke", actor="account:2")
+    incremental = await all_counters(db)
+    await counters.rebuild(db)
+    assert await all_counters(db) == incremental
+
+
 async def product_owner(factory, db, clock) -> str:
     operator = await factory.organisation("Betreiber des Portals")
     account = await factory.account(operator, role="product_owner")
