@@ -117,16 +117,31 @@ async def instances_per_state(db: Database, name: str, version: int) -> dict[str
     return {row["state"]: row["n"] for row in rows}
 
 
-async def histories_since(db: Database, name: str, since: datetime, batch: int = 1000):
+def _started_between(name: str, since: datetime, until: datetime | None):
+    condition = (FlowInstance.flow_name == name) & (FlowInstance.created_at >= since)
+    return condition & (FlowInstance.created_at <= until) if until is not None else condition
+
+
+async def count_started(db: Database, name: str, since: datetime, until: datetime) -> int:
+    row = await db.fetch_one(Sql(
+        FlowInstance,
+        'SELECT count(*) AS "n" FROM "flow_instance" WHERE "flow_name" = {} AND "created_at" >= {} AND "created_at" <= {}',
+        name, since, until,
+    ))
+    return int(row["n"]) if row else 0
+
+
+async def histories_since(db: Database, name: str, since: datetime, batch: int = 1000, until: datetime | None = None,
+                          after: int = 0):
     """(instance id, current state, its history rows oldest first) of every instance of
-    `name` started since then, `batch` instances per round trip (keyset by id)."""
+    `name` started since then (and until `until`), with an id above `after`, `batch`
+    instances per round trip (keyset by id)."""
     from db.tables import TransitionHistory
 
-    after = 0
     while True:
         instances = await db.fetch(
             FlowInstance.select(FlowInstance.id, FlowInstance.state)
-            .where((FlowInstance.flow_name == name) & (FlowInstance.created_at >= since) & (FlowInstance.id > after))
+            .where(_started_between(name, since, until) & (FlowInstance.id > after))
             .order_by(FlowInstance.id)
             .limit(batch)
         )

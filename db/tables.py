@@ -413,6 +413,30 @@ class FunnelDelta(Table, tablename="funnel_delta"):
     count = Integer(default=0)
 
 
+class FlowSimulation(Table, tablename="flow_simulation"):
+    """A draft's simulation (Vorschau) as a job: started by a product owner, run in
+    chunks by whichever scheduler claims it (`worker`, `lease_until`); `last_instance` and
+    `summary` hold the progress, so a simulation interrupted by a crash resumes."""
+
+    id = Serial(primary_key=True)
+    draft = Integer()
+    flow_name = Varchar(length=100)
+    text = Text()  # the draft's text when the simulation started
+    days = Integer()
+    since = Timestamptz()
+    until = Timestamptz()
+    status = Varchar(length=20, default="running")  # running, finished, failed
+    replayed = Integer(default=0)
+    total = Integer(default=0)
+    last_instance = Integer(default=0)  # the last instance id replayed (keyset cursor)
+    summary = Text(default="")  # JSON: the summary so far (the result once finished)
+    worker = Varchar(length=64, default="")
+    lease_until = Timestamptz(null=True, default=None)
+    created_by = Varchar(length=200, default="")
+    created_at = Timestamptz(default=TimestamptzNow())
+    updated_at = Timestamptz(default=TimestamptzNow())
+
+
 ALL_TABLES: list[type[Table]] = [
     Organisation,
     Account,
@@ -424,6 +448,7 @@ ALL_TABLES: list[type[Table]] = [
     FlowPublication,
     FlowDraft,
     FlowMigration,
+    FlowSimulation,
     WebSession,
     InvitationLink,
     DevMail,

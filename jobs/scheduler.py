@@ -12,6 +12,7 @@ from db import funnel
 from db.outage import is_outage
 from jobs.outbox import dispatch_due_mail
 from jobs.retention import purge_expired_data
+from jobs.simulations import run_simulations
 from jobs.timers import fire_due_timers
 from core.settings import Settings
 from core.signing import Signer
@@ -66,6 +67,14 @@ async def compact_funnel(service: FlowService) -> None:
         _log_failure("Funnel compaction", exc)
 
 
+async def simulate_drafts(service: FlowService) -> None:
+    """Simulations started on the Vorschau page, and those a crashed process left."""
+    try:
+        await run_simulations(service.db, service.clock)
+    except Exception as exc:  # as above: the simulation resumes from its last chunk
+        _log_failure("Simulation", exc)
+
+
 def create_scheduler(
     service: FlowService,
     interval_seconds: float,
@@ -93,6 +102,10 @@ def create_scheduler(
         seconds=max(interval_seconds, FUNNEL_COMPACT_SECONDS),
         args=[service],
         id="compact_funnel",
+    )
+    scheduler.add_job(
+        simulate_drafts, "interval", seconds=interval_seconds, args=[service], id="simulate_drafts",
+        next_run_time=service.clock.now(),
     )
     if settings is not None:
         scheduler.add_job(

@@ -13,6 +13,7 @@ from web.controllers.dev_mailbox import dev_mailbox, dev_mailbox_html, dev_mailb
 from web.controllers.consent import consent_page, give_consent, show_document, withdraw_consent
 from web.controllers.flow import flow_svg, flow_view
 from web.controllers.flow_migrate import FlowMigrateController
+from web.controllers.flow_simulation import FlowSimulationController
 from web.controllers.flow_studio import FlowStudioController
 from web.controllers.funnel import funnel_csv, funnel_page
 from web.controllers.health import health
@@ -73,6 +74,7 @@ ROUTES = [
     flow_svg,
     FlowStudioController,
     FlowMigrateController,
+    FlowSimulationController,
     funnel_page,
     funnel_csv,
     dev_mailbox,

@@ -43,6 +43,27 @@ class Summary:
     next_due: dict[str, datetime] = field(default_factory=dict)
 
 
+    def as_json(self) -> dict:
+        """A form the database keeps between chunks (and the page reads when done)."""
+        return {
+            "invitations": self.invitations,
+            "different": [[actual, simulated, n] for (actual, simulated), n in self.different.items()],
+            "pending": dict(self.pending),
+            "next_due": {event: due.isoformat() for event, due in self.next_due.items()},
+        }
+
+    @classmethod
+    def from_json(cls, data: dict | None) -> "Summary":
+        if not data:
+            return cls()
+        return cls(
+            invitations=data["invitations"],
+            different=Counter({(actual, simulated): n for actual, simulated, n in data["different"]}),
+            pending=Counter(data["pending"]),
+            next_due={event: datetime.fromisoformat(due) for event, due in data["next_due"].items()},
+        )
+
+
 def _transition(flow: FlowDefinition, state: str, event: str, target: str | None) -> TransitionDef | None:
     candidates = [t for t in flow.transitions if t.event == event and state in t.sources]
     return next((t for t in candidates if t.target == target), candidates[0] if candidates else None)
@@ -96,9 +117,10 @@ def replay(flow: FlowDefinition, history: list[Recorded], now: datetime) -> Outc
     return outcome
 
 
-def summarise(flow: FlowDefinition, instances, now: datetime) -> Summary:
-    """`instances`: (current state, its recorded history) per invitation."""
-    summary = Summary()
+def summarise(flow: FlowDefinition, instances, now: datetime, summary: Summary | None = None) -> Summary:
+    """`instances`: (current state, its recorded history) per invitation; with `summary`,
+    adds them to it (the simulation job runs in chunks)."""
+    summary = summary if summary is not None else Summary()
     for actual, history in instances:
         summary.invitations += 1
         outcome = replay(flow, history, now)

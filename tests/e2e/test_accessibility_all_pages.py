@@ -422,9 +422,15 @@ async def test_flow_studio_pages(portal, db, clock):
     await page.get_by_role("link", name="Vorschau").click()
     await expect(page.get_by_text("Frist der Einladung: 720 h → 336 h")).to_be_visible()
     await audit.check(page, "Vorschau")
-    await page.get_by_role("button", name="Simulieren").click()
-    await expect(page.locator("#simulation")).to_contain_text("im Zeitraum nachgespielt")
-    await audit.check(page, "Vorschau with a simulation")
+    await page.get_by_role("button", name="Simulation starten").click()
+    await expect(page.get_by_role("link", name="Aktualisieren")).to_be_visible()
+    await audit.check(page, "Simulation: progress")
+    from jobs.simulations import run_simulations
+
+    assert await run_simulations(db, clock) == 1  # what the scheduler of a worker does
+    await expect(page.locator("#simulation")).to_contain_text("im Zeitraum nachgespielt")  # polled by htmx
+    await audit.check(page, "Simulation: result")
+    await page.get_by_role("link", name="Zurück zur Vorschau").click()
     await page.get_by_role("button", name="Version 3 veröffentlichen").click()
     await expect(page.get_by_role("status")).to_contain_text("ist veröffentlicht")
     await audit.check(page, "Abläufe after publishing")

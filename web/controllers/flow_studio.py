@@ -5,7 +5,6 @@ Veröffentlichen. Organisation admins get 403 here; no page names an organisatio
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import UploadFile
@@ -15,14 +14,14 @@ from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect
 from litestar.status_codes import HTTP_409_CONFLICT, HTTP_422_UNPROCESSABLE_ENTITY, HTTP_503_SERVICE_UNAVAILABLE
 
-from db import flow_drafts, flow_versions
+from db import flow_drafts, flow_simulations, flow_versions
 from db.accounts import PRODUCT_OWNER_ROLE
 from db.audit import audit_step
 from db.engine import ConflictError
 from web.auth import actor_of, client_ip, require_product_owner
 from web.forms import CSRF_FIELD
 from web.rendering import fragment, page, wants_fragment
-from workflows import diagram, draft_check, flow_diff, publication, simulation
+from workflows import diagram, draft_check, flow_diff, publication
 from workflows.definition import FlowDefinitionError, parse
 from workflows.engine import Flow
 
@@ -32,8 +31,6 @@ PREVIEW_TEMPLATE = "flow_preview.html"
 MAX_TEXT = 200_000  # characters; the shipped flow has ~9 000
 MAX_BODY = 4 * MAX_TEXT
 TOO_LONG = f"Der Text ist zu lang: höchstens {MAX_TEXT // 1000} 000 Zeichen."
-MAX_DAYS = 365
-DAYS_ERROR = f"Bitte geben Sie eine Zahl von Tagen zwischen 1 und {MAX_DAYS} ein."
 _VERSION_LINE = re.compile(r"^version:[^\n]*$", re.MULTILINE)
 
 
@@ -53,7 +50,7 @@ def _account_ids(actors) -> list[int]:
     return [int(a.split(":", 1)[1]) for a in actors if a.startswith("account:") and a.split(":", 1)[1].isdigit()]
 
 
-async def _draft(request: Request, draft_id: int) -> dict:
+async def draft_or_404(request: Request, draft_id: int) -> dict:
     draft = await flow_drafts.get(request.app.state.db, draft_id)
     if draft is None:
         raise NotFoundException()
@@ -124,14 +121,14 @@ class FlowStudioController(Controller):
     @get("/entwurf/{draft_id:int}", name="draft")
     async def draft(self, request: Request, draft_id: FromPath[int]) -> Response:
         await require_product_owner(request)
-        draft = await _draft(request, draft_id)
+        draft = await draft_or_404(request, draft_id)
         return page(DRAFT_TEMPLATE, _draft_context(draft, draft["text"], draft_check.check_text(draft["text"])))
 
     @post("/entwurf/{draft_id:int}/pruefen", name="draft_check")
     async def check(self, request: HTMXRequest, draft_id: FromPath[int]) -> Response:
         """Live validation while typing (htmx): the problems only; nothing is saved."""
         await require_product_owner(request)
-        draft = await _draft(request, draft_id)
+        draft = await draft_or_404(request, draft_id)
         text, problem = await _text_field(request)
         result = draft_check.check_text(text) if text is not None else None
         context = _draft_context(draft, text or "", result, form_error=problem)
@@ -143,7 +140,7 @@ class FlowStudioController(Controller):
     async def save(self, request: Request, draft_id: FromPath[int]) -> Response:
         """Saves the text whatever its problems (it is a draft) and shows them."""
         info = await require_product_owner(request)
-        draft = await _draft(request, draft_id)
+        draft = await draft_or_404(request, draft_id)
         text, problem = await _text_field(request)
         if text is None:
             return page(DRAFT_TEMPLATE, _draft_context(draft, draft["text"], None, form_error=problem),
@@ -153,7 +150,7 @@ class FlowStudioController(Controller):
     @post("/entwurf/{draft_id:int}/datei", name="draft_upload", request_max_body_size=MAX_BODY)
     async def upload(self, request: Request, draft_id: FromPath[int]) -> Response:
         info = await require_product_owner(request)
-        draft = await _draft(request, draft_id)
+        draft = await draft_or_404(request, draft_id)
         form = await request.form()
         files = form.getall("file") if "file" in form else []
         problem = None
@@ -174,29 +171,17 @@ class FlowStudioController(Controller):
         return await _store(request, info, draft, text)
 
     @get("/entwurf/{draft_id:int}/vorschau", name="draft_preview")
-    async def preview(self, request: HTMXRequest, draft_id: FromPath[int]) -> Response:
+    async def preview(self, request: Request, draft_id: FromPath[int]) -> Response:
         await require_product_owner(request)
-        draft = await _draft(request, draft_id)
-        days_text = request.query_params.get("tage")
-        if days_text is None:
-            return await _preview_page(request, draft)
-        days = int(days_text) if days_text.isdigit() and 1 <= int(days_text) <= MAX_DAYS else None
-        simulation = await _simulate(request, draft, days) if days else None
-        if wants_fragment(request):
-            context = {"draft": draft, "days": days_text, "simulation": simulation,
-                       "days_error": None if days else DAYS_ERROR}
-            return fragment(request, PREVIEW_TEMPLATE, "simulation", context,
-                            status_code=200 if days else HTTP_422_UNPROCESSABLE_ENTITY)
-        return await _preview_page(request, draft, status=200 if days else HTTP_422_UNPROCESSABLE_ENTITY,
-                                   simulation=simulation, days=days_text, days_error=None if days else DAYS_ERROR)
+        return await preview_page(request, await draft_or_404(request, draft_id))
 
     @post("/entwurf/{draft_id:int}/veroeffentlichen", name="draft_publish")
     async def publish(self, request: Request, draft_id: FromPath[int]) -> Response:
         info = await require_product_owner(request)
-        draft = await _draft(request, draft_id)
+        draft = await draft_or_404(request, draft_id)
         db, registry, now = request.app.state.db, request.app.state.registry, request.app.state.clock.now()
         if draft["status"] != flow_drafts.OPEN:
-            return await _preview_page(request, draft, "Dieser Entwurf ist bereits veröffentlicht.", HTTP_409_CONFLICT)
+            return await preview_page(request, draft, "Dieser Entwurf ist bereits veröffentlicht.", HTTP_409_CONFLICT)
         try:
             version = parse(draft["text"]).version
             result = await publication.publish(
@@ -204,19 +189,19 @@ class FlowStudioController(Controller):
                 client_ip=client_ip(request), extra_steps=[flow_drafts.published_step(draft["id"], version, now)],
             )
         except FlowDefinitionError:
-            return await _preview_page(request, draft, "Der Entwurf hat noch Fehler; beheben Sie sie im Entwurf.",
+            return await preview_page(request, draft, "Der Entwurf hat noch Fehler; beheben Sie sie im Entwurf.",
                                        HTTP_422_UNPROCESSABLE_ENTITY)
         except publication.PublishRefused as exc:
-            return await _preview_page(request, draft, str(exc), HTTP_422_UNPROCESSABLE_ENTITY)
+            return await preview_page(request, draft, str(exc), HTTP_422_UNPROCESSABLE_ENTITY)
         except publication.PublishConflict as exc:
-            return await _preview_page(request, draft, str(exc), HTTP_409_CONFLICT)
+            return await preview_page(request, draft, str(exc), HTTP_409_CONFLICT)
         target = request.app.route_reverse("flows")
         return Redirect(f"{target}?veroeffentlicht={result.definition.name}-{result.definition.version}", status_code=303)
 
     @get("/entwurf/{draft_id:int}/diagramm.svg", name="draft_svg")
     async def draft_svg(self, request: Request, draft_id: FromPath[int]) -> Response:
         await require_product_owner(request)
-        draft = await _draft(request, draft_id)
+        draft = await draft_or_404(request, draft_id)
         try:
             definition = parse(draft["text"])
         except FlowDefinitionError:
@@ -273,31 +258,8 @@ async def _store(request: Request, info, draft: dict, text: str) -> Response:
     return page(DRAFT_TEMPLATE, _draft_context(draft, text, result, saved=True), status_code=status)
 
 
-async def _simulate(request: Request, draft: dict, days: int) -> dict | None:
-    result = draft_check.check_text(draft["text"])
-    if result.definition is None:
-        return None
-    db, now = request.app.state.db, request.app.state.clock.now()
-    instances = []
-    async for _, state, rows in flow_versions.histories_since(db, draft["flow_name"], now - timedelta(days=days)):
-        instances.append((state, [simulation.Recorded(r["event"], r["to_state"], r["actor"], r["created_at"]) for r in rows]))
-    summary = simulation.summarise(result.definition, instances, now)
-    draft_flow, published = result.definition, request.app.state.registry.current(draft["flow_name"]).definition
-
-    def label(flow, state):
-        return flow.states[state].label if state in flow.states else state
-
-    return {
-        "invitations": summary.invitations,
-        "different": [(count, label(published, actual), label(draft_flow, simulated))
-                      for (actual, simulated), count in summary.different.most_common()],
-        "pending": [(count, next((t.label for t in draft_flow.transitions if t.event == event and t.label), event),
-                     summary.next_due[event]) for event, count in summary.pending.most_common()],
-    }
-
-
-async def _preview_page(request: Request, draft: dict, error: str | None = None, status: int = 200, simulation=None,
-                        days: str | None = None, days_error: str | None = None) -> Response:
+async def preview_page(request: Request, draft: dict, error: str | None = None, status: int = 200,
+                       days: str | None = None, days_error: str | None = None) -> Response:
     db, registry = request.app.state.db, request.app.state.registry
     result = draft_check.check_text(draft["text"])
     published = registry.current(draft["flow_name"]).definition
@@ -306,5 +268,5 @@ async def _preview_page(request: Request, draft: dict, error: str | None = None,
     return page(PREVIEW_TEMPLATE, {
         "draft": draft, "result": result, "published": published, "changes": changes, "error": error,
         "stale": publication_row is not None and publication_row["flow_version"] != draft["base_version"],
-        "simulation": simulation, "days": days or "30", "days_error": days_error,
+        "latest": await flow_simulations.latest_for_draft(db, draft["id"]), "days": days or "30", "days_error": days_error,
     }, status_code=status)
