@@ -141,7 +141,7 @@ def _day(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).date().isoformat()
 
 
-def _as_datetime(value: Any) -> datetime:
+def as_datetime(value: Any) -> datetime:
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
     parsed = datetime.fromisoformat(str(value))
@@ -159,7 +159,7 @@ def _from_history(row: dict[str, Any]) -> Transition:
         target=row["to_state"],
         actor=row["actor"],
         mails=bool(details.get("mails")),
-        at=_as_datetime(row["created_at"]),
+        at=as_datetime(row["created_at"]),
         flow_version=int(details.get("flow_version") or 0),
         to_version=int(details["to_version"]) if details.get("to_version") else None,
     )

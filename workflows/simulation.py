@@ -13,15 +13,15 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from workflows.definition import FlowDefinition, TransitionDef
 
 TIMER_ACTOR = "system:timer"
 
 
-@dataclass(frozen=True)
-class Recorded:
+class Recorded(NamedTuple):  # a tuple: built 300 000 times for 100 000 invitations
     event: str
     to_state: str
     actor: str
@@ -64,56 +64,78 @@ class Summary:
         )
 
 
-def _transition(flow: FlowDefinition, state: str, event: str, target: str | None) -> TransitionDef | None:
-    candidates = [t for t in flow.transitions if t.event == event and state in t.sources]
-    return next((t for t in candidates if t.target == target), candidates[0] if candidates else None)
+class _Index:
+    """What the replay asks of a definition, looked up once per simulation instead of
+    scanning the transitions and timers at every step (100 000 invitations in seconds)."""
+
+    def __init__(self, flow: FlowDefinition):
+        self.flow = flow
+        self.initial_state = flow.initial_state
+        self.events = set(flow.events)
+        self.auto_events = {t.event for t in flow.transitions if t.auto}
+        self.by_source: dict[tuple[str, str], list[TransitionDef]] = {}
+        for t in flow.transitions:
+            for source in t.sources:
+                self.by_source.setdefault((source, t.event), []).append(t)
+        self.cancel_on_entering: dict[str, tuple[str, ...]] = {}
+        self.start_on_entering: dict[str, tuple[tuple[str, timedelta], ...]] = {}
+        for name, state in flow.states.items():
+            self.cancel_on_entering[name] = tuple(
+                timer.event for timer in flow.timers
+                if state.final or name not in timer.active_in or name in timer.start_in
+            )
+            self.start_on_entering[name] = () if state.final else tuple(
+                (timer.event, timer.after) for timer in flow.timers if name in timer.start_in
+            )
+
+    def transition(self, state: str, event: str, target: str | None) -> TransitionDef | None:
+        candidates = self.by_source.get((state, event))
+        if not candidates:
+            return None
+        return next((t for t in candidates if t.target == target), candidates[0])
 
 
-def _enter(flow: FlowDefinition, outcome: Outcome, t: TransitionDef, at: datetime) -> None:
+def _enter(index: _Index, outcome: Outcome, t: TransitionDef, at: datetime) -> None:
     """As the engine: an internal transition leaves the timers; entering a state cancels
     the timers not active there or started there, and starts those starting there."""
     outcome.state = t.target
     if t.internal:
         return
-    final = flow.states[t.target].final
-    for timer in flow.timers:
-        if final or t.target not in timer.active_in or t.target in timer.start_in:
-            outcome.timers.pop(timer.event, None)
-    if not final:
-        for timer in flow.timers:
-            if t.target in timer.start_in:
-                outcome.timers[timer.event] = at + timer.after
-    auto = flow.auto_event(t.target)
-    if auto and (following := _transition(flow, t.target, auto, None)) is not None:
-        _enter(flow, outcome, following, at)
+    for event in index.cancel_on_entering[t.target]:
+        outcome.timers.pop(event, None)
+    for event, after in index.start_on_entering[t.target]:
+        outcome.timers[event] = at + after
+    auto = index.flow.auto_event(t.target)
+    if auto and (following := index.transition(t.target, auto, None)) is not None:
+        _enter(index, outcome, following, at)
 
 
-def _fire_due(flow: FlowDefinition, outcome: Outcome, until: datetime) -> None:
+def _fire_due(index: _Index, outcome: Outcome, until: datetime) -> None:
     while outcome.timers:
         event, due = min(outcome.timers.items(), key=lambda item: item[1])
         if due > until:
             return
         del outcome.timers[event]
-        t = _transition(flow, outcome.state, event, None)
+        t = index.transition(outcome.state, event, None)
         if t is not None:
-            _enter(flow, outcome, t, due)
+            _enter(index, outcome, t, due)
 
 
-def replay(flow: FlowDefinition, history: list[Recorded], now: datetime) -> Outcome:
-    outcome = Outcome(flow.initial_state)
-    events = set(flow.events)
+def replay(flow: FlowDefinition | _Index, history: list[Recorded], now: datetime) -> Outcome:
+    index = flow if isinstance(flow, _Index) else _Index(flow)
+    outcome = Outcome(index.initial_state)
     for record in history:
-        if record.actor == TIMER_ACTOR or record.event not in events:
+        if record.actor == TIMER_ACTOR or record.event not in index.events:
             continue
-        _fire_due(flow, outcome, record.at)
-        t = _transition(flow, outcome.state, record.event, record.to_state)
+        _fire_due(index, outcome, record.at)
+        t = index.transition(outcome.state, record.event, record.to_state)
         if t is None:
-            if any(x.auto and x.event == record.event for x in flow.transitions):
+            if record.event in index.auto_events:
                 continue  # already taken by the draft's own automatic transition
             outcome.stopped = True
             break
-        _enter(flow, outcome, t, record.at)
-    _fire_due(flow, outcome, now)
+        _enter(index, outcome, t, record.at)
+    _fire_due(index, outcome, now)
     return outcome
 
 
@@ -121,9 +143,10 @@ def summarise(flow: FlowDefinition, instances, now: datetime, summary: Summary |
     """`instances`: (current state, its recorded history) per invitation; with `summary`,
     adds them to it (the simulation job runs in chunks)."""
     summary = summary if summary is not None else Summary()
+    index = _Index(flow)
     for actual, history in instances:
         summary.invitations += 1
-        outcome = replay(flow, history, now)
+        outcome = replay(index, history, now)
         if outcome.state != actual:
             summary.different[(actual, outcome.state)] += 1
         for event, due in outcome.timers.items():
