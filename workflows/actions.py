@@ -81,26 +81,30 @@ def reset_attempts(effects: Effects, argument: None) -> None:
     effects.records.add("reset_attempts")
 
 
-def _check_mail_kind(arg: object) -> str | None:
+# A problem of an argument: a message id of workflows/definition_messages.py and its parameters.
+Problem = tuple[str, dict[str, str]]
+
+
+def _check_mail_kind(arg: object) -> Problem | None:
     if arg not in MAIL_KINDS:
-        return f"unknown mail {arg!r}; known: {', '.join(sorted(MAIL_KINDS))}"
+        return "unknown_mail", {"value": repr(arg), "known": ", ".join(sorted(MAIL_KINDS))}
     return None
 
 
-def _check_flag(arg: object) -> str | None:
+def _check_flag(arg: object) -> Problem | None:
     if not isinstance(arg, str) or not arg.isidentifier():
-        return f"flag name must be a word such as device_bound, not {arg!r}"
+        return "bad_flag", {"value": repr(arg)}
     return None
 
 
-def _no_argument(arg: object) -> str | None:
-    return None if arg is None else "takes no argument: write it as a plain list item"
+def _no_argument(arg: object) -> Problem | None:
+    return None if arg is None else ("no_argument", {})
 
 
 @dataclass(frozen=True)
 class ActionSpec:
     run: Callable[[Effects, Any], None]
-    check_argument: Callable[[object], str | None]
+    check_argument: Callable[[object], Problem | None]
 
 
 ACTIONS: dict[str, ActionSpec] = {

@@ -13,7 +13,8 @@ from typing import Any
 import yaml
 
 from workflows.actions import ACTIONS
-from workflows.durations import parse_duration
+from workflows.definition_messages import english
+from workflows.durations import DurationError, parse_duration
 from workflows.guards import GUARDS
 from workflows.roles import ROLES, of_kind
 
@@ -29,9 +30,13 @@ RESERVED_NAMES = {"send", "model", "configuration", "states", "events", "allowed
 
 
 class FlowDefinitionError(ValueError):
-    def __init__(self, source: str, key: str, message: str):
-        self.source, self.key, self.message = source, key, message
-        super().__init__(f"{source}: {key}: {message}")
+    """A problem of a flow file at `key`: an id of workflows/definition_messages.py and its
+    parameters; `message` is its English text (the CLI's), the web renders it in German."""
+
+    def __init__(self, source: str, key: str, code: str, **params: str):
+        self.source, self.key, self.code, self.params = source, key, code, params
+        self.message = english(code, params)
+        super().__init__(f"{source}: {key}: {self.message}")
 
 
 class MissingRole(LookupError):
@@ -168,7 +173,7 @@ def load_file(path: str | Path) -> FlowDefinition:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise FlowDefinitionError(str(path), "file", f"cannot be read ({exc.strerror})") from None
+        raise FlowDefinitionError(str(path), "file", "file_unreadable", reason=str(exc.strerror)) from None
     return parse(text, source=str(path))
 
 
@@ -178,7 +183,7 @@ def parse(text: str, source: str = "<text>", require_roles: bool = True) -> Flow
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise FlowDefinitionError(source, "file", f"is not valid YAML ({exc})") from None
+        raise FlowDefinitionError(source, "file", "yaml_invalid", detail=str(exc)) from None
     definition = _Validator(source).definition(raw, text)
     if require_roles:
         check_roles(definition)
@@ -196,7 +201,6 @@ def role_problems(definition: FlowDefinition) -> list[FlowDefinitionError]:
     """One error per role of workflows/roles.py the definition does not give."""
     problems = []
     where = {"state": "states", "event": "transitions", "timer": "timers"}
-    how = {"state": "roles: [{}] to a state", "event": "role: {} to a transition", "timer": "purpose: {} to a timer"}
     for role in ROLES.values():
         if role.kind == "state":
             present = bool(definition.states_with(role.name))
@@ -206,10 +210,8 @@ def role_problems(definition: FlowDefinition) -> list[FlowDefinitionError]:
             present = any(t.purpose == role.name for t in definition.timers)
         if not present:
             problems.append(FlowDefinitionError(
-                definition.source,
-                where[role.kind],
-                f"no {role.kind} has the role {role.name!r} ({role.purpose}); add "
-                + how[role.kind].format(role.name),
+                definition.source, where[role.kind], f"role_missing_{role.kind}",
+                role=repr(role.name), name=role.name, purpose=role.purpose,
             ))
     return problems
 
@@ -218,24 +220,24 @@ class _Validator:
     def __init__(self, source: str):
         self.source = source
 
-    def fail(self, key: str, message: str) -> FlowDefinitionError:
-        return FlowDefinitionError(self.source, key, message)
+    def fail(self, key: str, code: str, **params: str) -> FlowDefinitionError:
+        return FlowDefinitionError(self.source, key, code, **params)
 
     def mapping(self, value: Any, key: str) -> dict:
         if not isinstance(value, dict):
-            raise self.fail(key, "must be a mapping")
+            raise self.fail(key, "not_mapping")
         return value
 
     def only(self, value: dict, allowed: set[str], key: str) -> None:
         unknown = sorted(set(map(str, value)) - allowed)
         if unknown:
-            raise self.fail(f"{key}.{unknown[0]}", f"unknown key; allowed: {', '.join(sorted(allowed))}")
+            raise self.fail(f"{key}.{unknown[0]}", "unknown_key", allowed=", ".join(sorted(allowed)))
 
     def name(self, value: Any, key: str) -> str:
         if not isinstance(value, str) or not value.isidentifier() or value.startswith("_"):
-            raise self.fail(key, f"must be a lower-case word such as invited, not {value!r}")
+            raise self.fail(key, "bad_name", value=repr(value))
         if value in RESERVED_NAMES:
-            raise self.fail(key, f"{value!r} is reserved by the engine; choose another name")
+            raise self.fail(key, "reserved_name", value=repr(value))
         return value
 
     def definition(self, raw: Any, text: str) -> FlowDefinition:
@@ -243,11 +245,11 @@ class _Validator:
         self.only(raw, TOP_LEVEL_KEYS, "file")
         for required in ("flow", "version", "states", "transitions"):
             if required not in raw:
-                raise self.fail(required, "is missing")
+                raise self.fail(required, "missing")
         name = self.name(raw["flow"], "flow")
         version = raw["version"]
         if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-            raise self.fail("version", "must be a whole number >= 1")
+            raise self.fail("version", "bad_version")
         states = self.states(self.mapping(raw["states"], "states"))
         transitions = self.transitions(raw["transitions"], states)
         timers = self.timers(raw.get("timers") or [], states, transitions)
@@ -265,7 +267,7 @@ class _Validator:
 
     def states(self, raw: dict) -> dict[str, StateDef]:
         if not raw:
-            raise self.fail("states", "must list at least one state")
+            raise self.fail("states", "no_states")
         states: dict[str, StateDef] = {}
         for state_name, spec in raw.items():
             key = f"states.{state_name}"
@@ -274,10 +276,10 @@ class _Validator:
             self.only(spec, STATE_KEYS, key)
             label = spec.get("label")
             if not isinstance(label, str) or not label.strip():
-                raise self.fail(f"{key}.label", "is missing: every state needs the label admins see")
+                raise self.fail(f"{key}.label", "label_missing")
             badge = spec.get("badge", "neutral")
             if badge not in BADGE_STYLES:
-                raise self.fail(f"{key}.badge", f"must be one of {', '.join(sorted(BADGE_STYLES))}")
+                raise self.fail(f"{key}.badge", "one_of", allowed=", ".join(sorted(BADGE_STYLES)))
             states[state_name] = StateDef(
                 name=state_name,
                 label=label.strip(),
@@ -290,40 +292,41 @@ class _Validator:
             )
         initial = [s.name for s in states.values() if s.initial]
         if not initial:
-            raise self.fail("states", "no initial state: mark one state with 'initial: true'")
+            raise self.fail("states", "no_initial")
         if len(initial) > 1:
-            raise self.fail(f"states.{initial[1]}.initial", f"only one initial state allowed (already {initial[0]})")
+            raise self.fail(f"states.{initial[1]}.initial", "two_initial", other=initial[0])
         if not any(s.final for s in states.values()):
-            raise self.fail("states", "no final state: mark at least one state with 'final: true'")
+            raise self.fail("states", "no_final")
         return states
 
     def actions(self, raw: Any, key: str) -> tuple[Action, ...]:
         if not isinstance(raw, list):
-            raise self.fail(key, "must be a list such as [{send_mail: invitation}]")
+            raise self.fail(key, "actions_not_list")
         actions = []
         for i, item in enumerate(raw):
             item_key = f"{key}[{i}]"
             if isinstance(item, str):
                 item = {item: None}
             if not isinstance(item, dict) or len(item) != 1:
-                raise self.fail(item_key, "must be a name or one 'name: argument' pair such as send_mail: invitation")
+                raise self.fail(item_key, "bad_action_item")
             (action_name, argument), = item.items()
             spec = ACTIONS.get(action_name)
             if spec is None:
-                raise self.fail(f"{item_key}.{action_name}", f"unknown action; known: {', '.join(sorted(ACTIONS))}")
+                raise self.fail(f"{item_key}.{action_name}", "unknown_action", known=", ".join(sorted(ACTIONS)))
             problem = spec.check_argument(argument)
             if problem:
-                raise self.fail(f"{item_key}.{action_name}", problem)
+                code, params = problem
+                raise self.fail(f"{item_key}.{action_name}", code, **params)
             actions.append(Action(action_name, argument))
         return tuple(actions)
 
     def roles(self, raw: Any, kind: str, key: str) -> frozenset[str]:
         if not isinstance(raw, list):
-            raise self.fail(key, "must be a list such as [may_log_in]")
+            raise self.fail(key, "roles_not_list")
         known = of_kind(kind)
         for name in raw:
             if name not in known:
-                raise self.fail(key, f"unknown {kind} role {name!r}; known: {', '.join(sorted(known))}")
+                raise self.fail(key, f"unknown_{kind}_role", value=repr(name), known=", ".join(sorted(known)))
         return frozenset(raw)
 
     def role(self, raw: Any, kind: str, key: str) -> str | None:
@@ -331,18 +334,18 @@ class _Validator:
             return None
         known = of_kind(kind)
         if raw not in known:
-            word = "purpose" if kind == "timer" else f"{kind} role"
-            raise self.fail(key, f"unknown {word} {raw!r}; known: {', '.join(sorted(known))}")
+            code = "unknown_purpose" if kind == "timer" else f"unknown_{kind}_role"
+            raise self.fail(key, code, value=repr(raw), known=", ".join(sorted(known)))
         return raw
 
     def state_ref(self, value: Any, states: dict, key: str) -> str:
         if value not in states:
-            raise self.fail(key, f"unknown state {value!r}; known: {', '.join(states)}")
+            raise self.fail(key, "unknown_state", value=repr(value), known=", ".join(states))
         return value
 
     def transitions(self, raw: Any, states: dict[str, StateDef]) -> tuple[TransitionDef, ...]:
         if not isinstance(raw, list) or not raw:
-            raise self.fail("transitions", "must be a non-empty list")
+            raise self.fail("transitions", "transitions_not_list")
         result = []
         for i, spec in enumerate(raw):
             key = f"transitions[{i}]"
@@ -350,32 +353,32 @@ class _Validator:
             self.only(spec, TRANSITION_KEYS, key)
             for required in ("event", "from", "to"):
                 if required not in spec:
-                    raise self.fail(f"{key}.{required}", "is missing")
+                    raise self.fail(f"{key}.{required}", "missing")
             event = self.name(spec["event"], f"{key}.event")
             if event in states:
-                raise self.fail(f"{key}.event", f"{event!r} is also a state name; use a verb")
+                raise self.fail(f"{key}.event", "event_is_state", value=repr(event))
             sources = spec["from"] if isinstance(spec["from"], list) else [spec["from"]]
             sources = tuple(self.state_ref(s, states, f"{key}.from") for s in sources)
             for s in sources:
                 if states[s].final:
-                    raise self.fail(f"{key}.from", f"{s!r} is final: nothing may leave it")
+                    raise self.fail(f"{key}.from", "leaves_final", value=repr(s))
             target = self.state_ref(spec["to"], states, f"{key}.to")
             guard = spec.get("guard")
             if guard is not None and guard not in GUARDS:
-                raise self.fail(f"{key}.guard", f"unknown guard {guard!r}; known: {', '.join(sorted(GUARDS))}")
+                raise self.fail(f"{key}.guard", "unknown_guard", value=repr(guard), known=", ".join(sorted(GUARDS)))
             trigger = spec.get("trigger", "system")
             if trigger not in TRIGGERS:
-                raise self.fail(f"{key}.trigger", f"must be one of {', '.join(sorted(TRIGGERS))}")
+                raise self.fail(f"{key}.trigger", "one_of", allowed=", ".join(sorted(TRIGGERS)))
             internal = spec.get("internal") is True
             if internal and any(s != target for s in sources):
-                raise self.fail(f"{key}.internal", "only a transition from a state to itself can be internal")
+                raise self.fail(f"{key}.internal", "internal_not_self")
             auto = spec.get("auto", False)
             if not isinstance(auto, bool):
-                raise self.fail(f"{key}.auto", "must be true or false")
+                raise self.fail(f"{key}.auto", "not_bool")
             if auto and (internal or trigger != "system"):
-                raise self.fail(f"{key}.auto", "an automatic transition is sent by the system: no trigger, not internal")
+                raise self.fail(f"{key}.auto", "auto_with_trigger")
             if auto and target in sources:
-                raise self.fail(f"{key}.auto", "an automatic transition must lead to another state")
+                raise self.fail(f"{key}.auto", "auto_same_state")
             result.append(
                 TransitionDef(
                     event=event,
@@ -403,9 +406,9 @@ class _Validator:
             if t.role is None:
                 continue
             if t.event in role_of and role_of[t.event][0] != t.role:
-                raise self.fail(f"transitions[{i}].role", f"event {t.event!r} already has the role {role_of[t.event][0]!r}")
+                raise self.fail(f"transitions[{i}].role", "event_role_twice", event=repr(t.event), role=repr(role_of[t.event][0]))
             if event_of.get(t.role, t.event) != t.event:
-                raise self.fail(f"transitions[{i}].role", f"the role {t.role!r} already belongs to the event {event_of[t.role]!r}")
+                raise self.fail(f"transitions[{i}].role", "role_on_two_events", role=repr(t.role), event=repr(event_of[t.role]))
             role_of[t.event], event_of[t.role] = (t.role, i), t.event
 
     def auto_transitions(self, transitions: list[TransitionDef]) -> None:
@@ -415,10 +418,10 @@ class _Validator:
         auto_from: dict[str, str] = {}
         for i, t in enumerate(transitions):
             if t.event in auto_events and not t.auto:
-                raise self.fail(f"transitions[{i}].auto", f"event {t.event!r} is automatic elsewhere: mark every transition of it 'auto: true'")
+                raise self.fail(f"transitions[{i}].auto", "auto_partly", event=repr(t.event))
             for source in t.sources if t.auto else ():
                 if auto_from.get(source, t.event) != t.event:
-                    raise self.fail(f"transitions[{i}].auto", f"state {source!r} already has the automatic event {auto_from[source]!r}")
+                    raise self.fail(f"transitions[{i}].auto", "two_auto_events", state=repr(source), event=repr(auto_from[source]))
                 auto_from[source] = t.event
         edges: dict[str, set[str]] = {}
         for t in transitions:
@@ -429,14 +432,14 @@ class _Validator:
             while queue:
                 state = queue.popleft()
                 if state == start:
-                    raise self.fail("transitions", f"automatic transitions lead from {start!r} back to it")
+                    raise self.fail("transitions", "auto_cycle", state=repr(start))
                 if state not in seen:
                     seen.add(state)
                     queue.extend(edges.get(state, ()))
 
     def timers(self, raw: Any, states: dict, transitions: tuple[TransitionDef, ...]) -> tuple[TimerDef, ...]:
         if not isinstance(raw, list):
-            raise self.fail("timers", "must be a list")
+            raise self.fail("timers", "timers_not_list")
         events = {t.event for t in transitions}
         result = []
         for i, spec in enumerate(raw):
@@ -445,13 +448,13 @@ class _Validator:
             self.only(spec, TIMER_KEYS, key)
             for required in ("event", "after", "start_in"):
                 if required not in spec:
-                    raise self.fail(f"{key}.{required}", "is missing")
+                    raise self.fail(f"{key}.{required}", "missing")
             if spec["event"] not in events:
-                raise self.fail(f"{key}.event", f"unknown event {spec['event']!r}; a timer fires an event of a transition")
+                raise self.fail(f"{key}.event", "timer_unknown_event", value=repr(spec["event"]))
             try:
                 after = parse_duration(spec["after"])
-            except ValueError as exc:
-                raise self.fail(f"{key}.after", str(exc)) from None
+            except DurationError as exc:
+                raise self.fail(f"{key}.after", exc.code, **exc.params) from None
             starts = spec["start_in"] if isinstance(spec["start_in"], list) else [spec["start_in"]]
             start_in = tuple(self.state_ref(s, states, f"{key}.start_in") for s in starts)
             active = spec.get("active_in", list(start_in))
@@ -459,13 +462,13 @@ class _Validator:
                 active = [active]
             active_in = frozenset(self.state_ref(s, states, f"{key}.active_in") for s in active)
             if missing := [s for s in start_in if s not in active_in]:
-                raise self.fail(f"{key}.active_in", f"must include the start state {missing[0]!r}")
+                raise self.fail(f"{key}.active_in", "active_misses_start", state=repr(missing[0]))
             purpose = self.role(spec.get("purpose"), "timer", f"{key}.purpose")
             if purpose is not None and any(t.purpose == purpose for t in result):
-                raise self.fail(f"{key}.purpose", f"another timer already has the purpose {purpose!r}")
+                raise self.fail(f"{key}.purpose", "purpose_twice", purpose=repr(purpose))
             result.append(TimerDef(spec["event"], after, start_in, active_in, purpose))
         if len({t.event for t in result}) != len(result):
-            raise self.fail("timers", "each event may have only one timer")
+            raise self.fail("timers", "timer_event_twice")
         return tuple(result)
 
     def reachability(self, states: dict[str, StateDef], transitions: tuple[TransitionDef, ...]) -> None:
@@ -479,7 +482,7 @@ class _Validator:
                     queue.append(t.target)
         for state_name in states:
             if state_name not in seen:
-                raise self.fail(f"states.{state_name}", f"unreachable from the initial state {initial!r}")
+                raise self.fail(f"states.{state_name}", "unreachable", state=repr(initial))
 
 
 def with_roles_from(old: FlowDefinition, current: FlowDefinition) -> FlowDefinition:

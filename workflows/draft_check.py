@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 import yaml
 
+from workflows.definition_messages import english
+
 # The validator's own checks, item by item: the same messages `flows check` prints.
 from workflows.definition import FlowDefinition, FlowDefinitionError, StateDef, _Validator, parse, role_problems
 
@@ -18,7 +20,9 @@ _STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 class Problem:
     line: int | None  # 1-based; None when the text has no line for it
     key: str
-    message: str
+    message: str  # English, as `flows check` prints it
+    code: str  # its id in workflows/definition_messages.py, for the web's German text
+    params: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -38,7 +42,9 @@ def check_text(text: str, source: str = "<Entwurf>") -> CheckResult:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
-        return CheckResult(None, (Problem(line, "file", f"is not valid YAML ({getattr(exc, 'problem', None) or exc})"),))
+        detail = str(getattr(exc, "problem", None) or exc)
+        return CheckResult(None, (Problem(line, "file", english("yaml_invalid", {"detail": detail}), "yaml_invalid",
+                                          (("detail", detail),)),))
     errors: list[FlowDefinitionError] = []
     definition = None
     try:
@@ -51,7 +57,8 @@ def check_text(text: str, source: str = "<Entwurf>") -> CheckResult:
         errors.extend(role_problems(definition))
     unique: dict[tuple[str, str], Problem] = {}
     for error in errors:
-        unique.setdefault((error.key, error.message), Problem(line_of(tree, error.key), error.key, error.message))
+        unique.setdefault((error.key, error.message), Problem(line_of(tree, error.key), error.key, error.message,
+                                                              error.code, tuple(sorted(error.params.items()))))
     problems = tuple(sorted(unique.values(), key=lambda p: (p.line or 0, p.key)))
     return CheckResult(definition if not problems else None, problems)
 
@@ -74,14 +81,14 @@ def _item_errors(raw: dict, source: str) -> list[FlowDefinitionError]:
         try:
             validator.transitions([spec], known)
         except FlowDefinitionError as exc:
-            errors.append(FlowDefinitionError(source, exc.key.replace("transitions[0]", f"transitions[{i}]", 1), exc.message))
+            errors.append(FlowDefinitionError(source, exc.key.replace("transitions[0]", f"transitions[{i}]", 1), exc.code, **exc.params))
     timers = raw.get("timers") if isinstance(raw.get("timers"), list) else []
     events = tuple(_EventStandIn(t.get("event")) for t in transitions if isinstance(t, dict))
     for i, spec in enumerate(timers):
         try:
             validator.timers([spec], known, events)
         except FlowDefinitionError as exc:
-            errors.append(FlowDefinitionError(source, exc.key.replace("timers[0]", f"timers[{i}]", 1), exc.message))
+            errors.append(FlowDefinitionError(source, exc.key.replace("timers[0]", f"timers[{i}]", 1), exc.code, **exc.params))
     return errors
 
 

@@ -9,18 +9,28 @@ _PART = re.compile(r"(\d+)\s*([dhms])")
 _UNITS = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
 
 
+class DurationError(ValueError):
+    """A message id of workflows/definition_messages.py and its parameters."""
+
+    def __init__(self, code: str, **params: str):
+        from workflows.definition_messages import english
+
+        self.code, self.params = code, params
+        super().__init__(english(code, params))
+
+
 def parse_duration(text: object) -> timedelta:
     if not isinstance(text, str) or not text.strip():
-        raise ValueError("expected a duration such as 720h, 3d or 10m")
+        raise DurationError("duration_expected")
     compact = text.replace(" ", "")
     parts = _PART.findall(compact)
     if not parts or "".join(n + u for n, u in parts) != compact:
-        raise ValueError(f"{text!r} is not a duration such as 720h, 3d or 10m")
+        raise DurationError("duration_invalid", value=repr(text))
     delta = timedelta()
     for number, unit in parts:
         delta += timedelta(**{_UNITS[unit]: int(number)})
     if delta <= timedelta():
-        raise ValueError(f"{text!r} must be longer than zero")
+        raise DurationError("duration_not_positive", value=repr(text))
     return delta
 
 

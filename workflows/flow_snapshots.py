@@ -37,12 +37,7 @@ async def load(db: Database, registry: FlowRegistry) -> list[FlowDefinition]:
         definition = registry.current(name).definition
         row = stored.get((name, definition.version))
         if row is not None and row["sha256"] != definition.sha256:
-            raise FlowDefinitionError(
-                definition.source,
-                "version",
-                f"the file changed but its version is still {definition.version}; raise the version "
-                "so that running instances keep the flow they started with",
-            )
+            raise FlowDefinitionError(definition.source, "version", "file_changed", version=str(definition.version))
         current = published.get(name)
         if row is None or current is None or current["flow_version"] < definition.version:
             pending.append(definition)

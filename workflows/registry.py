@@ -31,7 +31,7 @@ class FlowRegistry:
         self._versions: dict[tuple[str, int], Flow] = {}
         for definition in definitions:
             if definition.name in self._current:
-                raise FlowDefinitionError(definition.source, "flow", f"{definition.name!r} is defined twice")
+                raise FlowDefinitionError(definition.source, "flow", "defined_twice", value=repr(definition.name))
             flow = Flow(definition)
             self._current[definition.name] = flow
             self._versions[(definition.name, definition.version)] = flow

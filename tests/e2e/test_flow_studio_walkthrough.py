@@ -147,7 +147,9 @@ async def test_a_published_expiry_reaches_a_running_web_process_and_worker(porta
                 assert "    purpose: expiry\n    after: 720h\n" in text
                 await editor.fill(text.replace("    after: 720h\n", "    after: 336 Stunden\n", 1))
                 await expect(page.locator("#draft-problems")).to_contain_text("timers[0].after")
-                await expect(page.locator("#draft-problems")).to_contain_text("is not a duration")
+                line = text.split("\n").index("    after: 720h") + 1
+                await expect(page.locator("#draft-problems")).to_contain_text(
+                    f"Zeile {line}, Schlüssel timers[0].after: '336 Stunden' ist keine Dauer wie 720h, 3d oder 10m.")
                 await editor.fill(text.replace("    after: 720h\n", "    after: 336h\n", 1))
                 await expect(page.locator("#draft-problems")).to_contain_text("keine Fehler")
                 await page.get_by_role("button", name="Prüfen und speichern").click()

@@ -69,8 +69,8 @@ async def test_without_javascript_the_save_button_shows_every_problem_and_keeps_
         saved = await owner.post(draft, {"text": text})
 
         assert saved.status_code == 422
-        assert "Schlüssel <code>states.new.label</code>" in saved.text
-        assert "Schlüssel <code>transitions[6].to</code>" in saved.text
+        assert "Schlüssel <code>states.new.label</code>: fehlt: Jeder Status braucht die Bezeichnung" in saved.text
+        assert "Schlüssel <code>transitions[6].to</code>: Unbekannter Status &#39;expird&#39;." in saved.text
         assert "to: expird" in saved.text  # the text is kept, and saved as a draft
         row = await db.fetch_one(FlowDraft.select(FlowDraft.text))
         assert row["text"] == text
@@ -81,7 +81,8 @@ async def test_a_draft_lacking_a_role_is_refused_with_the_role_named(settings, d
         owner = await product_owner(client, db, clock)
         draft = await _new_draft(owner)
         checked = await owner.post(f"{draft}/pruefen", {"text": shipped_text(version=3, drop="    role: activated")}, htmx=True)
-        assert "&#39;activated&#39;" in checked.text and "Schlüssel <code>transitions</code>" in checked.text
+        assert ("Schlüssel <code>transitions</code>: Kein Übergang hat die Rolle &#39;activated&#39;. "
+                "Ergänzen Sie role: activated bei einem Übergang.") in checked.text
         await owner.post(draft, {"text": shipped_text(version=3, drop="    role: activated")})
         refused = await owner.post(f"{draft}/veroeffentlichen")
         assert refused.status_code == 422

@@ -61,3 +61,28 @@ def test_the_diff_names_timers_labels_transitions_and_mails_in_german():
         ("changed", "Frist der Einladung: 720 h → 336 h"),
     ]
     assert describe(old, old) == []
+
+
+def test_every_problem_id_has_a_german_text_with_the_same_parameters():
+    import string
+
+    from web.flow_check_texts import GERMAN
+    from workflows.definition_messages import MESSAGES
+
+    assert set(GERMAN) == set(MESSAGES)
+    for code, english in MESSAGES.items():
+        fields = {name for _, name, _, _ in string.Formatter().parse(english) if name}
+        assert {name for _, name, _, _ in string.Formatter().parse(GERMAN[code]) if name} <= fields, code
+
+
+def test_the_editor_says_each_problem_in_german_with_its_line_and_key():
+    from web.flow_check_texts import german
+
+    text = shipped_text(version=3, expiry="336 Stunden").replace("    to: expired\n", "    to: expird\n")
+    problems = {p.key: (p.line, german(p), p.message) for p in check_text(text).problems}
+
+    line, in_german, in_english = problems["timers[0].after"]
+    assert line == _line(text, "    after: 336 Stunden")
+    assert in_german == "'336 Stunden' ist keine Dauer wie 720h, 3d oder 10m."
+    assert in_english == "'336 Stunden' is not a duration such as 720h, 3d or 10m"  # `flows check` stays English
+    assert problems["transitions[6].to"][1].startswith("Unbekannter Status 'expird'. Bekannt sind: ")

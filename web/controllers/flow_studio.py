@@ -18,6 +18,7 @@ from db import flow_drafts, flow_simulations, flow_versions
 from db.accounts import PRODUCT_OWNER_ROLE
 from db.audit import audit_step
 from db.engine import ConflictError
+from web import flow_check_texts
 from web.auth import actor_of, client_ip, require_product_owner
 from web.forms import CSRF_FIELD
 from web.rendering import fragment, page, wants_fragment
@@ -233,7 +234,7 @@ def _svg(request: Request, key: tuple, definition) -> Response:
 def _draft_context(draft: dict, text: str, result, form_error: str | None = None, upload_error: str | None = None,
                    saved: bool = False) -> dict:
     return {"draft": draft, "text": text, "result": result, "form_error": form_error, "upload_error": upload_error,
-            "saved": saved, "max_text": MAX_TEXT}
+            "saved": saved, "max_text": MAX_TEXT, "in_german": flow_check_texts.german}
 
 
 async def _store(request: Request, info, draft: dict, text: str) -> Response:
