@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 
 from db.engine import Database, Sql, Step
-from db.tables import FlowDefinitionSnapshot, FlowInstance, FlowPublication
+from db.funnel import as_datetime
+from db.tables import FlowDefinitionSnapshot, FlowInstance, FlowPublication, TransitionHistory
 
 
 async def publications(db: Database) -> dict[str, dict]:
@@ -117,11 +119,6 @@ async def instances_per_state(db: Database, name: str, version: int) -> dict[str
     return {row["state"]: row["n"] for row in rows}
 
 
-def _started_between(name: str, since: datetime, until: datetime | None):
-    condition = (FlowInstance.flow_name == name) & (FlowInstance.created_at >= since)
-    return condition & (FlowInstance.created_at <= until) if until is not None else condition
-
-
 async def count_started(db: Database, name: str, since: datetime, until: datetime) -> int:
     row = await db.fetch_one(Sql(
         FlowInstance,
@@ -137,8 +134,6 @@ async def histories_since(db: Database, name: str, since: datetime, batch: int =
     `name` started since then (and until `until`), with an id above `after`, `batch`
     instances per round trip (keyset by id). The next batch is read while the caller
     works on this one (the simulation's replay and its reads take about as long)."""
-    import asyncio
-
     next_batch = asyncio.ensure_future(_history_batch(db, name, since, until, after, batch))
     try:
         while (found := await next_batch) is not None:
@@ -152,9 +147,6 @@ async def histories_since(db: Database, name: str, since: datetime, batch: int =
 
 async def _history_batch(db: Database, name: str, since: datetime, until: datetime | None, after: int, batch: int):
     """Raw SQL for the history: Piccolo's row building cost more than the query."""
-    from db.funnel import as_datetime
-    from db.tables import TransitionHistory
-
     # Walk the primary key from `after`: SQLite would otherwise pick the index on
     # flow_name and sort every instance of the flow for each batch ("+" disables it).
     flow = '+"flow_name"' if db.is_sqlite else '"flow_name"'
