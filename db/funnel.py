@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any, Iterable
 
+from db.batching import insert
 from db.engine import Database, Deferred, Sql, Step
 from db.tables import FunnelCount, FunnelDelta, TransitionHistory
 
@@ -159,16 +160,16 @@ def _history_query(instance_ids: list[int]) -> Sql:
 
 
 _COLUMNS = '"flow_name", "flow_version", "organisation", "cohort_day", "kind", "state", "detail", "count"'
-_ROW = "({}, {}, {}, {}, {}, {}, {}, {})"
+
+
+_DELTA_COLUMNS = ("flow_name", "flow_version", "organisation", "cohort_day", "kind", "state", "detail", "count")
 
 
 def delta_steps(deltas: dict[Key, int]) -> list[Step]:
-    rows = [(*key, amount) for key, amount in deltas.items() if amount]
-    return [
-        Step(Sql(FunnelDelta, f'INSERT INTO "funnel_delta" ({_COLUMNS}) VALUES ' + ", ".join([_ROW] * len(chunk)),
-                 *[value for row in chunk for value in row]))
-        for chunk in (rows[start : start + 2_000] for start in range(0, len(rows), 2_000))
-    ]
+    # On PostgreSQL one INSERT ... SELECT FROM unnest(arrays): a VALUES list of a sweep
+    # batch's ~2 000 rows (16 000 parameters) cost ~28 ms of server CPU to parse and plan
+    # each time (docs/benchmarks.md, "Timers at their targets").
+    return insert(FunnelDelta, _DELTA_COLUMNS, [(*key, amount) for key, amount in deltas.items() if amount], returning=False)
 
 
 COMPACT_BATCH = 20_000

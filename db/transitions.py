@@ -16,7 +16,6 @@ the version the one before produced.
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -28,10 +27,6 @@ from db.batching import MAX_PARAMETERS, insert, is_postgres, marks, update_in
 from db.engine import Deferred, Sql, Step
 from db.instances import InstanceRecord
 from db.tables import Account, ActivationCode, AttemptCounter, Device, FlowInstance, InvitationLink, Outbox, Timer, TransitionHistory, WebSession
-
-# SQLite parses an OR chain into a tree as deep as it is long and refuses more than
-# 1 000 levels ("Expression tree is too large"): a sweep batch of 2 000 failed.
-_SQLITE_OR_TERMS = 400
 
 
 class Outcome(Protocol):
@@ -259,81 +254,78 @@ def _record_steps(changes: list[Change], now: datetime) -> list[Step]:
 
 
 def _instance_updates(changes: list[Change], now: datetime) -> list[Step]:
-    # Changes with the same new state and context share one UPDATE; the WHERE
-    # clause lists each (id, version) read, so any concurrent change is a conflict.
-    groups: dict[tuple[str, str], list[Change]] = defaultdict(list)
-    for change in changes:
-        context = change.outcome.context
-        key = (change.outcome.target, json.dumps(context, sort_keys=True) if context else "{}")
-        groups[key].append(change)
+    # One UPDATE for all changes (of distinct instances), joined to the list of
+    # (id, version read, new state, new context): the WHERE clause matches each instance
+    # only at the version it was read at, so any concurrent change is a conflict.
+    rows = [
+        (c.record.id, c.record.version, c.outcome.target, json.dumps(c.outcome.context, sort_keys=True) if c.outcome.context else "{}")
+        for c in changes
+    ]
+    if is_postgres(FlowInstance):
+        query = Sql(
+            FlowInstance,
+            'UPDATE "flow_instance" SET "state" = "read"."state", "context" = "read"."context"::json, '
+            '"version" = "flow_instance"."version" + 1, "updated_at" = {} '
+            'FROM unnest({}::int[], {}::int[], {}::text[], {}::text[]) AS "read"("id", "version", "state", "context") '
+            'WHERE "flow_instance"."id" = "read"."id" AND "flow_instance"."version" = "read"."version" '
+            'RETURNING "flow_instance"."id"',
+            now,
+            *[list(column) for column in zip(*rows)],
+        )
+        return [Step(query, expect_rows=len(rows))]
+    # SQLite: the same join, the list as a VALUES table (3.33+ has UPDATE ... FROM); the
+    # planner scans it and finds each instance by its primary key. (An OR chain of
+    # (id, version) pairs needed splitting: SQLite refuses more than 1 000 terms.)
     steps = []
-    for (target, context_json), group in groups.items():
-        if is_postgres(FlowInstance):
-            query = Sql(
-                FlowInstance,
-                'UPDATE "flow_instance" SET "state" = {}, "context" = {}, "version" = "flow_instance"."version" + 1, '
-                '"updated_at" = {} FROM unnest({}::int[], {}::int[]) AS "read"("id", "version") '
-                'WHERE "flow_instance"."id" = "read"."id" AND "flow_instance"."version" = "read"."version" '
-                'RETURNING "flow_instance"."id"',
-                target,
-                context_json,
-                now,
-                [c.record.id for c in group],
-                [c.record.version for c in group],
-            )
-            steps.append(Step(query, expect_rows=len(group)))
-            continue
-        # SQLite parses an OR chain into a tree as deep as it is long and refuses more than
-        # 1 000 levels ("Expression tree is too large"): a sweep batch of 2 000 failed.
-        for start in range(0, len(group), _SQLITE_OR_TERMS):
-            chunk = group[start : start + _SQLITE_OR_TERMS]
-            clause = " OR ".join(["(id = {} AND version = {})"] * len(chunk))
-            args = [value for c in chunk for value in (c.record.id, c.record.version)]
-            query = Sql(
-                FlowInstance,
-                'UPDATE "flow_instance" SET "state" = {}, "context" = {}, "version" = "version" + 1, '
-                f'"updated_at" = {{}} WHERE ({clause}) RETURNING "id"',
-                target,
-                context_json,
-                now,
-                *args,
-            )
-            steps.append(Step(query, expect_rows=len(chunk)))
+    per_statement = MAX_PARAMETERS // 4
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start : start + per_statement]
+        query = Sql(
+            FlowInstance,
+            'WITH "read"("id", "version", "state", "context") AS (VALUES '
+            + ", ".join(["({}, {}, {}, {})"] * len(chunk))
+            + ') UPDATE "flow_instance" SET "state" = "read"."state", "context" = "read"."context", '
+            '"version" = "flow_instance"."version" + 1, "updated_at" = {} FROM "read" '
+            'WHERE "flow_instance"."id" = "read"."id" AND "flow_instance"."version" = "read"."version" '
+            'RETURNING "flow_instance"."id"',
+            *[value for row in chunk for value in row],
+            now,
+        )
+        steps.append(Step(query, expect_rows=len(chunk)))
     return steps
 
 
 def _timer_cancellations(changes: list[Change]) -> list[Step]:
-    groups: dict[frozenset[str], list[int]] = defaultdict(list)
-    for change in changes:
-        if change.outcome.timers_to_cancel:
-            groups[frozenset(change.outcome.timers_to_cancel)].append(change.record.id)
+    # One UPDATE joined to the list of (instance, event) pairs to cancel, found through
+    # the index timer_instance_status.
+    pairs = [(c.record.id, event) for c in changes for event in sorted(c.outcome.timers_to_cancel)]
+    if not pairs:
+        return []
+    if is_postgres(Timer):
+        query = Sql(
+            Timer,
+            'UPDATE "timer" SET "status" = {} FROM unnest({}::int[], {}::text[]) AS "cancel"("instance", "event") '
+            'WHERE "timer"."status" = {} AND "timer"."instance" = "cancel"."instance" AND "timer"."event" = "cancel"."event"',
+            "cancelled",
+            [instance for instance, _ in pairs],
+            [event for _, event in pairs],
+            "pending",
+        )
+        return [Step(query)]
     steps = []
-    for events, ids in groups.items():
-        names = sorted(events)
-        if is_postgres(Timer):
-            query = Sql(
-                Timer,
-                'UPDATE "timer" SET "status" = {} WHERE "timer"."status" = {} '
-                'AND "timer"."instance" = ANY({}::int[]) AND "timer"."event" = ANY({}::text[])',
-                "cancelled",
-                "pending",
-                ids,
-                names,
-            )
-            steps.append(Step(query))
-            continue
-        for start in range(0, len(ids), MAX_PARAMETERS):
-            chunk = ids[start : start + MAX_PARAMETERS]
-            query = Sql(
-                Timer,
-                'UPDATE "timer" SET "status" = {} WHERE "timer"."status" = {} '
-                f'AND "timer"."instance" IN ({marks(len(chunk))}) AND "timer"."event" IN ({marks(len(names))})',
-                "cancelled",
-                "pending",
-                *chunk,
-                *names,
-            )
-            steps.append(Step(query))
+    per_statement = MAX_PARAMETERS // 2
+    for start in range(0, len(pairs), per_statement):
+        chunk = pairs[start : start + per_statement]
+        query = Sql(
+            Timer,
+            'WITH "cancel"("instance", "event") AS (VALUES ' + ", ".join(["({}, {})"] * len(chunk)) + ') '
+            'UPDATE "timer" SET "status" = {} FROM "cancel" WHERE "timer"."status" = {} '
+            'AND "timer"."instance" = "cancel"."instance" AND "timer"."event" = "cancel"."event"',
+            *[value for pair in chunk for value in pair],
+            "cancelled",
+            "pending",
+        )
+        steps.append(Step(query))
     return steps
 
 
