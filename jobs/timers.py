@@ -15,6 +15,7 @@ from db import instances
 from db.engine import ConflictError, refused_by_database
 from db.tables import Timer
 from workflows import publication
+from workflows.registry import UnknownFlow
 from workflows.service import FlowService
 
 log = logging.getLogger(__name__)
@@ -99,7 +100,10 @@ async def fire_claimed(service: FlowService, timers: list[dict]) -> SweepResult:
     records = await instances.load_many(db, sorted({t["instance"] for t in timers}))
     # A version published by another process since this one last looked is loaded first.
     for name, version in {(r.flow_name, r.flow_version) for r in records.values()}:
-        await publication.ensure_known(db, service.registry, name, version)
+        try:
+            await publication.ensure_known(db, service.registry, name, version)
+        except UnknownFlow:  # its timers fail below, one by one; the others fire
+            log.warning("Flow %r has no version %s: its instances' timers cannot fire", name, version)
     batch = service.batch()
     result = SweepResult()
     for timer in timers:
