@@ -296,8 +296,8 @@ def _instance_updates(changes: list[Change], now: datetime) -> list[Step]:
 
 
 def _timer_cancellations(changes: list[Change]) -> list[Step]:
-    # One UPDATE joined to the list of (instance, event) pairs to cancel, found through
-    # the index timer_instance_status.
+    # One UPDATE for the list of (instance, event) pairs to cancel, found through the
+    # index timer_instance_status.
     pairs = [(c.record.id, event) for c in changes for event in sorted(c.outcome.timers_to_cancel)]
     if not pairs:
         return []
@@ -318,9 +318,11 @@ def _timer_cancellations(changes: list[Change]) -> list[Step]:
         chunk = pairs[start : start + per_statement]
         query = Sql(
             Timer,
+            # Not UPDATE ... FROM "cancel": for that join SQLite built an automatic index
+            # over the whole timer table each time (0.85 s per 2 000 pairs among 1 M timers).
             'WITH "cancel"("instance", "event") AS (VALUES ' + ", ".join(["({}, {})"] * len(chunk)) + ') '
-            'UPDATE "timer" SET "status" = {} FROM "cancel" WHERE "timer"."status" = {} '
-            'AND "timer"."instance" = "cancel"."instance" AND "timer"."event" = "cancel"."event"',
+            'UPDATE "timer" SET "status" = {} WHERE "timer"."status" = {} '
+            'AND ("timer"."instance", "timer"."event") IN (SELECT "instance", "event" FROM "cancel")',
             *[value for pair in chunk for value in pair],
             "cancelled",
             "pending",
