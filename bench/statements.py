@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from bench.common import _process_cpu_seconds
 
 _WRITE = re.compile(r'\b(UPDATE|INSERT INTO|DELETE FROM)\s+"?(\w+)', re.IGNORECASE)
+_SET = re.compile(r"\bSET\s+(.*?)\s+(?:FROM|WHERE)\b", re.IGNORECASE | re.DOTALL)
 _READ = re.compile(r'\bFROM\s+"?(\w+)', re.IGNORECASE)
 
 
@@ -28,7 +29,12 @@ def statement_kind(sql: str) -> str:
     if head in ("BEGIN", "COMMIT", "ROLLBACK", "PRAGMA", "SAVEPOINT", "RELEASE"):
         return head
     if head in ("UPDATE", "INSERT", "DELETE", "WITH") and (match := _WRITE.search(sql)):
-        return f"{match.group(1).split()[0].upper()} {match.group(2)}"
+        verb = match.group(1).split()[0].upper()
+        if verb == "UPDATE" and (assignments := _SET.search(sql, match.end())):
+            # The columns set tell a timer's claim, firing and cancellation apart.
+            columns = ",".join(re.findall(r'"?(\w+)"?\s*=', assignments.group(1)))
+            return f"UPDATE {match.group(2)} SET {columns}"
+        return f"{verb} {match.group(2)}"
     if match := _READ.search(sql):
         return f"SELECT {match.group(1)}"
     return head
