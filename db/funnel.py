@@ -165,11 +165,21 @@ _COLUMNS = '"flow_name", "flow_version", "organisation", "cohort_day", "kind", "
 _DELTA_COLUMNS = ("flow_name", "flow_version", "organisation", "cohort_day", "kind", "state", "detail", "count")
 
 
+_ROW = "({}, {}, {}, {}, {}, {}, {}, {})"
+
+
 def delta_steps(deltas: dict[Key, int]) -> list[Step]:
-    # On PostgreSQL one INSERT ... SELECT FROM unnest(arrays): a VALUES list of a sweep
-    # batch's ~2 000 rows (16 000 parameters) cost ~28 ms of server CPU to parse and plan
-    # each time (docs/benchmarks.md, "Timers at their targets").
-    return insert(FunnelDelta, _DELTA_COLUMNS, [(*key, amount) for key, amount in deltas.items() if amount], returning=False)
+    rows = [(*key, amount) for key, amount in deltas.items() if amount]
+    if FunnelDelta._meta.db.engine_type == "postgres":
+        # One INSERT ... SELECT FROM unnest(arrays): a VALUES list of a sweep batch's
+        # ~2 000 rows (16 000 parameters) cost ~30 ms of server CPU to parse and plan
+        # each time (docs/benchmarks.md, "Timers at their targets").
+        return insert(FunnelDelta, _DELTA_COLUMNS, rows, returning=False)
+    return [
+        Step(Sql(FunnelDelta, f'INSERT INTO "funnel_delta" ({_COLUMNS}) VALUES ' + ", ".join([_ROW] * len(chunk)),
+                 *[value for row in chunk for value in row]))
+        for chunk in (rows[start : start + 2_000] for start in range(0, len(rows), 2_000))
+    ]
 
 
 COMPACT_BATCH = 20_000

@@ -16,6 +16,7 @@ the version the one before produced.
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -296,38 +297,40 @@ def _instance_updates(changes: list[Change], now: datetime) -> list[Step]:
 
 
 def _timer_cancellations(changes: list[Change]) -> list[Step]:
-    # One UPDATE for the list of (instance, event) pairs to cancel, found through the
-    # index timer_instance_status.
-    pairs = [(c.record.id, event) for c in changes for event in sorted(c.outcome.timers_to_cancel)]
-    if not pairs:
-        return []
-    if is_postgres(Timer):
-        query = Sql(
-            Timer,
-            'UPDATE "timer" SET "status" = {} FROM unnest({}::int[], {}::text[]) AS "cancel"("instance", "event") '
-            'WHERE "timer"."status" = {} AND "timer"."instance" = "cancel"."instance" AND "timer"."event" = "cancel"."event"',
-            "cancelled",
-            [instance for instance, _ in pairs],
-            [event for _, event in pairs],
-            "pending",
-        )
-        return [Step(query)]
+    # One UPDATE per set of events to cancel (one set per target state: usually one per
+    # batch). A single statement joined to the list of (instance, event) pairs was tried:
+    # on SQLite it cost ~60 % more (docs/benchmarks.md, "Timers at their targets").
+    groups: dict[frozenset[str], list[int]] = defaultdict(list)
+    for change in changes:
+        if change.outcome.timers_to_cancel:
+            groups[frozenset(change.outcome.timers_to_cancel)].append(change.record.id)
     steps = []
-    per_statement = MAX_PARAMETERS // 2
-    for start in range(0, len(pairs), per_statement):
-        chunk = pairs[start : start + per_statement]
-        query = Sql(
-            Timer,
-            # Not UPDATE ... FROM "cancel": for that join SQLite built an automatic index
-            # over the whole timer table each time (0.85 s per 2 000 pairs among 1 M timers).
-            'WITH "cancel"("instance", "event") AS (VALUES ' + ", ".join(["({}, {})"] * len(chunk)) + ') '
-            'UPDATE "timer" SET "status" = {} WHERE "timer"."status" = {} '
-            'AND ("timer"."instance", "timer"."event") IN (SELECT "instance", "event" FROM "cancel")',
-            *[value for pair in chunk for value in pair],
-            "cancelled",
-            "pending",
-        )
-        steps.append(Step(query))
+    for events, ids in groups.items():
+        names = sorted(events)
+        if is_postgres(Timer):
+            query = Sql(
+                Timer,
+                'UPDATE "timer" SET "status" = {} WHERE "timer"."status" = {} '
+                'AND "timer"."instance" = ANY({}::int[]) AND "timer"."event" = ANY({}::text[])',
+                "cancelled",
+                "pending",
+                ids,
+                names,
+            )
+            steps.append(Step(query))
+            continue
+        for start in range(0, len(ids), MAX_PARAMETERS):
+            chunk = ids[start : start + MAX_PARAMETERS]
+            query = Sql(
+                Timer,
+                'UPDATE "timer" SET "status" = {} WHERE "timer"."status" = {} '
+                f'AND "timer"."instance" IN ({marks(len(chunk))}) AND "timer"."event" IN ({marks(len(names))})',
+                "cancelled",
+                "pending",
+                *chunk,
+                *names,
+            )
+            steps.append(Step(query))
     return steps
 
 
