@@ -1,7 +1,9 @@
 """Fire due timers. Safe with several processes: a sweeper first claims a batch of due
 timers for a short while (on PostgreSQL with FOR UPDATE SKIP LOCKED, so concurrent
 sweepers take different timers instead of waiting for, or conflicting on, the same ones),
-then fires each in the transaction that applies its event, guarded by `status = 'pending'`."""
+then fires the batch in one transaction of the engine's write path (set-based statements,
+as for a request's one event), each timer guarded by `status = 'pending'`. A batch the
+database refuses is split until only the offending timer is left out (`fire_claimed`)."""
 
 from __future__ import annotations
 
