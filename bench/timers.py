@@ -19,12 +19,14 @@ the PostgreSQL backends serving the bench database, "CPU us/timer (all)" both pe
 
     python -m bench.timers                                 # 10 000 due of 1 000 000 pending
     python -m bench.timers --pending 100000 --due 1000     # quick
+    python -m bench.timers --by-statement                  # and where the time goes
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import time
 
 from bench.common import (
@@ -43,6 +45,7 @@ from bench.common import (
     sqlite_path,
     verdict,
 )
+from bench.statements import StatementProfile, profiled
 from bench.seed import LAYOUTS, TIMERS_PER_INSTANCE, seed_pg, seed_sqlite
 
 TARGET_S = {"sqlite": 1.0, "postgres": 0.4}
@@ -61,16 +64,18 @@ async def _counts(db) -> dict[str, int]:
     }
 
 
-async def run_sweep(url: str, engine: str, due: int, batch: int, polls: int) -> dict:
+async def run_sweep(url: str, engine: str, due: int, batch: int, polls: int, by_statement: bool = False) -> dict:
     from jobs.timers import due_timers_query, fire_due_timers
 
     async with flow_service(url, pool_size=2) as service:
         db = service.db
         before = await _counts(db)
         server_before = await pg_backend_cpu(url) if engine == "postgres" else None
-        start, cpu = time.perf_counter(), time.process_time()
-        result = await fire_due_timers(service, batch)
-        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+        profile = StatementProfile()
+        with profiled(db, profile) if by_statement else contextlib.nullcontext():
+            start, cpu = time.perf_counter(), time.process_time()
+            result = await fire_due_timers(service, batch)
+            seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
         server_cpu = cpu_between(server_before, await pg_backend_cpu(url)) if server_before is not None else None
         after = await _counts(db)
 
@@ -109,6 +114,7 @@ async def run_sweep(url: str, engine: str, due: int, batch: int, polls: int) -> 
         "started": after["pending"] - (before["pending"] - result.fired - (after["cancelled"] - before["cancelled"])),
         "poll": latency_summary(poll_latencies),
         "empty_sweep": latency_summary(sweep_latencies),
+        "statements": profile if by_statement else None,
     }
 
 
@@ -121,6 +127,8 @@ def main() -> None:
     parser.add_argument("--layout", default="block", help="comma-separated: " + ", ".join(LAYOUTS))
     parser.add_argument("--expire-share", type=float, default=0.5, help="share of due timers that are `expire`")
     parser.add_argument("--polls", type=int, default=2_000, help="empty polls to time")
+    parser.add_argument("--by-statement", action="store_true",
+                        help="also time the sweep's statements by kind (adds ~5-10 us of timing per statement)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch databases")
     parser.add_argument("--workdir", default=str(DEFAULT_WORKDIR))
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
@@ -145,7 +153,7 @@ def main() -> None:
                 url, seconds = asyncio.run(seed_pg(args.pg_url, name, instances, args.due, args.expire_share, layout))
             print(f"{engine}: seeded {instances:,} instances / {instances * TIMERS_PER_INSTANCE:,} timers "
                   f"in {seconds:.1f} s ({layout})", flush=True)
-            result = asyncio.run(run_sweep(url, engine, args.due, args.batch, args.polls))
+            result = asyncio.run(run_sweep(url, engine, args.due, args.batch, args.polls, args.by_statement))
             results.append({**result, "layout": layout})
             if engine == "postgres" and not args.keep:
                 asyncio.run(pg_drop_database(args.pg_url, name))
@@ -177,6 +185,21 @@ def main() -> None:
             for r in results
         ],
     )
+    for r in results:
+        if r["statements"] is None:
+            continue
+        rows = r["statements"].rows(r["fired"])
+        statement_cpu = r["statements"].cpu
+        # SQLite: the statements' CPU is the sqlite thread's, the rest of the process CPU is Python.
+        outside = r["cpu"] - (sum(statement_cpu.values()) if r["engine"] == "sqlite" else 0.0)
+        rows.append(["process CPU outside the statements (Python: planning, building, driver)", "", "",
+                     outside * 1e3, outside / r["fired"] * 1e6])
+        cpu_label = "CPU ms (sqlite thread)" if r["engine"] == "sqlite" else "server CPU ms (backend)"
+        print_table(
+            f'Statements of the sweep, {r["engine"]} ({r["layout"]}), {r["fired"]:,} timers',
+            ["statement", "count", "wall ms", cpu_label, "CPU us/timer"],
+            rows,
+        )
     print_table(
         "Empty poll (nothing due)",
         ["engine", "what", "p50 ms", "p99 ms", "max ms", "target (p50)", "verdict"],

@@ -49,19 +49,24 @@ def _array_types(table, columns: tuple[str, ...]) -> tuple[str, ...] | None:
 
 
 @functools.lru_cache(maxsize=128)
-def _insert_templates(table, columns: tuple[str, ...], postgres: bool) -> tuple[str, str, str]:
-    """(the PostgreSQL unnest INSERT or "", the "INSERT ... VALUES " head, one row's "(...)")."""
+def _insert_templates(table, columns: tuple[str, ...], postgres: bool, returning: bool) -> tuple[str, str, str, str]:
+    """(the PostgreSQL unnest INSERT or "", the "INSERT ... VALUES " head, one row's "(...)",
+    the tail)."""
     head = f'INSERT INTO "{table._meta.tablename}" (' + ",".join(f'"{c}"' for c in columns) + ") "
+    tail = ' RETURNING "id"' if returning else ""
     unnest = ""
     if postgres and (types := _array_types(table, columns)):
-        unnest = head + "SELECT * FROM unnest(" + ", ".join(f"{{}}::{t}[]" for t in types) + ') RETURNING "id"'
-    return unnest, head + "VALUES ", "(" + marks(len(columns)) + ")"
+        unnest = head + "SELECT * FROM unnest(" + ", ".join(f"{{}}::{t}[]" for t in types) + ")" + tail
+    return unnest, head + "VALUES ", "(" + marks(len(columns)) + ")", tail
 
 
-def insert(table, columns: tuple[str, ...], rows: list[tuple]) -> list[Step]:
+def insert(table, columns: tuple[str, ...], rows: list[tuple], returning: bool = True) -> list[Step]:
     """Multi-row INSERT ... RETURNING "id", as Piccolo's insert of table objects sends it
-    (on PostgreSQL: one INSERT ... SELECT FROM unnest of one array per column)."""
-    unnest, head, row = _insert_templates(table, columns, is_postgres(table))
+    (on PostgreSQL: one INSERT ... SELECT FROM unnest of one array per column, whatever
+    the number of rows: one prepared statement, planned once)."""
+    if not rows:
+        return []
+    unnest, head, row, tail = _insert_templates(table, columns, is_postgres(table), returning)
     if unnest:
         return [Step(Sql(table, unnest, *[list(values) for values in zip(*rows)]))]
     per_statement = max(1, MAX_PARAMETERS // len(columns))
@@ -69,7 +74,7 @@ def insert(table, columns: tuple[str, ...], rows: list[tuple]) -> list[Step]:
     for start in range(0, len(rows), per_statement):
         chunk = rows[start : start + per_statement]
         values = [value for r in chunk for value in r]
-        steps.append(Step(Sql(table, head + ",".join([row] * len(chunk)) + ' RETURNING "id"', *values)))
+        steps.append(Step(Sql(table, head + ",".join([row] * len(chunk)) + tail, *values)))
     return steps
 
 

@@ -51,6 +51,25 @@ class ConflictError(Exception):
 Results = list[list[dict[str, Any]]]
 
 
+def refused_by_database(exc: BaseException) -> bool:
+    """Whether the database refused a write because of what it wrote (a constraint, a
+    trigger, a value) or rolled it back for a concurrent one (deadlock, serialization),
+    as opposed to being unreachable or the statement being wrong for every row. A batch
+    refused like this can be split: the part without the offending row goes through."""
+    if isinstance(exc, sqlite3.DatabaseError):
+        return isinstance(exc, (sqlite3.IntegrityError, sqlite3.DataError))
+    return isinstance(
+        exc,
+        (
+            asyncpg.IntegrityConstraintViolationError,  # class 23
+            asyncpg.DataError,  # class 22
+            asyncpg.TransactionRollbackError,  # class 40: deadlock, serialization failure
+            asyncpg.TriggeredActionError,  # class 09
+            asyncpg.PLPGSQLError,  # class P0: RAISE in a trigger
+        ),
+    )
+
+
 @dataclass(frozen=True)
 class Step:
     """One statement of a write.

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any, Iterable
 
+from db.batching import insert
 from db.engine import Database, Deferred, Sql, Step
 from db.tables import FunnelCount, FunnelDelta, TransitionHistory
 
@@ -179,11 +180,21 @@ def history_query(instance_ids: list[int]) -> Sql:
 
 
 _COLUMNS = '"flow_name", "flow_version", "organisation", "cohort_day", "kind", "state", "detail", "count"'
+
+
+_DELTA_COLUMNS = ("flow_name", "flow_version", "organisation", "cohort_day", "kind", "state", "detail", "count")
+
+
 _ROW = "({}, {}, {}, {}, {}, {}, {}, {})"
 
 
 def delta_steps(deltas: dict[Key, int]) -> list[Step]:
     rows = [(*key, amount) for key, amount in deltas.items() if amount]
+    if FunnelDelta._meta.db.engine_type == "postgres":
+        # One INSERT ... SELECT FROM unnest(arrays): a VALUES list of a sweep batch's
+        # ~2 000 rows (16 000 parameters) cost ~30 ms of server CPU to parse and plan
+        # each time (docs/benchmarks.md, "Timers at their targets").
+        return insert(FunnelDelta, _DELTA_COLUMNS, rows, returning=False)
     return [
         Step(Sql(FunnelDelta, f'INSERT INTO "funnel_delta" ({_COLUMNS}) VALUES ' + ", ".join([_ROW] * len(chunk)),
                  *[value for row in chunk for value in row]))

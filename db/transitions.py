@@ -29,10 +29,6 @@ from db.engine import Deferred, Sql, Step
 from db.instances import InstanceRecord
 from db.tables import Account, ActivationCode, AttemptCounter, Device, FlowInstance, InvitationLink, Outbox, Timer, TransitionHistory, WebSession
 
-# SQLite parses an OR chain into a tree as deep as it is long and refuses more than
-# 1 000 levels ("Expression tree is too large"): a sweep batch of 2 000 failed.
-_SQLITE_OR_TERMS = 400
-
 
 class Outcome(Protocol):
     """What the engine's run of one event produced (workflows.engine.Outcome)."""
@@ -259,50 +255,51 @@ def _record_steps(changes: list[Change], now: datetime) -> list[Step]:
 
 
 def _instance_updates(changes: list[Change], now: datetime) -> list[Step]:
-    # Changes with the same new state and context share one UPDATE; the WHERE
-    # clause lists each (id, version) read, so any concurrent change is a conflict.
-    groups: dict[tuple[str, str], list[Change]] = defaultdict(list)
-    for change in changes:
-        context = change.outcome.context
-        key = (change.outcome.target, json.dumps(context, sort_keys=True) if context else "{}")
-        groups[key].append(change)
+    # One UPDATE for all changes (of distinct instances), joined to the list of
+    # (id, version read, new state, new context): the WHERE clause matches each instance
+    # only at the version it was read at, so any concurrent change is a conflict.
+    rows = [
+        (c.record.id, c.record.version, c.outcome.target, json.dumps(c.outcome.context, sort_keys=True) if c.outcome.context else "{}")
+        for c in changes
+    ]
+    if is_postgres(FlowInstance):
+        query = Sql(
+            FlowInstance,
+            'UPDATE "flow_instance" SET "state" = "read"."state", "context" = "read"."context"::json, '
+            '"version" = "flow_instance"."version" + 1, "updated_at" = {} '
+            'FROM unnest({}::int[], {}::int[], {}::text[], {}::text[]) AS "read"("id", "version", "state", "context") '
+            'WHERE "flow_instance"."id" = "read"."id" AND "flow_instance"."version" = "read"."version" '
+            'RETURNING "flow_instance"."id"',
+            now,
+            *[list(column) for column in zip(*rows)],
+        )
+        return [Step(query, expect_rows=len(rows))]
+    # SQLite: the same join, the list as a VALUES table (3.33+ has UPDATE ... FROM); the
+    # planner scans it and finds each instance by its primary key. (An OR chain of
+    # (id, version) pairs needed splitting: SQLite refuses more than 1 000 terms.)
     steps = []
-    for (target, context_json), group in groups.items():
-        if is_postgres(FlowInstance):
-            query = Sql(
-                FlowInstance,
-                'UPDATE "flow_instance" SET "state" = {}, "context" = {}, "version" = "flow_instance"."version" + 1, '
-                '"updated_at" = {} FROM unnest({}::int[], {}::int[]) AS "read"("id", "version") '
-                'WHERE "flow_instance"."id" = "read"."id" AND "flow_instance"."version" = "read"."version" '
-                'RETURNING "flow_instance"."id"',
-                target,
-                context_json,
-                now,
-                [c.record.id for c in group],
-                [c.record.version for c in group],
-            )
-            steps.append(Step(query, expect_rows=len(group)))
-            continue
-        # SQLite parses an OR chain into a tree as deep as it is long and refuses more than
-        # 1 000 levels ("Expression tree is too large"): a sweep batch of 2 000 failed.
-        for start in range(0, len(group), _SQLITE_OR_TERMS):
-            chunk = group[start : start + _SQLITE_OR_TERMS]
-            clause = " OR ".join(["(id = {} AND version = {})"] * len(chunk))
-            args = [value for c in chunk for value in (c.record.id, c.record.version)]
-            query = Sql(
-                FlowInstance,
-                'UPDATE "flow_instance" SET "state" = {}, "context" = {}, "version" = "version" + 1, '
-                f'"updated_at" = {{}} WHERE ({clause}) RETURNING "id"',
-                target,
-                context_json,
-                now,
-                *args,
-            )
-            steps.append(Step(query, expect_rows=len(chunk)))
+    per_statement = MAX_PARAMETERS // 4
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start : start + per_statement]
+        query = Sql(
+            FlowInstance,
+            'WITH "read"("id", "version", "state", "context") AS (VALUES '
+            + ", ".join(["({}, {}, {}, {})"] * len(chunk))
+            + ') UPDATE "flow_instance" SET "state" = "read"."state", "context" = "read"."context", '
+            '"version" = "flow_instance"."version" + 1, "updated_at" = {} FROM "read" '
+            'WHERE "flow_instance"."id" = "read"."id" AND "flow_instance"."version" = "read"."version" '
+            'RETURNING "flow_instance"."id"',
+            *[value for row in chunk for value in row],
+            now,
+        )
+        steps.append(Step(query, expect_rows=len(chunk)))
     return steps
 
 
 def _timer_cancellations(changes: list[Change]) -> list[Step]:
+    # One UPDATE per set of events to cancel (one set per target state: usually one per
+    # batch). A single statement joined to the list of (instance, event) pairs was tried:
+    # on SQLite it cost ~60 % more (docs/benchmarks.md, "Timers at their targets").
     groups: dict[frozenset[str], list[int]] = defaultdict(list)
     for change in changes:
         if change.outcome.timers_to_cancel:

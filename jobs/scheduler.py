@@ -33,6 +33,8 @@ async def sweep_timers(service: FlowService, batch_size: int) -> None:
         return
     if result.fired or result.cancelled:
         log.info("Timers: %s fired, %s cancelled, %s lost to other processes", result.fired, result.cancelled, result.conflicts)
+    if result.failed:  # each was logged with its error; they are tried again after their claim runs out
+        log.warning("Timers: %s failed and stay pending (ids %s)", len(result.failed), ", ".join(map(str, result.failed[:20])))
 
 
 async def send_mail(service: FlowService, settings: Settings, signer: Signer) -> None:

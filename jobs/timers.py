@@ -1,20 +1,23 @@
 """Fire due timers. Safe with several processes: a sweeper first claims a batch of due
 timers for a short while (on PostgreSQL with FOR UPDATE SKIP LOCKED, so concurrent
 sweepers take different timers instead of waiting for, or conflicting on, the same ones),
-then fires each in the transaction that applies its event, guarded by `status = 'pending'`."""
+then fires the batch in one transaction of the engine's write path (set-based statements,
+as for a request's one event), each timer guarded by `status = 'pending'`. A batch the
+database refuses is split until only the offending timer is left out (`fire_claimed`)."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from piccolo.columns.combination import WhereRaw
 
 from db import instances
-from db.engine import ConflictError
+from db.engine import ConflictError, refused_by_database
 from db.tables import Timer
 from workflows import publication
+from workflows.registry import UnknownFlow
 from workflows.service import FlowService
 
 log = logging.getLogger(__name__)
@@ -32,6 +35,15 @@ class SweepResult:
     fired: int = 0
     cancelled: int = 0
     conflicts: int = 0
+    # Timers whose event raised or whose writes the database refused: they stay pending
+    # (claimed for TIMER_CLAIM_LEASE, then tried again) while the rest of their batch fires.
+    failed: list[int] = field(default_factory=list)
+
+    def add(self, other: SweepResult) -> None:
+        self.fired += other.fired
+        self.cancelled += other.cancelled
+        self.conflicts += other.conflicts
+        self.failed += other.failed
 
 
 def due_timers_query(now, limit: int):
@@ -70,46 +82,59 @@ async def fire_due_timers(service: FlowService, batch_size: int = 500) -> SweepR
     """Fire everything due now, batch by batch."""
     total = SweepResult()
     while True:
-        result, seen = await _sweep_batch(service, batch_size)
-        total.fired += result.fired
-        total.cancelled += result.cancelled
-        total.conflicts += result.conflicts
-        # A batch that made no progress (all lost to another process) ends the sweep.
-        if seen < batch_size or result.fired + result.cancelled == 0:
+        due = await claim_due_timers(service.db, service.clock.now(), batch_size)
+        if not due:
+            return total
+        result = await fire_claimed(service, due)
+        total.add(result)
+        # A batch that made no progress (all lost to another process, or all refused) ends the sweep.
+        if len(due) < batch_size or result.fired + result.cancelled == 0:
             return total
 
 
-async def _sweep_batch(service: FlowService, batch_size: int) -> tuple[SweepResult, int]:
+async def fire_claimed(service: FlowService, timers: list[dict]) -> SweepResult:
+    """Fire claimed timers (in due order) through the engine's write path, as one
+    transaction: set-based statements for the whole batch, as a request writes its one
+    event. If that transaction loses a race or the database refuses it, the batch is
+    split in halves and each is fired again from freshly loaded instances, so every other
+    timer still fires once and only the offending one is left pending (and reported)."""
     db = service.db
-    batch = service.batch()
-    due = await claim_due_timers(db, batch.now, batch_size)
-    if not due:
-        return SweepResult(), 0
-    records = await instances.load_many(db, sorted({t["instance"] for t in due}))
+    records = await instances.load_many(db, sorted({t["instance"] for t in timers}))
     # A version published by another process since this one last looked is loaded first.
     for name, version in {(r.flow_name, r.flow_version) for r in records.values()}:
-        await publication.ensure_known(db, service.registry, name, version)
-    # Most due timers of a batch share (flow version, state, event, context): the machine
-    # runs once per distinct input, the others reuse its result (workflows.engine.Flow.run).
-    planned = [batch.fire_timer(records.get(t["instance"]), t["id"], t["event"]) for t in due]
-    try:
-        await service.write(batch)
-    except ConflictError:
-        # Another process (or a user) got to some of these first: go one by one,
-        # so the rest still fire; each lost race is simply skipped.
-        result = SweepResult()
-        for timer in due:
-            outcome = await _fire_one(service, timer)
-            setattr(result, outcome, getattr(result, outcome) + 1)
-        return result, len(due)
-    return SweepResult(fired=planned.count("fired"), cancelled=planned.count("cancelled")), len(due)
-
-
-async def _fire_one(service: FlowService, timer: dict) -> str:
+        try:
+            await publication.ensure_known(db, service.registry, name, version)
+        except UnknownFlow:  # its timers fail below, one by one; the others fire
+            log.warning("Flow %r has no version %s: its instances' timers cannot fire", name, version)
     batch = service.batch()
-    outcome = batch.fire_timer(await instances.load(service.db, timer["instance"]), timer["id"], timer["event"])
+    result = SweepResult()
+    for timer in timers:
+        try:
+            # Most due timers of a batch share (flow version, state, event, context): the
+            # machine runs once per distinct input (workflows.engine.Flow.run).
+            outcome = batch.fire_timer(records.get(timer["instance"]), timer["id"], timer["event"])
+        except Exception:  # a guard or an action raised: nothing of this timer is planned
+            log.exception("Timer %s (%s of instance %s) failed; it stays pending", timer["id"], timer["event"], timer["instance"])
+            result.failed.append(timer["id"])
+            continue
+        if outcome == "fired":
+            result.fired += 1
+        elif outcome == "cancelled":
+            result.cancelled += 1
     try:
         await service.write(batch)
-    except ConflictError:
-        return "conflicts"
-    return outcome
+    except Exception as exc:
+        if not isinstance(exc, ConflictError) and not refused_by_database(exc):
+            raise
+        if len(timers) > 1:
+            middle = len(timers) // 2
+            result = await fire_claimed(service, timers[:middle])
+            result.add(await fire_claimed(service, timers[middle:]))
+            return result
+        if isinstance(exc, ConflictError):  # another process or a user changed the instance first
+            return SweepResult(conflicts=1)
+        (timer,) = timers
+        log.error("Timer %s (%s of instance %s) was refused by the database, it stays pending: %s",
+                  timer["id"], timer["event"], timer["instance"], exc)
+        return SweepResult(failed=[timer["id"]])
+    return result

@@ -1,0 +1,125 @@
+"""Where a benchmark's database time goes, per kind of statement ("UPDATE flow_instance",
+"INSERT outbox", "COMMIT", ...): count, wall time and CPU time.
+
+SQLite runs in this process, on the thread that owns the connection: its CPU per
+statement is that thread's CPU time around the statement. On PostgreSQL the wall time is
+measured around the client call and the CPU is the serving backend's (user + system from
+/proc, read before and after each statement: 10 ms ticks, so a kind's sum is an estimate
+that grows exact over many statements; needs the server on this machine).
+
+Only for benchmarks: it wraps the connection of a started `db.engine.Database`.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import defaultdict
+from contextlib import contextmanager
+
+from bench.common import _process_cpu_seconds
+
+_WRITE = re.compile(r'\b(UPDATE|INSERT INTO|DELETE FROM)\s+"?(\w+)', re.IGNORECASE)
+_SET = re.compile(r"\bSET\s+(.*?)\s+(?:FROM|WHERE)\b", re.IGNORECASE | re.DOTALL)
+_READ = re.compile(r'\bFROM\s+"?(\w+)', re.IGNORECASE)
+
+
+def statement_kind(sql: str) -> str:
+    head = sql.lstrip().split(None, 1)[0].rstrip(";").upper() if sql.strip() else ""
+    if head in ("BEGIN", "COMMIT", "ROLLBACK", "PRAGMA", "SAVEPOINT", "RELEASE"):
+        return head
+    if head in ("UPDATE", "INSERT", "DELETE", "WITH") and (match := _WRITE.search(sql)):
+        verb = match.group(1).split()[0].upper()
+        if verb == "UPDATE" and (assignments := _SET.search(sql, match.end())):
+            # The columns set tell a timer's claim, firing and cancellation apart.
+            columns = ",".join(re.findall(r'"?(\w+)"?\s*=', assignments.group(1)))
+            return f"UPDATE {match.group(2)} SET {columns}"
+        return f"{verb} {match.group(2)}"
+    if match := _READ.search(sql):
+        return f"SELECT {match.group(1)}"
+    return head
+
+
+class StatementProfile:
+    def __init__(self) -> None:
+        self.count: dict[str, int] = defaultdict(int)
+        self.wall: dict[str, float] = defaultdict(float)
+        self.cpu: dict[str, float] = defaultdict(float)
+        self.enabled = True
+
+    def add(self, kind: str, wall: float, cpu: float) -> None:
+        if self.enabled:
+            self.count[kind] += 1
+            self.wall[kind] += wall
+            self.cpu[kind] += cpu
+
+    def rows(self, per: int) -> list[list[object]]:
+        """Kinds by CPU time, most first: count, wall ms, CPU ms, CPU µs per `per` items."""
+        kinds = sorted(self.count, key=lambda k: (-self.cpu[k], -self.wall[k]))
+        rows: list[list[object]] = [
+            [k, self.count[k], self.wall[k] * 1e3, self.cpu[k] * 1e3, self.cpu[k] / per * 1e6] for k in kinds
+        ]
+        rows.append(["all statements", sum(self.count.values()), sum(self.wall.values()) * 1e3,
+                     sum(self.cpu.values()) * 1e3, sum(self.cpu.values()) / per * 1e6])
+        return rows
+
+
+class _Rows:
+    __slots__ = ("rows",)
+
+    def __init__(self, rows):
+        self.rows = rows
+
+    def fetchall(self):
+        return self.rows
+
+
+class _TimedSqlite:
+    """Stands in for the sqlite3 connection of `Database`: every call is `execute(...)`
+    (optionally followed by `.fetchall()`), so the whole statement runs inside the timing."""
+
+    def __init__(self, connection, profile: StatementProfile):
+        self._connection = connection
+        self._profile = profile
+
+    def execute(self, sql, args=()):
+        wall, cpu = time.perf_counter(), time.thread_time()
+        rows = self._connection.execute(sql, args).fetchall()
+        self._profile.add(statement_kind(sql), time.perf_counter() - wall, time.thread_time() - cpu)
+        return _Rows(rows)
+
+    def __getattr__(self, name):
+        return getattr(self._connection, name)
+
+
+@contextmanager
+def profiled(db, profile: StatementProfile):
+    """Time every statement `db` runs while inside the block."""
+    if db.is_sqlite:
+        original = db._connection
+        db._connection = _TimedSqlite(original, profile)
+        try:
+            yield profile
+        finally:
+            db._connection = original
+        return
+    from asyncpg.connection import Connection
+
+    fetch, execute = Connection.fetch, Connection.execute
+
+    def timed(method):
+        async def call(self, query, *args, **kwargs):
+            pid = self.get_server_pid()
+            cpu, wall = _process_cpu_seconds(pid) or 0.0, time.perf_counter()
+            try:
+                return await method(self, query, *args, **kwargs)
+            finally:
+                profile.add(statement_kind(query), time.perf_counter() - wall, (_process_cpu_seconds(pid) or 0.0) - cpu)
+
+        return call
+
+    Connection.fetch, Connection.execute = timed(fetch), timed(execute)
+    try:
+        yield profile
+    finally:
+        Connection.fetch, Connection.execute = fetch, execute
