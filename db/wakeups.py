@@ -47,9 +47,14 @@ class WakeUps:
         self.active = url.startswith(("postgresql://", "postgres://"))
         self._callbacks: dict[str, list[Callback]] = defaultdict(list)
         self._task: asyncio.Task | None = None
-        # Set while the LISTEN is in place (tests wait for it); `connections` counts them.
+        # `listening` is set while the LISTEN is in place, `down` while it is not (tests wait
+        # for either); `connections` counts the connections made, `server_pid` is the current
+        # one's backend.
         self.listening = asyncio.Event()
+        self.down = asyncio.Event()
+        self.down.set()
         self.connections = 0
+        self.server_pid: int | None = None
 
     def on(self, kind: str, callback: Callback) -> Callable[[], None]:
         """Subscribe; returns the function that unsubscribes."""
@@ -67,6 +72,7 @@ class WakeUps:
                 await self._task
             self._task = None
         self.listening.clear()
+        self.down.set()
 
     async def _run(self) -> None:
         backoff = BACKOFF_FIRST_SECONDS
@@ -78,8 +84,14 @@ class WakeUps:
                 connection.add_termination_listener(lambda _connection: lost.set())
                 await connection.add_listener(CHANNEL, self._notified)
                 self.connections += 1
+                self.server_pid = connection.get_server_pid()
                 backoff = BACKOFF_FIRST_SECONDS
+                self.down.clear()
                 self.listening.set()
+                if self.connections == 1:
+                    log.info("Wake-ups: listening for notifications from PostgreSQL")
+                else:
+                    log.info("Wake-ups: listening again after a lost connection; everyone polls once")
                 # Whatever was written while nobody listened: everyone polls once now.
                 self._ring_all()
                 await self._hold(connection, lost)
@@ -90,6 +102,7 @@ class WakeUps:
                             type(exc).__name__, backoff)
             finally:
                 self.listening.clear()
+                self.down.set()
                 if connection is not None:
                     with contextlib.suppress(Exception):
                         connection.terminate()
