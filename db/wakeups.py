@@ -23,6 +23,8 @@ from db.engines import CONNECT_TIMEOUT_S
 log = logging.getLogger(__name__)
 
 CHANNEL = "partnerportal_wake"  # the channel the triggers of m0026 notify
+# How the listening connections show in pg_stat_activity.
+APPLICATION_NAME = "partnerportal wake-ups"
 LIVE, OUTBOX, TIMER = "live", "outbox", "timer"
 # What a subscriber gets after a (re)connect, or from a statement that touched too many
 # organisations to name them: "look at everything".
@@ -79,7 +81,8 @@ class WakeUps:
         while True:
             connection = None
             try:
-                connection = await asyncpg.connect(self.url, timeout=CONNECT_TIMEOUT_S)
+                connection = await asyncpg.connect(self.url, timeout=CONNECT_TIMEOUT_S,
+                                                   server_settings={"application_name": APPLICATION_NAME})
                 lost = asyncio.Event()
                 connection.add_termination_listener(lambda _connection: lost.set())
                 await connection.add_listener(CHANNEL, self._notified)
