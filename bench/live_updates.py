@@ -7,12 +7,15 @@ bytes are plain SSE); and this process, which changes state through a FlowServic
 own Database handle, as a worker or a second app process would.
 
 1. Idle: all streams open, nothing changes: the server's CPU share of one core over
-   --idle-seconds, read from /proc/<pid>/stat (target <= 3 %).
+   --idle-seconds, read from /proc/<pid>/stat (target <= 1 %, issue 12).
 2. Changes: C admin revocations of `invited` people, one at a time, --gap seconds apart
    (random, so they fall on every phase of the feed's poll). Latency = the moment a stream
    has the event for that person minus the moment `FlowService.send` returned (its
-   transaction committed just before), both on this machine's wall clock (target <= 200 ms
-   for every stream and change).
+   transaction committed just before), both on this machine's wall clock (target for
+   every stream and change: <= 50 ms on PostgreSQL, woken by NOTIFY; <= 200 ms on SQLite,
+   which polls).
+
+The database is `bench_live_<size>` (its own, so the table benchmarks' data stays).
 
     python -m bench.live_updates                                   # both engines, 100 streams
     python -m bench.live_updates --engine sqlite --instances 10000 --changes 5 --idle-seconds 5
@@ -32,7 +35,6 @@ from pathlib import Path
 
 from bench.admin_seed import ORGANISATION_ID, admin_session, seed
 from bench.admin_server import CpuMeter, rss_mib, serve
-from bench.admin_table import existing
 from bench.common import (
     DEFAULT_PG_URL,
     DEFAULT_WORKDIR,
@@ -45,8 +47,9 @@ from bench.common import (
     verdict,
 )
 
-TARGET_LATENCY_MS = 200.0
-TARGET_IDLE_CPU_PCT = 3.0
+TARGET_LATENCY_MS = {"postgres": 50.0, "sqlite": 200.0}
+TARGET_IDLE_CPU_PCT = 1.0
+DATABASE_NAME = "bench_live_{size}"
 ROW_EVENT = re.compile(rb'event: ?row.*?id="person-(\d+)"', re.DOTALL)
 EVENT_END = re.compile(rb"\r\n\r\n|\n\n|\r\r")
 
@@ -90,6 +93,26 @@ async def client(port: int, cookie: str, streams: int) -> None:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     print(json.dumps({"events": events}), flush=True)
+
+
+def existing(engine: str, name: str, workdir: str, pg_url: str) -> str | None:
+    """The URL of an already seeded database of that name, if there is one."""
+    from bench.common import pg_url_for, sqlite_path
+
+    if engine == "sqlite":
+        path = sqlite_path(workdir, name)
+        return f"sqlite:///{path}" if path.exists() else None
+
+    async def exists() -> bool:
+        import asyncpg
+
+        connection = await asyncpg.connect(pg_url)
+        try:
+            return bool(await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name))
+        finally:
+            await connection.close()
+
+    return pg_url_for(pg_url, name) if asyncio.run(exists()) else None
 
 
 # -- this process: the changes -----------------------------------------------------------
@@ -181,7 +204,8 @@ def run_engine(engine: str, url: str, streams: int, changes: int, idle_seconds: 
     write_ms = [(c - s) * 1000 for _, s, c in done]
     print(f"  {engine}: {len(ms)} deliveries, {missing} missing, p50 {percentile(ms, 50):.0f} ms, "
           f"p99 {percentile(ms, 99):.0f} ms, max {worst:.0f} ms", flush=True)
-    ok_latency = "met" if not missing and worst <= TARGET_LATENCY_MS else "MISSED"
+    target = TARGET_LATENCY_MS[engine]
+    ok_latency = f"<= {target:.0f} ms: " + ("met" if not missing and worst <= target else "MISSED")
     return [engine, streams, len(done), len(ms), missing, percentile(write_ms, 50), percentile(ms, 50), percentile(ms, 90),
             percentile(ms, 99), worst, ok_latency, f"{idle_cpu:.2f} %",
             verdict(idle_cpu, TARGET_IDLE_CPU_PCT, higher_is_better=False), f"{busy_cpu:.1f} %"]
@@ -210,15 +234,16 @@ def main() -> None:
     print_environment(extra)
     rows = []
     for engine in engines:
-        url = existing(engine, args.instances, args.workdir, args.pg_url) if args.reuse else None
+        name = DATABASE_NAME.format(size=fmt_count(args.instances))
+        url = existing(engine, name, args.workdir, args.pg_url) if args.reuse else None
         if url is None:
-            url, seconds = seed(engine, args.instances, workdir=args.workdir, pg_url=args.pg_url)
+            url, seconds = seed(engine, args.instances, workdir=args.workdir, pg_url=args.pg_url, name=name)
             print(f"  {engine}: seeded {args.instances:,} invitations in {seconds:.1f} s", flush=True)
         rows.append(run_engine(engine, url, args.streams, args.changes, args.idle_seconds, args.gap, Path(args.app_dir)))
     print_table(
         f"Live updates, {args.streams} SSE streams, one organisation with {fmt_count(args.instances)} invitations",
         ["engine", "streams", "changes", "deliveries", "missing", "write ms", "p50 ms", "p90 ms", "p99 ms", "max ms",
-         f"<= {TARGET_LATENCY_MS:.0f} ms", f"idle CPU ({args.idle_seconds:g} s)", f"<= {TARGET_IDLE_CPU_PCT:g} %",
+         "latency target", f"idle CPU ({args.idle_seconds:g} s)", f"<= {TARGET_IDLE_CPU_PCT:g} %",
          "CPU while changing"],
         rows,
     )
