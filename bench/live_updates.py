@@ -35,6 +35,7 @@ from pathlib import Path
 
 from bench.admin_seed import ORGANISATION_ID, admin_session, seed
 from bench.admin_server import CpuMeter, rss_mib, serve
+from bench.admin_table import PRODUCTION_SESSION_COOKIE
 from bench.common import (
     DEFAULT_PG_URL,
     DEFAULT_WORKDIR,
@@ -61,7 +62,7 @@ async def _stream(index: int, port: int, cookie: str, events: list, opened: asyn
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(
         f"GET /nutzerverwaltung/live HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nAccept: text/event-stream\r\n"
-        f"Cookie: pp_session={cookie}\r\n\r\n".encode()
+        f"Cookie: {PRODUCTION_SESSION_COOKIE}={cookie}\r\n\r\n".encode()
     )
     await writer.drain()
     head = await reader.readuntil(b"\r\n\r\n")
@@ -174,7 +175,8 @@ def run_engine(engine: str, url: str, streams: int, changes: int, idle_seconds: 
     people = asyncio.run(invited_people(url, changes))
     if len(people) < changes:
         raise SystemExit(f"only {len(people)} invited people left: seed again (without --reuse)")
-    with serve(url, app_dir=app_dir) as server:
+    # Production wants a mail server; the server's scheduler is off, so none is contacted.
+    with serve(url, app_dir=app_dir, PARTNERPORTAL_SMTP_HOST="127.0.0.1") as server:
         command = [sys.executable, "-m", "bench.live_updates", "--client-port", str(server.port),
                    "--client-cookie", token, "--streams", str(streams)]
         client_process = subprocess.Popen(command, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
