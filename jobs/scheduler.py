@@ -7,6 +7,7 @@ SQLite they run every PARTNERPORTAL_SWEEP_INTERVAL_SECONDS."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import timezone
 
@@ -75,9 +76,13 @@ async def run_when_woken(job, args: list, bell: Bell, fallback_seconds: float) -
     """Run `job` now, then whenever the bell rings, at the latest every `fallback_seconds`;
     for as long as the scheduler runs (its shutdown cancels this). One loop per job: it
     never runs twice at once, and a ring while it runs makes it run again right after."""
-    while True:
-        await job(*args)
-        await bell.wait(fallback_seconds)
+    try:
+        while True:
+            await job(*args)
+            await bell.wait(fallback_seconds)
+    except asyncio.CancelledError:
+        # The scheduler's shutdown: end quietly (APScheduler would log it as a failed job).
+        return
 
 
 def _add_woken_job(scheduler: AsyncIOScheduler, job, args: list, job_id: str, kind: str, service: FlowService,
