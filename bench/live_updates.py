@@ -7,12 +7,15 @@ bytes are plain SSE); and this process, which changes state through a FlowServic
 own Database handle, as a worker or a second app process would.
 
 1. Idle: all streams open, nothing changes: the server's CPU share of one core over
-   --idle-seconds, read from /proc/<pid>/stat (target <= 3 %).
+   --idle-seconds, read from /proc/<pid>/stat (target <= 1 %, issue 12).
 2. Changes: C admin revocations of `invited` people, one at a time, --gap seconds apart
    (random, so they fall on every phase of the feed's poll). Latency = the moment a stream
    has the event for that person minus the moment `FlowService.send` returned (its
-   transaction committed just before), both on this machine's wall clock (target <= 200 ms
-   for every stream and change).
+   transaction committed just before), both on this machine's wall clock (target for
+   every stream and change: <= 50 ms on PostgreSQL, woken by NOTIFY; <= 200 ms on SQLite,
+   which polls).
+
+The database is `bench_live_<size>` (its own, so the table benchmarks' data stays).
 
     python -m bench.live_updates                                   # both engines, 100 streams
     python -m bench.live_updates --engine sqlite --instances 10000 --changes 5 --idle-seconds 5
@@ -32,7 +35,7 @@ from pathlib import Path
 
 from bench.admin_seed import ORGANISATION_ID, admin_session, seed
 from bench.admin_server import CpuMeter, rss_mib, serve
-from bench.admin_table import existing
+from bench.admin_table import PRODUCTION_SESSION_COOKIE
 from bench.common import (
     DEFAULT_PG_URL,
     DEFAULT_WORKDIR,
@@ -45,8 +48,9 @@ from bench.common import (
     verdict,
 )
 
-TARGET_LATENCY_MS = 200.0
-TARGET_IDLE_CPU_PCT = 3.0
+TARGET_LATENCY_MS = {"postgres": 50.0, "sqlite": 200.0}
+TARGET_IDLE_CPU_PCT = 1.0
+DATABASE_NAME = "bench_live_{size}"
 ROW_EVENT = re.compile(rb'event: ?row.*?id="person-(\d+)"', re.DOTALL)
 EVENT_END = re.compile(rb"\r\n\r\n|\n\n|\r\r")
 
@@ -58,7 +62,7 @@ async def _stream(index: int, port: int, cookie: str, events: list, opened: asyn
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(
         f"GET /nutzerverwaltung/live HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nAccept: text/event-stream\r\n"
-        f"Cookie: pp_session={cookie}\r\n\r\n".encode()
+        f"Cookie: {PRODUCTION_SESSION_COOKIE}={cookie}\r\n\r\n".encode()
     )
     await writer.drain()
     head = await reader.readuntil(b"\r\n\r\n")
@@ -90,6 +94,26 @@ async def client(port: int, cookie: str, streams: int) -> None:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     print(json.dumps({"events": events}), flush=True)
+
+
+def existing(engine: str, name: str, workdir: str, pg_url: str) -> str | None:
+    """The URL of an already seeded database of that name, if there is one."""
+    from bench.common import pg_url_for, sqlite_path
+
+    if engine == "sqlite":
+        path = sqlite_path(workdir, name)
+        return f"sqlite:///{path}" if path.exists() else None
+
+    async def exists() -> bool:
+        import asyncpg
+
+        connection = await asyncpg.connect(pg_url)
+        try:
+            return bool(await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name))
+        finally:
+            await connection.close()
+
+    return pg_url_for(pg_url, name) if asyncio.run(exists()) else None
 
 
 # -- this process: the changes -----------------------------------------------------------
@@ -127,6 +151,15 @@ async def make_changes(url: str, instance_ids: list[int], gap: float) -> list[tu
     return done
 
 
+def first_stream(changes: list[tuple[int, float, float]], events: list) -> list[float]:
+    """Per change: commit to the first stream that had it (the wake-up alone, before the
+    other streams' turns at rendering)."""
+    first: dict[int, float] = {}
+    for _, instance_id, at in events:
+        first[instance_id] = min(at, first.get(instance_id, at))
+    return [max(0.0, first[i] - committed) * 1000 for i, _, committed in changes if i in first]
+
+
 def latencies(changes: list[tuple[int, float, float]], events: list, streams: int) -> tuple[list[float], int]:
     """Per stream and change: first event for that person after the commit; and how many never came."""
     first: dict[tuple[int, int], float] = {}
@@ -151,7 +184,8 @@ def run_engine(engine: str, url: str, streams: int, changes: int, idle_seconds: 
     people = asyncio.run(invited_people(url, changes))
     if len(people) < changes:
         raise SystemExit(f"only {len(people)} invited people left: seed again (without --reuse)")
-    with serve(url, app_dir=app_dir) as server:
+    # Production wants a mail server; the server's scheduler is off, so none is contacted.
+    with serve(url, app_dir=app_dir, PARTNERPORTAL_SMTP_HOST="127.0.0.1") as server:
         command = [sys.executable, "-m", "bench.live_updates", "--client-port", str(server.port),
                    "--client-cookie", token, "--streams", str(streams)]
         client_process = subprocess.Popen(command, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -179,10 +213,13 @@ def run_engine(engine: str, url: str, streams: int, changes: int, idle_seconds: 
     ms = [v * 1000 for v in values]
     worst = max(ms) if ms else float("nan")
     write_ms = [(c - s) * 1000 for _, s, c in done]
+    first_ms = first_stream(done, events)
     print(f"  {engine}: {len(ms)} deliveries, {missing} missing, p50 {percentile(ms, 50):.0f} ms, "
           f"p99 {percentile(ms, 99):.0f} ms, max {worst:.0f} ms", flush=True)
-    ok_latency = "met" if not missing and worst <= TARGET_LATENCY_MS else "MISSED"
-    return [engine, streams, len(done), len(ms), missing, percentile(write_ms, 50), percentile(ms, 50), percentile(ms, 90),
+    target = TARGET_LATENCY_MS[engine]
+    ok_latency = f"<= {target:.0f} ms: " + ("met" if not missing and worst <= target else "MISSED")
+    return [engine, streams, len(done), len(ms), missing, percentile(write_ms, 50), percentile(first_ms, 50),
+            percentile(ms, 50), percentile(ms, 90),
             percentile(ms, 99), worst, ok_latency, f"{idle_cpu:.2f} %",
             verdict(idle_cpu, TARGET_IDLE_CPU_PCT, higher_is_better=False), f"{busy_cpu:.1f} %"]
 
@@ -210,15 +247,16 @@ def main() -> None:
     print_environment(extra)
     rows = []
     for engine in engines:
-        url = existing(engine, args.instances, args.workdir, args.pg_url) if args.reuse else None
+        name = DATABASE_NAME.format(size=fmt_count(args.instances))
+        url = existing(engine, name, args.workdir, args.pg_url) if args.reuse else None
         if url is None:
-            url, seconds = seed(engine, args.instances, workdir=args.workdir, pg_url=args.pg_url)
+            url, seconds = seed(engine, args.instances, workdir=args.workdir, pg_url=args.pg_url, name=name)
             print(f"  {engine}: seeded {args.instances:,} invitations in {seconds:.1f} s", flush=True)
         rows.append(run_engine(engine, url, args.streams, args.changes, args.idle_seconds, args.gap, Path(args.app_dir)))
     print_table(
         f"Live updates, {args.streams} SSE streams, one organisation with {fmt_count(args.instances)} invitations",
-        ["engine", "streams", "changes", "deliveries", "missing", "write ms", "p50 ms", "p90 ms", "p99 ms", "max ms",
-         f"<= {TARGET_LATENCY_MS:.0f} ms", f"idle CPU ({args.idle_seconds:g} s)", f"<= {TARGET_IDLE_CPU_PCT:g} %",
+        ["engine", "streams", "changes", "deliveries", "missing", "write ms", "first stream p50 ms", "p50 ms", "p90 ms", "p99 ms", "max ms",
+         "latency target", f"idle CPU ({args.idle_seconds:g} s)", f"<= {TARGET_IDLE_CPU_PCT:g} %",
          "CPU while changing"],
         rows,
     )

@@ -212,6 +212,9 @@ class Settings:
     scheduler_enabled: bool = True
     sweep_interval_seconds: Annotated[float, between(0.1, 86400)] = 5.0
     sweep_batch_size: Count = 500
+    # On PostgreSQL the processes are woken by NOTIFY (db/wakeups.py); they still poll this
+    # often in case a notification was lost. On SQLite they poll as configured above.
+    wake_fallback_seconds: Annotated[float, between(1, 3600)] = 30.0
     # Contacts shown on the Kontakt, Hilfe and app pages. Unset: not shown in production
     # (development shows an example instead); `serve` warns about each unset one.
     support_email: Text = ""

@@ -1,8 +1,13 @@
 """APScheduler wiring. Every process may run one: the jobs claim work atomically in
-the database, so two schedulers never do the same work twice."""
+the database, so two schedulers never do the same work twice.
+
+On PostgreSQL (with `wakeups`) the timer sweep and the mail dispatcher run when a NOTIFY
+says there is new work, and otherwise every PARTNERPORTAL_WAKE_FALLBACK_SECONDS; on
+SQLite they run every PARTNERPORTAL_SWEEP_INTERVAL_SECONDS."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import timezone
 
@@ -10,6 +15,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from db import funnel
 from db.outage import is_outage
+from db.wakeups import OUTBOX, TIMER, Bell, WakeUps, ring_when_due
 from jobs.outbox import dispatch_due_mail
 from jobs.retention import purge_expired_data
 from jobs.simulations import run_simulations
@@ -77,27 +83,55 @@ async def simulate_drafts(service: FlowService) -> None:
         _log_failure("Simulation", exc)
 
 
+async def run_when_woken(job, args: list, bell: Bell, fallback_seconds: float) -> None:
+    """Run `job` now, then whenever the bell rings, at the latest every `fallback_seconds`;
+    for as long as the scheduler runs (its shutdown cancels this). One loop per job: it
+    never runs twice at once, and a ring while it runs makes it run again right after."""
+    try:
+        while True:
+            await job(*args)
+            await bell.wait(fallback_seconds)
+    except asyncio.CancelledError:
+        # The scheduler's shutdown: end quietly (APScheduler would log it as a failed job).
+        return
+
+
+def _add_woken_job(scheduler: AsyncIOScheduler, job, args: list, job_id: str, kind: str, service: FlowService,
+                   wakeups: WakeUps) -> None:
+    bell = Bell()
+    fallback = wakeups.fallback_seconds
+    wakeups.on(kind, ring_when_due(bell, lambda: service.clock.now().timestamp(), within=fallback))
+    # A job without a trigger runs once, at start; this one then loops until shutdown.
+    scheduler.add_job(run_when_woken, args=[job, args, bell, fallback], id=job_id)
+
+
 def create_scheduler(
     service: FlowService,
     interval_seconds: float,
     batch_size: int,
     settings: Settings | None = None,
     signer: Signer | None = None,
+    wakeups: WakeUps | None = None,
 ) -> AsyncIOScheduler:
-    """The timer sweep; with `settings`, also the outbox dispatcher (SMTP or development mailbox)."""
+    """The timer sweep; with `settings`, also the outbox dispatcher (SMTP or development
+    mailbox). With active `wakeups` (PostgreSQL), both run when notified."""
     scheduler = AsyncIOScheduler(
         timezone=timezone.utc,
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
     )
-    scheduler.add_job(
-        sweep_timers,
-        "interval",
-        seconds=interval_seconds,
-        args=[service, batch_size],
-        id="sweep_timers",
-        # Run at once on start: timers that fell due during downtime fire now.
-        next_run_time=service.clock.now(),
-    )
+    woken = wakeups if wakeups is not None and wakeups.active else None
+    if woken:
+        _add_woken_job(scheduler, sweep_timers, [service, batch_size], "sweep_timers", TIMER, service, woken)
+    else:
+        scheduler.add_job(
+            sweep_timers,
+            "interval",
+            seconds=interval_seconds,
+            args=[service, batch_size],
+            id="sweep_timers",
+            # Run at once on start: timers that fell due during downtime fire now.
+            next_run_time=service.clock.now(),
+        )
     scheduler.add_job(
         compact_funnel,
         "interval",
@@ -110,14 +144,18 @@ def create_scheduler(
         next_run_time=service.clock.now(),
     )
     if settings is not None:
-        scheduler.add_job(
-            send_mail,
-            "interval",
-            seconds=interval_seconds,
-            args=[service, settings, signer or Signer(settings.secret_key)],
-            id="send_mail",
-            next_run_time=service.clock.now(),
-        )
+        mail_args = [service, settings, signer or Signer(settings.secret_key)]
+        if woken:
+            _add_woken_job(scheduler, send_mail, mail_args, "send_mail", OUTBOX, service, woken)
+        else:
+            scheduler.add_job(
+                send_mail,
+                "interval",
+                seconds=interval_seconds,
+                args=mail_args,
+                id="send_mail",
+                next_run_time=service.clock.now(),
+            )
         scheduler.add_job(
             purge_expired_data,
             "interval",

@@ -43,7 +43,7 @@ def _beside_the_app(settings: Settings):
         if settings.scheduler_enabled:
             state.scheduler = create_scheduler(
                 state.service, settings.sweep_interval_seconds, settings.sweep_batch_size,
-                settings=settings, signer=state.signer,
+                settings=settings, signer=state.signer, wakeups=state.wakeups,
             )
             state.scheduler.start()  # /health reports it
         try:

@@ -20,6 +20,7 @@ from litestar.template.config import TemplateConfig
 from workflows import flow_snapshots, publication
 from db.engine import Database
 from db.migrate import ensure_migrated
+from db.wakeups import WakeUps
 from core.clock import SystemClock
 from core.crypto import PinHasher
 from core.signing import Signer
@@ -74,13 +75,17 @@ def create_app(
     db = Database(settings.database_url)
     registry = load_registry(settings)
     service = FlowService(db, registry, clock)
-    live_feed = ChangeFeed(db)
+    # One LISTEN connection per process (PostgreSQL); it wakes the live feed and, where
+    # this process runs it, the scheduler's jobs.
+    wakeups = WakeUps(settings.database_url, settings.wake_fallback_seconds)
+    live_feed = ChangeFeed(db, wakeups=wakeups)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await db.start()
         try:
             await ensure_migrated(db)
+            await wakeups.start()
             await flow_snapshots.sync(db, registry, clock)
             # Versions published by any process become current here within this interval.
             following = asyncio.create_task(publication.follow(db, registry, settings.flow_refresh_seconds))
@@ -92,6 +97,7 @@ def create_app(
                 await asyncio.gather(following, return_exceptions=True)
         finally:
             await live_feed.stop()
+            await wakeups.stop()
             await db.close()
 
     def configure_templates(engine: JinjaTemplateEngine) -> None:
@@ -118,7 +124,7 @@ def create_app(
         route_handlers=ROUTES,
         lifespan=[lifespan],
         state=State({"settings": settings, "db": db, "registry": registry, "service": service, "clock": clock, "scheduler": None,
-                     "live_feed": live_feed, "diagram_cache": {}, "live_keepalive_seconds": live_keepalive_seconds,
+                     "live_feed": live_feed, "wakeups": wakeups, "diagram_cache": {}, "live_keepalive_seconds": live_keepalive_seconds,
                      "session_checks": SessionChecks(db, clock, timedelta(minutes=settings.session_idle_minutes)),
                      "signer": Signer(settings.secret_key), "pin_hasher": pin_hasher or PinHasher()}),
         template_config=TemplateConfig(

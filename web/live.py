@@ -3,7 +3,9 @@
 The database is the source: every transition writes a history row. One poller per
 process reads new rows (only while someone listens) and wakes the subscribers of
 that row's organisation; each subscriber renders the changed row for its SSE stream.
-So a change made by any process reaches every process's admins."""
+So a change made by any process reaches every process's admins. On PostgreSQL the poller
+reads when a NOTIFY names one of its organisations (db/wakeups.py), and otherwise only
+every PARTNERPORTAL_WAKE_FALLBACK_SECONDS; on SQLite it polls every 0.1 s."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from datetime import timedelta
 
 from db import people, sessions
 from db.engine import Database
+from db.wakeups import ALL, LIVE, Bell, WakeUps
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +36,12 @@ KEEP_ALIVE_SECONDS = 15.0
 
 
 class ChangeFeed:
-    def __init__(self, db: Database, interval_seconds: float = POLL_INTERVAL_SECONDS):
+    def __init__(self, db: Database, interval_seconds: float = POLL_INTERVAL_SECONDS, wakeups: WakeUps | None = None):
         self.db = db
-        self.interval = interval_seconds
+        self.wakeups = wakeups if wakeups is not None and wakeups.active else None
+        # Woken by notifications, the feed polls only as a fallback.
+        self.interval = self.wakeups.fallback_seconds if self.wakeups else interval_seconds
+        self._bell = Bell()
         self._subscribers: dict[int, set[asyncio.Queue[int]]] = defaultdict(set)
         self._task: asyncio.Task | None = None
         self._cursor = 0
@@ -76,7 +82,12 @@ class ChangeFeed:
             self._task = None
         self.ready.clear()
 
+    def _notified(self, organisations: str) -> None:
+        if organisations == ALL or any(int(o) in self._subscribers for o in organisations.split(",")):
+            self._bell.ring()
+
     async def _run(self) -> None:
+        unsubscribe = self.wakeups.on(LIVE, self._notified) if self.wakeups else None
         try:
             while not self.ready.is_set():
                 if not self._subscribers:
@@ -85,17 +96,27 @@ class ChangeFeed:
                     await self._read_starting_point()
                 except Exception:  # e.g. the database is down: the streams wait for `ready`
                     log.warning("Live feed could not read the history; retrying", exc_info=True)
-                    await asyncio.sleep(self.interval)
+                    await self._pause()
                 else:
                     self.ready.set()
             while self._subscribers:
-                await asyncio.sleep(self.interval)
+                await self._pause()
                 try:
                     await self.poll()
                 except Exception:  # e.g. the database restarts: keep the streams, try again
                     log.warning("Live feed poll failed; retrying", exc_info=True)
         finally:
             self.ready.clear()
+            if unsubscribe is not None:
+                unsubscribe()
+
+    async def _pause(self) -> None:
+        """Until a notification names one of our organisations (or the listener reconnected),
+        at most the interval."""
+        if self.wakeups:
+            await self._bell.wait(self.interval)
+        else:
+            await asyncio.sleep(self.interval)
 
     async def _read_starting_point(self) -> None:
         self._cursor = await people.latest_history_id(self.db)

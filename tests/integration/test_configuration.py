@@ -25,6 +25,7 @@ BAD_SETTING_PER_COMMAND = [
     (["serve", "--port", "9"], "sweep_interval_seconds", "-1",
      "PARTNERPORTAL_SWEEP_INTERVAL_SECONDS: must be between 0.1 and 86400, not '-1'"),
     (["worker"], "sweep_batch_size", "0", "PARTNERPORTAL_SWEEP_BATCH_SIZE: must be between 1 and 100000, not '0'"),
+    (["worker"], "wake_fallback_seconds", "0.5", "PARTNERPORTAL_WAKE_FALLBACK_SECONDS: must be between 1 and 3600, not '0.5'"),
     (["demo", "--no-serve"], "sweep_interval_seconds", "nan",
      "PARTNERPORTAL_SWEEP_INTERVAL_SECONDS: must be a finite number between 0.1 and 86400, not 'nan'"),
     (["db", "upgrade"], "smtp_port", "99999", "PARTNERPORTAL_SMTP_PORT: must be between 1 and 65535, not '99999'"),

@@ -28,6 +28,19 @@ class TcpProxy:
             writer.transport.abort()
         self._streams.clear()
 
+    async def pause(self) -> None:
+        """Refuse new connections; open ones stay (a listener that loses its connection
+        cannot reconnect until `start()` again)."""
+        if self.server is not None:
+            # No wait_closed(): from Python 3.12 on it also waits for the open connections.
+            self.server.close()
+            self.server = None
+
+    def upstream_ports(self) -> set[int]:
+        """The local ports of the proxy's connections to the target (what the server sees
+        as client ports)."""
+        return {w.get_extra_info("sockname")[1] for w in self._streams if w.get_extra_info("peername") == self.target}
+
     async def _handle(self, reader, writer) -> None:
         try:
             upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
