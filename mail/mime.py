@@ -23,7 +23,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from email.header import Header
-from email.utils import format_datetime, formataddr, parseaddr
+from email.utils import format_datetime, formataddr
 
 import idna
 
@@ -48,7 +48,14 @@ class Sender:
 
 @functools.lru_cache(maxsize=16)
 def sender(mail_from: str) -> Sender:
-    name, address = parseaddr(one_line(mail_from))
+    # "Name <address>" or a bare address; not parseaddr, which takes the first thing that
+    # looks like an address, even inside the name ("Info evil@x.org <noreply@...>").
+    text = one_line(mail_from)
+    if text.endswith(">") and "<" in text:
+        name, _, address = text[:-1].rpartition("<")
+        name = name.strip().removeprefix('"').removesuffix('"').strip()
+    else:
+        name, address = "", text
     address = envelope_address(address)
     shown = formataddr((one_line(name), address), charset="utf-8") if name else address
     return Sender(header=_fold("From", shown), address=address)
@@ -111,7 +118,7 @@ def compose(
         "Auto-Submitted: auto-generated",
         "Content-Language: de",
         "MIME-Version: 1.0",
-        f'Content-Type: multipart/alternative; boundary="{boundary}"',
+        f'Content-Type: multipart/alternative;{CRLF} boundary="{boundary}"',
         "",
         f"--{boundary}",
         part.format("plain"),

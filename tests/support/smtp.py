@@ -32,6 +32,14 @@ class _Handler:
         self.reply: str | None = None
         self.gate: threading.Event | None = None  # set: DATA is answered; clear: DATA waits
         self.arrived = threading.Event()  # a DATA is waiting at the gate
+        self.greeted: list[tuple] = []  # the client's address per EHLO: one per connection
+        self.drop_at: int | None = None  # the mail (count) after which the connection is dropped
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        with self.lock:
+            self.greeted.append(session.peer)
+        session.host_name = hostname
+        return responses
 
     async def handle_DATA(self, server, session, envelope) -> str:
         gate = self.gate
@@ -46,6 +54,12 @@ class _Handler:
             self.messages.append(message)
             self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
             self.received.notify_all()
+            drop = self.drop_at == len(self.messages)
+            if drop:
+                self.drop_at = None
+        if drop:
+            # The mail is stored, but the client never hears so: it must send it again.
+            server.transport.close()
         return "250 OK"
 
 
@@ -81,6 +95,17 @@ class SmtpServer:
         """Answer every DATA with this reply (e.g. "451 4.3.0 Bitte später erneut"); None: accept."""
         with self._handler.lock:
             self._handler.reply = reply
+
+    def drop_connection_after(self, count: int) -> None:
+        """Once `count` mails have arrived, close that connection without answering the last."""
+        with self._handler.lock:
+            self._handler.drop_at = count
+
+    @property
+    def connections(self) -> int:
+        """How many SMTP connections said EHLO so far."""
+        with self._handler.lock:
+            return len(self._handler.greeted)
 
     def hold(self) -> None:
         """From now on, DATA waits (the sender is stuck mid-send) until `release()`."""
