@@ -32,6 +32,7 @@ class _Handler:
         self.reply: str | None = None
         self.gate: threading.Event | None = None  # set: DATA is answered; clear: DATA waits
         self.arrived = threading.Event()  # a DATA is waiting at the gate
+        self.abandoned = threading.Event()  # a held DATA lost its connection
         self.greeted: list[tuple] = []  # the client's address per EHLO: one per connection
         self.drop_at: int | None = None  # the mail (count) after which the connection is dropped
 
@@ -46,7 +47,11 @@ class _Handler:
         if gate is not None and not gate.is_set():
             self.arrived.set()
             # Waits in a thread, so the server keeps serving other connections meanwhile.
-            await asyncio.get_running_loop().run_in_executor(None, gate.wait)
+            try:
+                await asyncio.get_running_loop().run_in_executor(None, gate.wait)
+            except asyncio.CancelledError:
+                self.abandoned.set()  # the connection went away while the mail waited: not stored
+                raise
         with self.lock:
             if self.reply:
                 return self.reply
@@ -110,6 +115,7 @@ class SmtpServer:
     def hold(self) -> None:
         """From now on, DATA waits (the sender is stuck mid-send) until `release()`."""
         self._handler.arrived.clear()
+        self._handler.abandoned.clear()
         self._handler.gate = threading.Event()
 
     def release(self) -> None:
@@ -119,6 +125,10 @@ class SmtpServer:
     async def wait_for_held_mail(self, timeout: float) -> bool:
         """True once a mail waits at the gate set by `hold()`."""
         return await asyncio.to_thread(self._handler.arrived.wait, timeout)
+
+    async def wait_for_abandoned_mail(self, timeout: float) -> bool:
+        """True once a mail held by `hold()` lost its connection (the server did not store it)."""
+        return await asyncio.to_thread(self._handler.abandoned.wait, timeout)
 
     async def wait_until(self, predicate, timeout: float) -> bool:
         """Wait (without polling) until predicate(messages) holds; False after timeout seconds."""
