@@ -39,8 +39,11 @@ from workflows.registry import FlowRegistry
 
 log = logging.getLogger(__name__)
 
-# Small, so a dispatcher that dies holds few mails, and the others take over the rest.
-CLAIM_BATCH_SIZE = 10
+# A dispatcher that dies holds at most this many mails, for at most the lease, while the
+# others take over the rest. 50 rather than 10: the batch's own statements (claim, reads,
+# links, "sent") are then shared by more mails, which cut the CPU per mail by 15-25 %
+# in bench/invites.py.
+CLAIM_BATCH_SIZE = 50
 RETRY_FIRST = timedelta(minutes=1)
 RETRY_LONGEST = timedelta(hours=1)
 ERROR_LENGTH = 500
