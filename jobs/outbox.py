@@ -76,13 +76,21 @@ class Dispatcher:
 
 
 async def dispatch_due_mail(
-    db: Database, settings: Settings, clock, registry: FlowRegistry, signer: Signer, batch_size: int = CLAIM_BATCH_SIZE
+    db: Database, settings: Settings, clock, registry: FlowRegistry, signer: Signer, batch_size: int = CLAIM_BATCH_SIZE,
+    connections: SmtpConnections | None = None,
 ) -> DispatchResult:
-    """Send (or, without SMTP, put into the development mailbox) every mail due now."""
+    """Send (or, without SMTP, put into the development mailbox) every mail due now.
+
+    `connections`: SMTP connections the caller keeps open between rounds (and closes);
+    without, the round opens its own and closes them at its end."""
     dispatcher = Dispatcher(db, settings, clock, registry, signer)
     lease = timedelta(seconds=settings.outbox_lease_seconds)
     total = DispatchResult()
-    connections = SmtpConnections(settings) if settings.smtp_host else None
+    own = connections is None
+    if not settings.smtp_host:
+        connections = None
+    elif own:
+        connections = SmtpConnections(settings)
     try:
         while True:
             now = clock.now()
@@ -98,7 +106,7 @@ async def dispatch_due_mail(
         if connections is not None:
             connections.abort()
         raise
-    if connections is not None:
+    if connections is not None and own:
         await connections.close()
     return total
 

@@ -14,6 +14,7 @@ import pytest
 from core.signing import Signer
 from db.tables import Account, Outbox
 from jobs.outbox import backoff, dispatch_due_mail, message_id
+from jobs.smtp import SmtpConnections
 from tests.conftest import TEST_SECRET
 from tests.integration.test_cli import run
 from tests.support.smtp import SmtpServer
@@ -67,6 +68,19 @@ async def test_several_batches_of_a_round_share_the_connections(factory, db, smt
     assert smtp.connections == 2  # three batches, the same two connections
     assert len({m["Message-ID"] for m in smtp.messages}) == 12
     assert {r["status"] for r in await rows(db)} == {"sent"}
+
+
+async def test_connections_kept_by_the_caller_serve_several_rounds(factory, db, settings, clock, registry, smtp):
+    configured = dataclasses.replace(smtp.settings_for(settings), smtp_connections=1)
+    kept = SmtpConnections(configured)
+    signer = Signer(TEST_SECRET)
+    try:
+        for _ in range(3):
+            await factory.invite()
+            assert (await dispatch_due_mail(db, configured, clock, registry, signer, connections=kept)).sent == 1
+    finally:
+        await kept.close()
+    assert smtp.connections == 1 and len(smtp.messages) == 3
 
 
 async def test_a_connection_dropped_mid_batch_loses_no_mail(factory, db, smtp, send):
