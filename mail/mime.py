@@ -3,7 +3,7 @@
 Why not `email.message.EmailMessage`: building one mail with it (headers, `set_content`,
 `add_alternative`) and flattening it cost 2.5-5 ms of CPU on this kind of machine,
 measured with timeit (`bench/invites.py --mime` prints both figures), more than the
-whole rest of creating and sending an invitation. Written here it costs ~40 us. The
+whole rest of creating and sending an invitation. Written here it costs ~50 us. The
 stdlib still does the delicate parts: RFC 2047 encoded words (`email.header.Header`),
 display names (`email.utils.formataddr`), quoted-printable (`binascii.b2a_qp`) and the
 date (`email.utils.format_datetime`).
