@@ -10,7 +10,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, select_autoescape
+from markupsafe import Markup
 
 from core.portal_name import PortalName
 from mail.texts import CONTINUE_BUTTON, SUBJECTS, role_label
@@ -27,9 +28,13 @@ try:
 except ZoneInfoNotFoundError:  # a system without time zone data: say plainly that it is UTC
     _LOCAL_TIME = None
 
+# Where a long link may wrap in the HTML part (<wbr>), in characters.
+LINK_WRAP = 20
+
+
 @functools.cache
 def _environment() -> Environment:
-    return Environment(
+    environment = Environment(
         loader=FileSystemLoader(TEMPLATE_DIR),
         # HTML parts are escaped; text parts are plain text and must not be.
         autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
@@ -37,7 +42,24 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        # The templates ship with the package: no stat() of every file on every render.
+        auto_reload=False,
     )
+    environment.filters["wrap_points"] = wrap_points
+    return environment
+
+
+@functools.cache
+def _templates(kind: str) -> tuple[Template, Template]:
+    """The text and HTML templates of a kind, compiled once per process: the outbox
+    renders thousands of mails a second and should not look them up for each."""
+    return _environment().get_template(f"{kind}.txt"), _environment().get_template(f"{kind}.html")
+
+
+def wrap_points(value: str, width: int = LINK_WRAP) -> Markup:
+    """`value` escaped, with <wbr> every `width` characters: a long address can wrap on a
+    phone. In Python, because Jinja's batch/join filters took half of a mail's rendering."""
+    return Markup("<wbr>").join(value[start:start + width] for start in range(0, len(value), width))
 
 
 @dataclass(frozen=True)
@@ -84,11 +106,8 @@ def render_mail(kind: str, values: MailValues) -> RenderedMail:
         "event_at": local_time(values.event_at),
         "button_label": CONTINUE_BUTTON,
     }
-    return RenderedMail(
-        subject=mail_subject,
-        text=_environment().get_template(f"{kind}.txt").render(context),
-        html=_environment().get_template(f"{kind}.html").render(context),
-    )
+    text_template, html_template = _templates(kind)
+    return RenderedMail(subject=mail_subject, text=text_template.render(context), html=html_template.render(context))
 
 
 def local_time(value: datetime | None) -> str:

@@ -101,11 +101,11 @@ async def test_after_kill_9_of_a_dispatcher_its_mails_go_out_within_the_lease(fa
 
 @pytest.fixture
 def dispatch(db, settings, clock, registry):
-    def run(smtp: SmtpServer, **changes):
+    def run(smtp: SmtpServer, batch_size: int = 10, **changes):
         import dataclasses
 
         configured = dataclasses.replace(smtp.settings_for(settings), **changes)
-        return dispatch_due_mail(db, configured, clock, registry, Signer(TEST_SECRET))
+        return dispatch_due_mail(db, configured, clock, registry, Signer(TEST_SECRET), batch_size=batch_size)
 
     return run
 
@@ -152,26 +152,27 @@ async def test_a_database_error_mid_batch_gives_the_rest_back(factory, db, clock
     """The dispatcher loses the database after the first mail: the mails it still held are
     due again at once (when the database answers), not after the lease."""
     from db.outage import DatabaseUnavailable
-    from jobs import outbox
+    from jobs import mail_preparation
 
     for _ in range(3):
         await factory.invite()
-    real_prepare = outbox._prepare
+    real_prepare = mail_preparation.prepare_batch
     calls = 0
 
-    async def prepare_then_fail(dispatcher, row, now):
+    async def prepare_then_fail(dispatcher, rows, now):
         nonlocal calls
         calls += 1
         if calls == 2:
             raise DatabaseUnavailable("connection lost")
-        return await real_prepare(dispatcher, row, now)
+        return await real_prepare(dispatcher, rows, now)
 
-    monkeypatch.setattr(outbox, "_prepare", prepare_then_fail)
+    monkeypatch.setattr(mail_preparation, "prepare_batch", prepare_then_fail)
     async with SmtpServer() as smtp:
         with pytest.raises(DatabaseUnavailable):
-            await dispatch(smtp)
+            await dispatch(smtp, batch_size=1)  # the first batch goes out, the second one fails
         rows = await _rows(db)
         assert [r["status"] for r in rows] == ["sent", "pending", "pending"]
         assert [r["next_attempt_at"] for r in rows[1:]] == [clock.now(), clock.now()]
-        monkeypatch.setattr(outbox, "_prepare", real_prepare)
+        assert [r["attempts"] for r in rows] == [1, 1, 0]  # the second was given back, the third never taken
+        monkeypatch.setattr(mail_preparation, "prepare_batch", real_prepare)
         assert (await dispatch(smtp)).sent == 2

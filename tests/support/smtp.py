@@ -32,13 +32,26 @@ class _Handler:
         self.reply: str | None = None
         self.gate: threading.Event | None = None  # set: DATA is answered; clear: DATA waits
         self.arrived = threading.Event()  # a DATA is waiting at the gate
+        self.abandoned = threading.Event()  # a held DATA lost its connection
+        self.greeted: list[tuple] = []  # the client's address per EHLO: one per connection
+        self.drop_at: int | None = None  # the mail (count) after which the connection is dropped
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        with self.lock:
+            self.greeted.append(session.peer)
+        session.host_name = hostname
+        return responses
 
     async def handle_DATA(self, server, session, envelope) -> str:
         gate = self.gate
         if gate is not None and not gate.is_set():
             self.arrived.set()
             # Waits in a thread, so the server keeps serving other connections meanwhile.
-            await asyncio.get_running_loop().run_in_executor(None, gate.wait)
+            try:
+                await asyncio.get_running_loop().run_in_executor(None, gate.wait)
+            except asyncio.CancelledError:
+                self.abandoned.set()  # the connection went away while the mail waited: not stored
+                raise
         with self.lock:
             if self.reply:
                 return self.reply
@@ -46,6 +59,12 @@ class _Handler:
             self.messages.append(message)
             self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
             self.received.notify_all()
+            drop = self.drop_at == len(self.messages)
+            if drop:
+                self.drop_at = None
+        if drop:
+            # The mail is stored, but the client never hears so: it must send it again.
+            server.transport.close()
         return "250 OK"
 
 
@@ -82,9 +101,21 @@ class SmtpServer:
         with self._handler.lock:
             self._handler.reply = reply
 
+    def drop_connection_after(self, count: int) -> None:
+        """Once `count` mails have arrived, close that connection without answering the last."""
+        with self._handler.lock:
+            self._handler.drop_at = count
+
+    @property
+    def connections(self) -> int:
+        """How many SMTP connections said EHLO so far."""
+        with self._handler.lock:
+            return len(self._handler.greeted)
+
     def hold(self) -> None:
         """From now on, DATA waits (the sender is stuck mid-send) until `release()`."""
         self._handler.arrived.clear()
+        self._handler.abandoned.clear()
         self._handler.gate = threading.Event()
 
     def release(self) -> None:
@@ -94,6 +125,10 @@ class SmtpServer:
     async def wait_for_held_mail(self, timeout: float) -> bool:
         """True once a mail waits at the gate set by `hold()`."""
         return await asyncio.to_thread(self._handler.arrived.wait, timeout)
+
+    async def wait_for_abandoned_mail(self, timeout: float) -> bool:
+        """True once a mail held by `hold()` lost its connection (the server did not store it)."""
+        return await asyncio.to_thread(self._handler.abandoned.wait, timeout)
 
     async def wait_until(self, predicate, timeout: float) -> bool:
         """Wait (without polling) until predicate(messages) holds; False after timeout seconds."""
