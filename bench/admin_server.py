@@ -38,6 +38,8 @@ def app_env(url: str, **extra: str) -> dict[str, str]:
         "PARTNERPORTAL_SECRET_KEY": secrets.token_urlsafe(48),
         "PARTNERPORTAL_SCHEDULER_ENABLED": "false",
         "PARTNERPORTAL_BASE_URL": "http://127.0.0.1",
+        # Production requires a mail server; the table sends no mail (the scheduler is off).
+        "PARTNERPORTAL_SMTP_HOST": "127.0.0.1",
         **extra,
     }
 
