@@ -33,6 +33,7 @@ from web.formatting import datetime_de
 from web.hyphenation import hyphenate
 from web.live import KEEP_ALIVE_SECONDS, ChangeFeed, SessionChecks
 from web.auth import csrf_cookie_name
+from web.rendering import url_for as cached_url_for
 from web.return_path import return_query
 from web.security import security_headers
 from mail.texts import MAIL_LABELS
@@ -97,6 +98,7 @@ def create_app(
     def configure_templates(engine: JinjaTemplateEngine) -> None:
         engine.engine.filters["datetime_de"] = datetime_de
         engine.engine.filters["hyphenate"] = hyphenate
+        engine.engine.globals["url_for"] = cached_url_for
         engine.engine.globals.update(
             t=text,
             mail_labels=MAIL_LABELS,
