@@ -137,13 +137,17 @@ def main() -> None:
                               f"{runs[label][-1].cpu_ms_per_request:.2f} ms CPU/request, load {os.getloadavg()[0]:.1f}",
                               flush=True)
                 combined = {label: _combine(results) for label, results in runs.items()}
-                ratio_rps = combined["Partnerportal"].rps / max(combined["Django admin"].rps, 1e-9)
-                ratio_cpu = combined["Django admin"].cpu_ms_per_request / max(combined["Partnerportal"].cpu_ms_per_request, 1e-9)
+                ours_, theirs_ = combined["Partnerportal"], combined["Django admin"]
+                if theirs_.requests and ours_.requests:
+                    comparison = (f"{ours_.rps / theirs_.rps:.1f}x req/s, "
+                                  f"{theirs_.cpu_ms_per_request / ours_.cpu_ms_per_request:.1f}x less CPU")
+                else:  # a side that completed no request in its rounds has no figure to compare
+                    comparison = "n/a (a side completed no request)"
                 for label, _, _, _, page_rows, size in sides:
                     r = combined[label]
                     rows.append([label, workers, conns, page_rows, f"{size / 1024:.0f} KiB", r.rps, r.p50_ms, r.p99_ms,
                                  r.errors, r.cpu_ms_per_request, r.cpu_ms_per_request / page_rows,
-                                 f"{ratio_rps:.1f}x req/s, {ratio_cpu:.1f}x less CPU" if label == "Partnerportal" else ""])
+                                 comparison if label == "Partnerportal" else ""])
     print_table(f"First page of {args.instances:,} rows, SQLite, wrk {args.rounds} x {args.seconds:g} s alternating",
                 ["server", "workers", "conns", "rows", "size", "req/s", "p50 ms", "p99 ms", "errors", "CPU ms/req",
                  "CPU ms/row", "Partnerportal vs peer"], rows)
