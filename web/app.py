@@ -120,7 +120,7 @@ def create_app(
         route_handlers=ROUTES,
         lifespan=[lifespan],
         state=State({"settings": settings, "db": db, "registry": registry, "service": service, "clock": clock, "scheduler": None,
-                     "live_feed": live_feed, "diagram_cache": {}, "live_keepalive_seconds": live_keepalive_seconds,
+                     "live_feed": live_feed, "diagram_cache": {}, "template_urls": {}, "live_keepalive_seconds": live_keepalive_seconds,
                      "session_checks": SessionChecks(db, clock, timedelta(minutes=settings.session_idle_minutes)),
                      "signer": Signer(settings.secret_key), "pin_hasher": pin_hasher or PinHasher()}),
         template_config=TemplateConfig(

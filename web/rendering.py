@@ -3,7 +3,6 @@ so the full page and the fragment are the same markup and cannot drift apart."""
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 
 from jinja2 import pass_context
@@ -54,21 +53,22 @@ def client_redirect(target: str) -> Response:
     return response
 
 
-# Routes whose path parameters name a file of the app (a fixed, small set of URLs).
+# Routes whose path parameters name a file of the app: with the parameterless routes a
+# fixed set of URLs, as many as the templates name.
 _FILE_ROUTES = frozenset({"static", "companion_static"})
-
-
-@lru_cache(maxsize=256)
-def _route_url(app, route_name: str, path_parameters: tuple) -> str:
-    return app.route_reverse(route_name, **dict(path_parameters))
 
 
 @pass_context
 def url_for(context, route_name: str, **path_parameters: Any) -> str:
-    """Litestar's template `url_for`, remembered for fixed URLs: a route's URL never changes
-    while the app runs, and route_reverse cost ~20 us for each of the ~25 links of a page
-    (header, footer, scripts). URLs with ids or tokens are built each time: none is kept."""
+    """Litestar's template `url_for`, remembered per app for fixed URLs: a route's URL never
+    changes while the app runs, and route_reverse cost ~20 us for each of the ~25 links of
+    a page (header, footer, scripts). URLs with ids or tokens are built each time: none is kept."""
     app = context["request"].app
     if path_parameters and route_name not in _FILE_ROUTES:
         return app.route_reverse(route_name, **path_parameters)
-    return _route_url(app, route_name, tuple(sorted(path_parameters.items())))
+    key = (route_name, *sorted(path_parameters.items()))
+    urls = app.state.template_urls
+    url = urls.get(key)
+    if url is None:
+        url = urls[key] = app.route_reverse(route_name, **path_parameters)
+    return url
