@@ -38,6 +38,8 @@ def app_env(url: str, **extra: str) -> dict[str, str]:
         "PARTNERPORTAL_SECRET_KEY": secrets.token_urlsafe(48),
         "PARTNERPORTAL_SCHEDULER_ENABLED": "false",
         "PARTNERPORTAL_BASE_URL": "http://127.0.0.1",
+        # Production requires a mail server; the table sends no mail (the scheduler is off).
+        "PARTNERPORTAL_SMTP_HOST": "127.0.0.1",
         **extra,
     }
 
@@ -58,7 +60,7 @@ class Server:
 
 @contextlib.contextmanager
 def serve(url: str, port: int | None = None, log: Path | None = None, app_dir: Path | None = None,
-          **env: str) -> Iterator[Server]:
+          workers: int = 1, **env: str) -> Iterator[Server]:
     """Start `uvicorn --factory web.app:create_app` on loopback; stop it (SIGINT, then SIGKILL) afterwards.
 
     `app_dir`: run the app from another checkout (e.g. an export of an older commit, to
@@ -66,7 +68,7 @@ def serve(url: str, port: int | None = None, log: Path | None = None, app_dir: P
     port = port or free_port()
     command = [
         sys.executable, "-m", "uvicorn", "--factory", "web.app:create_app", "--host", "127.0.0.1",
-        "--port", str(port), "--workers", "1", "--no-access-log", "--log-level", "warning",
+        "--port", str(port), "--workers", str(workers), "--no-access-log", "--log-level", "warning",
         "--app-dir", str(app_dir or ROOT),
     ]
     out = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115 - closed below
@@ -101,9 +103,20 @@ def _wait_listening(process: subprocess.Popen, port: int, timeout: float = 60) -
 
 
 def cpu_seconds(pid: int) -> float:
-    """utime + stime of the process (all its threads), in seconds."""
+    """utime + stime of the process (all its threads) and of its live child processes
+    (a server's workers), in seconds."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    own = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return own + sum(cpu_seconds(child) for child in _children(pid))
+
+
+def _children(pid: int) -> list[int]:
+    children: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError):
+                children += [int(c) for c in (task / "children").read_text().split()]
+    return children
 
 
 def rss_mib(pid: int) -> float:

@@ -288,6 +288,9 @@ def main() -> None:
                         help="no wrk: CPU ms per request and per part, in-process (with --compare: both checkouts)")
     parser.add_argument("--workdir", default=str(DEFAULT_WORKDIR))
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
+    parser.add_argument("--name", default=None,
+                        help="file / database name of the seeded data (default bench_admin_<size>; "
+                             "give your own where others benchmark on the same PostgreSQL)")
     args = parser.parse_args()
     pages = [p for p in args.pages.split(",") if p]
     unknown = set(pages) - set(PAGES)
@@ -301,10 +304,10 @@ def main() -> None:
     print_environment(extra)
     rows: list[list[object]] = []
     for engine in engines:
-        url = existing(engine, args.instances, args.workdir, args.pg_url) if args.reuse else None
+        url = existing(engine, args.instances, args.workdir, args.pg_url, args.name) if args.reuse else None
         if url is None:
             start = time.perf_counter()
-            url, _ = seed(engine, args.instances, workdir=args.workdir, pg_url=args.pg_url)
+            url, _ = seed(engine, args.instances, workdir=args.workdir, pg_url=args.pg_url, name=args.name)
             print(f"  {engine}: seeded {args.instances:,} invitations in {time.perf_counter() - start:.1f} s", flush=True)
         variants = [("this", None)] if not args.compare else [("before", Path(args.compare)), ("after", None)]
         if args.breakdown:
@@ -329,11 +332,11 @@ def main() -> None:
     print_environment(extra)
 
 
-def existing(engine: str, instances: int, workdir: str, pg_url: str) -> str | None:
+def existing(engine: str, instances: int, workdir: str, pg_url: str, name: str | None = None) -> str | None:
     """The URL of an already seeded database of this size, if there is one."""
     from bench.common import pg_url_for, sqlite_path
 
-    name = f"bench_admin_{fmt_count(instances)}"
+    name = name or f"bench_admin_{fmt_count(instances)}"
     if engine == "sqlite":
         path = sqlite_path(workdir, name)
         return f"sqlite:///{path}" if path.exists() else None

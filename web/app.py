@@ -34,6 +34,7 @@ from web.formatting import datetime_de
 from web.hyphenation import hyphenate
 from web.live import KEEP_ALIVE_SECONDS, ChangeFeed, SessionChecks
 from web.auth import csrf_cookie_name
+from web.rendering import url_for as cached_url_for
 from web.return_path import return_query
 from web.security import security_headers
 from mail.texts import MAIL_LABELS
@@ -103,6 +104,7 @@ def create_app(
     def configure_templates(engine: JinjaTemplateEngine) -> None:
         engine.engine.filters["datetime_de"] = datetime_de
         engine.engine.filters["hyphenate"] = hyphenate
+        engine.engine.globals["url_for"] = cached_url_for
         engine.engine.globals.update(
             t=text,
             mail_labels=MAIL_LABELS,
@@ -124,7 +126,7 @@ def create_app(
         route_handlers=ROUTES,
         lifespan=[lifespan],
         state=State({"settings": settings, "db": db, "registry": registry, "service": service, "clock": clock, "scheduler": None,
-                     "live_feed": live_feed, "wakeups": wakeups, "diagram_cache": {}, "live_keepalive_seconds": live_keepalive_seconds,
+                     "live_feed": live_feed, "wakeups": wakeups, "diagram_cache": {}, "template_urls": {}, "live_keepalive_seconds": live_keepalive_seconds,
                      "session_checks": SessionChecks(db, clock, timedelta(minutes=settings.session_idle_minutes)),
                      "signer": Signer(settings.secret_key), "pin_hasher": pin_hasher or PinHasher()}),
         template_config=TemplateConfig(

@@ -9,9 +9,12 @@ BERLIN = ZoneInfo("Europe/Berlin")
 
 
 def datetime_de(value: datetime | None) -> str:
+    """`03.12.2026, 07:15 Uhr`; digits and fixed text only, so safe in HTML unescaped."""
     if value is None:
         return "–"
-    return value.astimezone(BERLIN).strftime("%d.%m.%Y, %H:%M Uhr")
+    local = value.astimezone(BERLIN)
+    # %-formatting, not strftime: a table page formats 100 dates, and strftime took ~3x as long.
+    return "%02d.%02d.%d, %02d:%02d Uhr" % (local.day, local.month, local.year, local.hour, local.minute)
 
 
 def iso(value: datetime | None) -> str:

@@ -131,6 +131,39 @@ async def test_invite_in_the_dialog_adds_the_row_without_a_reload(portal, db):
     admin.assert_no_problems(422)
 
 
+async def test_the_live_row_arriving_before_the_answer_to_the_invitation_is_shown_once(portal, db):
+    """The live feed may report a new person before the answer to "Nutzer anlegen" has added
+    the row: the live row is placed on top (no out-of-band swap without a target), and the
+    answer's row then replaces it. The answer is held back until the live row has arrived."""
+    admin = await portal.admin()
+    page = await open_table(admin)
+
+    async def hold_answer_until_live_row(route):
+        if route.request.method != "POST":
+            await route.continue_()
+            return
+        answer = await route.fetch()
+        await live_rows_arrived(page, 1)
+        await route.fulfill(response=answer)
+
+    await page.route(lambda url: url.endswith(TABLE.rstrip("/")) or url.endswith(TABLE), hold_answer_until_live_row)
+    await page.get_by_role("link", name="Nutzer anlegen").click()
+    dialog = page.get_by_role("dialog", name="Nutzer einladen")
+    await dialog.get_by_label("Anrede").select_option("Frau")
+    await dialog.get_by_label("Vorname").fill("Ida")
+    await dialog.get_by_label("Nachname").fill("Früh")
+    await dialog.get_by_label("E-Mail", exact=True).fill("ida.frueh@example.org")
+    async with page.expect_response(lambda r: r.request.method == "POST" and r.status == 200):
+        await dialog.get_by_role("button", name="Einladen").click()
+
+    await expect(page.locator("dialog")).to_have_count(0)
+    rows = page.locator("#people-rows tr", has_text="ida.frueh@example.org")
+    await expect(rows).to_have_count(1)
+    await expect(rows.locator(".badge").first).to_have_text("Eingeladen")
+    assert await not_reloaded(page), "the page was reloaded"
+    admin.assert_no_problems()
+
+
 # -- 2. Live badges ----------------------------------------------------------------------
 
 

@@ -399,6 +399,20 @@ async def test_a_page_of_50_rows_is_at_most_30_kb_with_one_csrf_token_for_htmx(s
         assert table.text.count(token) == 2 and table.text.count('name="_csrf_token"') == 1
 
 
+async def test_names_and_addresses_in_the_rows_are_html_escaped(settings, factory, db, clock):
+    """The rows block places values escaped in Python with Jinja's escaping off: markup in a
+    name or address shows as text, in the page, the single-row answer and the live row."""
+    async with admin_of(settings, factory, db, clock) as (admin, org, _):
+        record = await factory.invite(org, "x@example.org")
+        await db.write([Account.update({Account.first_name: '<script>alert("1")</script>', Account.last_name: "A&B"})
+                        .where(Account.id == record.account_id)])
+        table = await admin.get("/nutzerverwaltung/")
+        assert table.status_code == 200
+        row = table.text.split(f'<tr id="person-{record.id}"')[1].split("</tr>")[0]
+        assert "<script>" not in row
+        assert "&lt;script&gt;alert(&#34;1&#34;)&lt;/script&gt; A&amp;B" in row
+
+
 async def test_search_finds_any_part_of_name_or_address_ignoring_case_of_every_letter(settings, factory, db, clock):
     async with admin_of(settings, factory, db, clock) as (admin, org, _):
         people = {

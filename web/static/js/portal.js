@@ -53,17 +53,29 @@
     if (opener) { opener.focus(); }
   });
 
-  // A live update for a person not shown yet (invited elsewhere): add it on top
-  // of the default view; in filtered or later pages it appears on reload.
-  document.body.addEventListener("htmx:oobErrorNoTarget", function (event) {
-    var row = event.detail && event.detail.content;
+  // A live update for a person not shown yet: the person was invited elsewhere, or the
+  // live feed was faster than the answer to "Nutzer anlegen" that adds the row. Its
+  // out-of-band swap would find no target (htmx:oobErrorNoTarget), so the row is placed
+  // first: on top of the default view, where the swap then replaces it; in a filtered
+  // view or a later page the row is not shown (it appears on reload) and the message is
+  // dropped. The answer's own row then replaces this one (htmx:oobBeforeSwap below).
+  document.body.addEventListener("htmx:sseBeforeMessage", function (event) {
+    if (!event.detail || event.detail.type !== "row") { return; }
+    var parsed = document.createElement("template");
+    parsed.innerHTML = event.detail.data;
+    var inner = parsed.content.querySelector("template");
+    var row = inner && inner.content.querySelector("tr[id]");
+    if (!row || document.getElementById(row.id)) { return; }
     var body = document.getElementById("people-rows");
     var table = document.getElementById("people-table");
-    if (!row || !body || !table || row.tagName !== "TR") { return; }
-    if (table.getAttribute("data-poll-url").indexOf("status=&") === -1) { return; }
+    var defaultView = table && /\?q=&status=&sort=newest&cursor=$/.test(table.getAttribute("data-poll-url"));
+    if (!body || !defaultView) {
+      event.preventDefault();
+      return;
+    }
     row.removeAttribute("hx-swap-oob");
-    body.insertBefore(row, body.firstChild);
-    htmx.process(row);
+    body.insertBefore(document.importNode(row, true), body.firstChild);
+    htmx.process(body.firstChild);
   });
 
   // The new row is added on top (afterbegin:#people-rows). When the live feed was
