@@ -364,9 +364,9 @@ def test_every_mail_kind_has_german_text_and_html(kind):
 
 
 async def test_the_scheduler_runs_the_dispatcher_when_given_settings(service, settings):
-    assert [j.id for j in create_scheduler(service, 5, 100).get_jobs()] == ["sweep_timers", "compact_funnel"]
+    assert [j.id for j in create_scheduler(service, 5, 100).get_jobs()] == ["sweep_timers", "compact_funnel", "simulate_drafts"]
     assert [j.id for j in create_scheduler(service, 5, 100, settings=settings).get_jobs()] == [
-        "sweep_timers", "compact_funnel", "send_mail", "retention"
+        "sweep_timers", "compact_funnel", "simulate_drafts", "send_mail", "retention"
     ]
 
 
