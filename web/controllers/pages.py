@@ -38,6 +38,7 @@ class Contact:
     intro: str
     email: str
     phone: str
+    kind: str = "support"  # "support" or "payment": pages in Leichte Sprache word each their own way
 
     @property
     def tel(self) -> str:
@@ -76,7 +77,8 @@ def contacts(settings: Settings, support_only: bool = False) -> list[Contact]:
     found = [support_contact(settings)]
     if not support_only:
         found.append(Contact("Fragen zu Zahlungsavisen", "Bei Fragen rund um Zahlungsavise:",
-                             _contact_value(settings, "payment_contact_email"), _contact_value(settings, "payment_contact_phone")))
+                             _contact_value(settings, "payment_contact_email"), _contact_value(settings, "payment_contact_phone"),
+                             kind="payment"))
     return [c for c in found if c.shown]
 
 
