@@ -1,0 +1,105 @@
+"""Leichte Sprache (de-x-ls): the pages people most need in it exist as whole pages,
+differ from the standard German ones, stay German for assistive technology
+(<html lang="de">), and follow the rules a program can check (tests/support/leichte_sprache.py)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.support.admin import login_session
+from tests.support.app import running_app
+from tests.support.leichte_sprache import main_text, problems
+from web.auth import SESSION_COOKIE
+
+LS = {"pp_lang": "de-x-ls"}
+HTML = {"accept": "text/html"}
+# path -> (status, the Leichte Sprache page's heading)
+PUBLIC_PAGES = {
+    "/hilfe": (200, "Hilfe in Leichter Sprache"),
+    "/barrierefreiheit": (200, "Barriere-Freiheit in Leichter Sprache"),
+    "/barriere-melden": (200, "Barriere melden"),
+    "/barriere-melden/danke": (200, "Danke für Ihre Meldung"),
+    "/diese-seite-gibt-es-nicht": (404, "Wir finden diese Seite nicht"),
+}
+
+
+def h1(html: str) -> str:
+    match = re.search(r"<h1[^>]*>(.*?)</h1>", html, re.S)
+    assert match, "the page has no <h1>"
+    return re.sub(r"<[^>]+>", "", match.group(1)).replace("\u00ad", "").strip()
+
+
+def html_lang(html: str) -> str:
+    return re.search(r'<html lang="([^"]+)"', html).group(1)
+
+
+def choose_leichte_sprache(client) -> None:
+    client.cookies.update(LS)
+
+
+async def both(client, path: str):
+    """The page in standard German, then in Leichte Sprache."""
+    standard = await client.get(path, headers=HTML)
+    choose_leichte_sprache(client)
+    easy = await client.get(path, headers=HTML)
+    return standard, easy
+
+
+@pytest.mark.parametrize("path", list(PUBLIC_PAGES))
+async def test_public_page_has_its_own_leichte_sprache_version(settings, path):
+    status, heading = PUBLIC_PAGES[path]
+    async with running_app(settings) as (_, client):
+        standard, easy = await both(client, path)
+    assert standard.status_code == easy.status_code == status
+    assert h1(easy.text) == heading
+    assert main_text(easy.text) != main_text(standard.text)
+    assert 'class="leichte-sprache"' in easy.text and 'class="leichte-sprache"' not in standard.text
+    # Leichte Sprache is German: screen readers must read it with a German voice.
+    assert html_lang(easy.text) == "de"
+
+
+@pytest.mark.parametrize("path", list(PUBLIC_PAGES))
+async def test_public_page_in_leichte_sprache_follows_the_rules(settings, path):
+    async with running_app(settings) as (_, client):
+        choose_leichte_sprache(client)
+        easy = await client.get(path, headers=HTML)
+    assert problems(main_text(easy.text)) == []
+
+
+async def test_a_page_without_a_leichte_sprache_version_shows_the_standard_one(settings):
+    async with running_app(settings) as (_, client):
+        standard, easy = await both(client, "/kontakt")
+    assert easy.status_code == 200 and h1(easy.text) == h1(standard.text) == "Kontakt"
+
+
+async def test_barrier_report_in_leichte_sprache_keeps_the_form_working(settings):
+    async with running_app(settings) as (_, client):
+        choose_leichte_sprache(client)
+        form = await client.get("/barriere-melden?seite=/hilfe")
+        token = re.search(r'name="_csrf_token" value="([^"]+)"', form.text).group(1)
+        assert re.search(r'<input id="page_url" name="page_url"[^>]*value="/hilfe"', form.text)
+        empty = await client.post("/barriere-melden", data={"_csrf_token": token, "page_url": "/hilfe", "description": "", "email": ""})
+        assert empty.status_code == 422
+        assert h1(empty.text) == "Barriere melden" and 'class="leichte-sprache"' in empty.text
+        assert 'id="description-error"' in empty.text and 'value="/hilfe"' in empty.text  # other input kept
+        sent = await client.post("/barriere-melden", data={
+            "_csrf_token": token, "page_url": "/hilfe", "description": "Der Knopf ist zu klein.", "email": ""})
+        assert sent.status_code == 303 and sent.headers["location"] == "/barriere-melden/danke"
+
+
+async def test_consent_page_in_leichte_sprache_explains_and_keeps_the_binding_declarations(settings, factory, db, clock):
+    record = await factory.invite()
+    token = await login_session(db, clock, record.account_id, record.organisation_id, consent=False)
+    async with running_app(settings, clock) as (_, client):
+        client.cookies.set(SESSION_COOKIE, token)
+        standard, easy = await both(client, "/einwilligung")
+    assert standard.status_code == easy.status_code == 200
+    assert h1(easy.text) == "Ihre Erlaubnis für Ihre Daten" != h1(standard.text)
+    assert html_lang(easy.text) == "de"
+    assert "Nur die Texte in schwerer Sprache gelten vor dem Gesetz." in easy.text
+    # The declarations a person ticks are the binding German ones, word for word.
+    labels = re.findall(r'<label for="accept_(?:privacy|terms)">(.*?)</label>', standard.text, re.S)
+    assert len(labels) == 2 and re.findall(r'<label for="accept_(?:privacy|terms)">(.*?)</label>', easy.text, re.S) == labels
+    assert problems(main_text(easy.text)) == []
