@@ -41,8 +41,10 @@ CATALOG_DIRS = {"en": "en", LEICHTE_SPRACHE: "de@ls"}
 FORMAT_LOCALES = {"de": "de_DE", "en": "en_GB", LEICHTE_SPRACHE: "de_DE"}
 # The language's name in itself, for the language switch.
 NATIVE_NAMES = {"de": "Deutsch", "en": "English", LEICHTE_SPRACHE: "Leichte Sprache"}
-# The language tag for `lang` attributes (BCP 47: `de-x-ls` is a private-use subtag of `de`).
-HTML_LANG = {"de": "de", "en": "en", LEICHTE_SPRACHE: "de-x-ls"}
+# The language tag for `lang` attributes. Leichte Sprache is German: "de", so screen
+# readers pick a German voice, browsers German hyphenation and spell-checking, whatever
+# they make of a private-use subtag (`de-x-ls` is valid BCP 47, but tools need not know it).
+HTML_LANG = {"de": "de", "en": "en", LEICHTE_SPRACHE: "de"}
 
 _current: contextvars.ContextVar[str] = contextvars.ContextVar("partnerportal_language", default=SOURCE_LANGUAGE)
 

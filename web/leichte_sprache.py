@@ -9,7 +9,8 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-LANGUAGE = "de-x-ls"
+from core.i18n import LEICHTE_SPRACHE as LANGUAGE
+
 FOLDER = "leichte_sprache"
 TEMPLATE_DIR = Path(__file__).parent / "templates" / FOLDER
 

@@ -10,6 +10,7 @@ from litestar.plugins.htmx import ClientRedirect, HTMXRequest, TriggerEvent
 from litestar.response import Template
 from litestar.status_codes import HTTP_200_OK
 
+from core.i18n import current_language
 from web.leichte_sprache import template_for
 
 
@@ -33,17 +34,14 @@ def fragment(
     return Response(content, media_type=MediaType.HTML, status_code=status_code, headers=headers)
 
 
-def request_language(request: Request) -> str | None:  # TEMPORARY until the i18n infrastructure is merged
-    return request.cookies.get("pp_lang")
-
-
 class PageTemplate(Template):
     """A screen's template, or its whole-page version in the request's language where one
     exists (Leichte Sprache, web/leichte_sprache.py): chosen here, once, not in every handler."""
 
     def to_asgi_response(self, app, request: Request, **kwargs: Any):
         if self.template_name:
-            self.template_name = template_for(self.template_name, request_language(request))
+            # The request's language, set by web/i18n.py before the handler ran.
+            self.template_name = template_for(self.template_name, current_language())
         return super().to_asgi_response(app, request, **kwargs)
 
 
