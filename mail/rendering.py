@@ -18,6 +18,7 @@ from mail.texts import CONTINUE_BUTTON, SUBJECTS, role_label
 from workflows.actions import MAIL_KINDS
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
+LEICHTE_SPRACHE_DIR = "leichte_sprache"
 
 # Mails whose purpose is to bring the person back to the registration: they carry a
 # fresh invitation link ("Registrierung fortsetzen").
@@ -90,9 +91,18 @@ def render_mail(kind: str, values: MailValues) -> RenderedMail:
     }
     return RenderedMail(
         subject=mail_subject,
-        text=_environment().get_template(f"{kind}.txt").render(context),
-        html=_environment().get_template(f"{kind}.html").render(context),
+        text=_environment().get_template(_template_name(kind, ".txt")).render(context),
+        html=_environment().get_template(_template_name(kind, ".html")).render(context),
     )
+
+
+def _template_name(kind: str, suffix: str) -> str:
+    """A mail written whole in Leichte Sprache (templates/leichte_sprache/) where one
+    exists and the mail goes out in it; otherwise the mail with the catalog's texts."""
+    name = f"{kind}{suffix}"
+    if i18n.current_language() == i18n.LEICHTE_SPRACHE and (TEMPLATE_DIR / LEICHTE_SPRACHE_DIR / name).is_file():
+        return f"{LEICHTE_SPRACHE_DIR}/{name}"
+    return name
 
 
 def local_time(value: datetime | None) -> str:

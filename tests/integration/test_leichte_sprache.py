@@ -5,9 +5,12 @@ differ from the standard German ones, stay German for assistive technology
 from __future__ import annotations
 
 import re
+from datetime import datetime, timezone
 
 import pytest
 
+from core import i18n
+from mail.rendering import MailValues, render_mail
 from tests.support.admin import login_session
 from tests.support.app import running_app
 from tests.support.leichte_sprache import main_text, problems
@@ -103,3 +106,28 @@ async def test_consent_page_in_leichte_sprache_explains_and_keeps_the_binding_de
     labels = re.findall(r'<label for="accept_(?:privacy|terms)">(.*?)</label>', standard.text, re.S)
     assert len(labels) == 2 and re.findall(r'<label for="accept_(?:privacy|terms)">(.*?)</label>', easy.text, re.S) == labels
     assert problems(main_text(easy.text)) == []
+
+
+def invitation_values(**overrides) -> MailValues:
+    values = {"portal_name": "Partnerportal", "organisation_name": "Pflegedienst Sonnenschein", "role": "staff",
+              "link": "http://test/einladung/abc", "validity_hours": 720,
+              "expires_at": datetime(2026, 12, 3, 9, 0, tzinfo=timezone.utc)}
+    return MailValues(**{**values, **overrides})
+
+
+def test_invitation_mail_in_leichte_sprache_is_its_own_text_and_follows_the_rules():
+    standard = render_mail("invitation", invitation_values())
+    with i18n.language(i18n.LEICHTE_SPRACHE):
+        easy = render_mail("invitation", invitation_values())
+    assert easy.text != standard.text and easy.html != standard.html
+    assert "Ein Zugang ist wie ein Schlüssel für das Portal." in easy.text
+    for needed in ("http://test/einladung/abc", "Pflegedienst Sonnenschein", "720 Stunden", "03.12.2026, 10:00 Uhr"):
+        assert needed in easy.text and needed in easy.html
+    assert html_lang(easy.html) == "de"
+    assert problems(body_text(easy.text)) == []
+    assert problems(main_text(f"<main>{easy.html}</main>")) == []
+
+
+def body_text(text: str) -> str:
+    """A text mail without its link lines (an address is no sentence)."""
+    return "\n".join(line for line in text.splitlines() if not line.startswith("http"))
