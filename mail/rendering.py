@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from core import i18n
 from core.portal_name import PortalName
 from mail.texts import CONTINUE_BUTTON, SUBJECTS, role_label
 from workflows.actions import MAIL_KINDS
@@ -29,7 +30,7 @@ except ZoneInfoNotFoundError:  # a system without time zone data: say plainly th
 
 @functools.cache
 def _environment() -> Environment:
-    return Environment(
+    environment = Environment(
         loader=FileSystemLoader(TEMPLATE_DIR),
         # HTML parts are escaped; text parts are plain text and must not be.
         autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
@@ -38,6 +39,9 @@ def _environment() -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+    # {% trans %} and _() in the language current while rendering (the recipient's).
+    i18n.install_gettext(environment)
+    return environment
 
 
 @dataclass(frozen=True)
