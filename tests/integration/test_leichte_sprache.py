@@ -13,6 +13,8 @@ from core import i18n
 from mail.rendering import MailValues, render_mail
 from tests.support.admin import login_session
 from tests.support.app import running_app
+from tests.support.device import Device as App
+from tests.support.invitee import Invitee
 from tests.support.leichte_sprache import main_text, problems
 from web.auth import SESSION_COOKIE
 
@@ -131,3 +133,44 @@ def test_invitation_mail_in_leichte_sprache_is_its_own_text_and_follows_the_rule
 def body_text(text: str) -> str:
     """A text mail without its link lines (an address is no sentence)."""
     return "\n".join(line for line in text.splitlines() if not line.startswith("http"))
+
+
+async def test_registration_wizard_and_app_in_leichte_sprache_follow_the_rules(settings, factory, db, clock):
+    """The wizard and the Zwei-Faktor-App take their texts from the de@ls catalog."""
+    record = await factory.invite(email="b.tester@abc.de")
+    async with running_app(settings, clock) as (_, client):
+        choose_leichte_sprache(client)
+        person = Invitee(client, db, clock, settings.secret_key)
+        await person.redeem(await person.issue_link(record.id))
+        pages = {"/registrierung/daten": "Ihre Daten"}
+        profile = await person.get("/registrierung/daten")
+        await person.complete_profile()
+        pages.update({"/registrierung/geraet": "Ihr Gerät schützt Ihren Zugang", "/registrierung/app": "Die Zwei-Faktor-App einrichten"})
+        seen = {"/registrierung/daten": profile}
+        for path in ("/registrierung/geraet", "/registrierung/app"):
+            seen[path] = await person.get(path)
+        code = await person.show_code()
+        seen["/registrierung/aktivierung"] = await person.get("/registrierung/aktivierung")
+        pages["/registrierung/aktivierung"] = "Ihr Gerät mit dem Zugang verbinden"
+        seen["/app/"] = await client.get("/app/")
+        assert (await App(client, clock).activate("b.tester@abc.de", code, pin="472913")).status_code == 201
+        seen["/registrierung/glueckwunsch"] = await person.get("/registrierung/glueckwunsch")
+        pages["/registrierung/glueckwunsch"] = "Geschafft"
+    for path, heading in pages.items():
+        assert seen[path].status_code == 200, path
+        assert h1(seen[path].text) == heading
+    for path, response in seen.items():
+        assert html_lang(response.text) == "de" and 'class="leichte-sprache"' in response.text, path
+        html = activation_steps(response.text) if path == "/app/" else response.text
+        assert problems(main_text(html)) == [], path
+    assert "Ja, ich bin einverstanden" in activation_steps(seen["/app/"].text)
+
+
+ACTIVATION_SCREENS = ("loading", "terms", "credentials", "pin", "activated")
+
+
+def activation_steps(html: str) -> str:
+    """The app's screens up to the activation, without the app's terms of use: those
+    are binding and stay in their German wording (the terms screen explains them)."""
+    screens = [re.search(rf'<section id="screen-{name}".*?</section>', html, re.S).group(0) for name in ACTIVATION_SCREENS]
+    return "<main>" + re.sub(r'<ol class="terms".*?</ol>', "", "".join(screens), flags=re.S) + "</main>"
