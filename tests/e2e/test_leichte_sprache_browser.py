@@ -9,14 +9,17 @@ from urllib.parse import urlsplit
 
 from playwright.async_api import expect
 
-from tests.e2e.test_accessibility_all_pages import Audit, heading
+from core.signing import Signer
+from db.tables import DevMail
+from jobs.outbox import dispatch_due_mail
+from tests.e2e.test_accessibility_all_pages import EMAIL, PHONE_OPTIONS, PIN, WAIT, Audit, heading
 from tests.support.admin import login_session
 from tests.support.browser import admin_context
 
 
-async def in_leichte_sprache(portal, session_token: str | None = None):
+async def in_leichte_sprache(portal, session_token: str | None = None, **options):
     """A browser context that has chosen Leichte Sprache."""
-    context = await admin_context(portal.browser, portal.base_url, session_token)
+    context = await admin_context(portal.browser, portal.base_url, session_token, **options)
     await context.add_cookies([{"name": "pp_lang", "value": "de-x-ls", "domain": urlsplit(portal.base_url).hostname,
                                 "path": "/", "sameSite": "Lax", "secure": False}])
     return context
@@ -60,4 +63,62 @@ async def test_consent_page_in_leichte_sprache(portal, db, clock):
     await page.get_by_role("button", name="Ja, ich bin einverstanden").click()
     await expect(page.locator("#accept_privacy-error")).to_be_visible()
     await audit.check(page, "the consent page with errors")
+    audit.assert_clean()
+
+
+async def test_registration_and_app_activation_in_leichte_sprache(portal, db, clock, settings, registry):
+    audit = Audit()
+    await portal.factory.invite(email=EMAIL)
+    await dispatch_due_mail(db, settings, clock, registry, Signer(settings.secret_key))
+    text = (await db.fetch_one(DevMail.select(DevMail.text)))["text"]
+    link = re.search(r"https?://\S+(/einladung/\S+)", text).group(1)
+
+    page = await (await in_leichte_sprache(portal, **PHONE_OPTIONS)).new_page()
+    await page.goto(link)
+    await page.get_by_role("button", name="Registrierung fortsetzen").click()
+    await expect(heading(page, "Ihre Daten")).to_be_visible()
+    await audit.check(page, "registration: Ihre Daten")
+    await page.get_by_label("Vorname").fill("")
+    await page.get_by_role("button", name="Speichern und weiter").click()
+    await expect(page.locator("#first_name-error")).to_be_visible()
+    await audit.check(page, "registration: Ihre Daten with errors")
+    await page.get_by_label("Anrede").select_option("Herr")
+    await page.get_by_label("Vorname").fill("Bernhard")
+    await page.get_by_label("Nachname").fill("Tester")
+    await page.get_by_role("button", name="Speichern und weiter").click()
+    await expect(heading(page, "Ihr Gerät schützt Ihren Zugang")).to_be_visible()
+    await audit.check(page, "registration: device")
+    await page.locator("main").get_by_role("link", name="Weiter").click()
+    await expect(heading(page, "Die Zwei-Faktor-App einrichten")).to_be_visible()
+    await audit.check(page, "registration: the app")
+    await page.locator("main").get_by_role("link", name="Weiter").click()
+    await expect(heading(page, "Ihr Gerät mit dem Zugang verbinden")).to_be_visible()
+    await audit.check(page, "registration: activation (no code yet)")
+    await page.get_by_role("button", name="Aktivierungs-Code anzeigen").click()
+    code = (await page.locator("#activation-code").inner_text()).strip()
+    await audit.check(page, "registration: activation with the code")
+
+    phone = await in_leichte_sprache(portal, **PHONE_OPTIONS)
+    await phone.clock.set_fixed_time(clock.now())
+    app = await phone.new_page()
+    await app.goto("/app/")
+    await expect(heading(app, "Regeln für die App")).to_be_visible()
+    await audit.check(app, "app: terms")
+    await app.get_by_label("Ich habe die Nutzungsbedingungen gelesen und akzeptiere diese.").check()
+    await app.get_by_role("button", name="Ja, ich bin einverstanden").click()
+    await expect(heading(app, "Ihre Daten eingeben")).to_be_visible()
+    await audit.check(app, "app: credentials")
+    await app.get_by_label("Benutzer-Name oder E-Mail-Adresse").fill(EMAIL)
+    await app.get_by_label("Aktivierungs-Code").fill(code)
+    await app.get_by_role("button", name="Weiter").click()
+    await expect(heading(app, "Einen PIN-Code ausdenken")).to_be_visible()
+    await audit.check(app, "app: PIN")
+    await app.get_by_label("PIN-Code (6 Ziffern)").fill(PIN)
+    await app.get_by_label("PIN-Code noch einmal").fill(PIN)
+    await app.get_by_role("button", name="Aktivieren").click()
+    await expect(heading(app, "Ihr Gerät ist fertig")).to_be_visible(timeout=WAIT)
+    await audit.check(app, "app: activated")
+
+    await expect(heading(page, "Geschafft")).to_be_visible(timeout=WAIT)
+    await audit.check(page, "registration: done")
     audit.assert_clean()
