@@ -13,6 +13,8 @@ import idna
 from email_validator import EmailNotValidError, ValidatedEmail, validate_email
 from litestar import Request
 
+from core.i18n import _
+
 CSRF_FIELD = "_csrf_token"
 SALUTATIONS = ("Frau", "Herr", "Divers", "keine Angabe")
 NAME_MAX = 100
@@ -114,6 +116,18 @@ def _domain_is_malformed(value: str) -> bool:
 
 
 PERSON_FIELDS = ("salutation", "first_name", "last_name", "email")
+# The invitation form also asks for the language of the invitation's mails (empty: German).
+INVITE_FIELDS = (*PERSON_FIELDS, "invitation_language")
+
+
+def validate_invitation(result: FormResult, offered: list[str]) -> FormResult:
+    """A person plus the invitation's language, one of the offered ones (default German)."""
+    result = validate_person(result)
+    language = result.values.get("invitation_language") or offered[0]
+    if "invitation_language" not in result.errors and language not in offered:
+        result.errors["invitation_language"] = _("Bitte wählen Sie eine der angebotenen Sprachen aus.")
+    result.values["invitation_language"] = language
+    return result
 
 
 def validate_person(result: FormResult) -> FormResult:
