@@ -11,11 +11,14 @@ import pytest
 
 from core import i18n
 from mail.rendering import MailValues, render_mail
-from tests.support.admin import login_session
+from core.signing import Signer
+from jobs.outbox import dispatch_due_mail
+from tests.support.admin import AdminBrowser, login_session
 from tests.support.app import running_app
 from tests.support.device import Device as App
 from tests.support.invitee import Invitee
 from tests.support.leichte_sprache import main_text, problems
+from tests.support.smtp import SmtpServer, link_in, parts
 from web.auth import SESSION_COOKIE
 
 LS = {"pp_lang": "de-x-ls"}
@@ -173,3 +176,30 @@ def activation_steps(html: str) -> str:
     are binding and stay in their German wording (the terms screen explains them)."""
     screens = [re.search(rf'<section id="screen-{name}".*?</section>', html, re.S).group(0) for name in ACTIVATION_SCREENS]
     return "<main>" + re.sub(r'<ol class="terms".*?</ol>', "", "".join(screens), flags=re.S) + "</main>"
+
+
+async def test_an_invitation_made_in_leichte_sprache_arrives_in_it_over_smtp(settings, factory, db, clock, registry):
+    """The admin chooses Leichte Sprache when inviting; the outbox sends the Leichte
+    Sprache mail to a real SMTP server, with a working link."""
+    organisation_id = await factory.organisation("Pflegedienst Sonnenschein")
+    account_id = await factory.account(organisation_id, role="admin")
+    token = await login_session(db, clock, account_id, organisation_id)
+    async with SmtpServer() as smtp:
+        async with running_app(settings, clock) as (_, client):
+            admin = AdminBrowser(client, token)
+            invited = await admin.invite(email="b.tester@abc.de", invitation_language="de-x-ls")
+            assert invited.status_code == 303, invited.text  # back to the Nutzerverwaltung
+            result = await dispatch_due_mail(db, smtp.settings_for(settings), clock, registry, Signer(settings.secret_key))
+            assert result.sent == 1
+            (message,) = smtp.messages
+            link = link_in(message)
+            client.cookies.clear()
+            assert (await client.get(link[link.index("/einladung/"):])).status_code == 200
+    text, html = parts(message)
+    assert message["To"] == "b.tester@abc.de"
+    assert "Ein Zugang ist wie ein Schlüssel für das Portal." in text
+    assert "Ein Zugang ist wie ein Schlüssel für das Portal.<br>" in html
+    assert "Pflegedienst Sonnenschein" in text and "Stunden Zeit" in text
+    assert "Damit Sie das Portal nutzen können" not in text  # not the standard German mail
+    assert html_lang(html) == "de"
+    assert problems(body_text(text)) == []
