@@ -12,6 +12,7 @@ from litestar import Request, Response, get
 from litestar.response import Redirect, Template
 from litestar.static_files import create_static_files_router
 
+from core import i18n
 from web.texts import TEXTS, DEFAULT_LANGUAGE
 
 APP_PATH = "/app/"
@@ -30,9 +31,11 @@ companion_static = create_static_files_router(
 
 
 def app_messages() -> dict[str, str]:
-    """The texts the app's JavaScript shows (errors, live status), by short key."""
+    """The texts the app's JavaScript shows (errors, live status), by short key, in the
+    request's language: the page carries them (<template id="app-messages">), so the app's
+    JavaScript catalog is the loaded gettext catalog itself, with no build step."""
     return {
-        key.removeprefix(MESSAGE_PREFIX): value
+        key.removeprefix(MESSAGE_PREFIX): str(value)
         for key, value in TEXTS[DEFAULT_LANGUAGE].items()
         if key.startswith(MESSAGE_PREFIX)
     }
@@ -49,6 +52,8 @@ async def companion_app(request: Request) -> Response:
         "app_path": APP_PATH,
         "theme_color": settings.brand_primary_color,
         "messages": app_messages(),
+        # Times in the app ("Anmeldung von 14:05 Uhr") in the language's format (BCP 47).
+        "time_locale": i18n.format_locale().replace("_", "-"),
         "pin_attempts": settings.pin_attempts,
         "code_minutes": settings.activation_code_minutes,
     })
