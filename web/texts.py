@@ -93,5 +93,6 @@ TEXTS: dict[str, dict[str, str]] = {
 
 
 def text(key: str, language: str = DEFAULT_LANGUAGE) -> str:
-    """The text for key; a missing key shows itself, so it is noticed in review and tests."""
-    return TEXTS.get(language, TEXTS[DEFAULT_LANGUAGE]).get(key) or TEXTS[DEFAULT_LANGUAGE].get(key, key)
+    """The text for key in the current language (a plain string, so JSON answers can hold
+    it); a missing key shows itself, so it is noticed in review and tests."""
+    return str(TEXTS.get(language, TEXTS[DEFAULT_LANGUAGE]).get(key) or TEXTS[DEFAULT_LANGUAGE].get(key, key))
