@@ -287,6 +287,7 @@ async def _prepare(dispatcher: Dispatcher, row: dict, now: datetime) -> tuple[Re
         role=instance["role"] if instance else "",
         validity_hours=_validity_hours(dispatcher.registry, instance),
         event_at=row["created_at"],
+        language=(instance or {}).get("language") or "de",
     )
     if kind not in LINK_KINDS:
         return render_mail(kind, values), []
@@ -312,7 +313,7 @@ async def _instance(db: Database, instance_id: int) -> dict | None:
         FlowInstance.select(
             FlowInstance.id, FlowInstance.flow_name, FlowInstance.flow_version, FlowInstance.state,
             FlowInstance.organisation.name.as_alias("organisation_name"),
-            FlowInstance.account.role.as_alias("role"),
+            FlowInstance.account.role.as_alias("role"), FlowInstance.account.language.as_alias("language"),
         ).where(FlowInstance.id == instance_id)
     )
 

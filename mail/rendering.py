@@ -1,14 +1,13 @@
-"""German mails from templates: one text and one HTML template per kind in
-mail/templates/, subjects in mail/texts.py. Rendering needs no request: the outbox
-job sends them and the web app shows them (development mailbox, detail view)."""
+"""Mails from templates, in their recipient's language: one text and one HTML template
+per kind in mail/templates/, subjects in mail/texts.py. Rendering needs no request: the
+outbox job sends them and the web app shows them (development mailbox, detail view)."""
 
 from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
@@ -22,11 +21,6 @@ TEMPLATE_DIR = Path(__file__).parent / "templates"
 # Mails whose purpose is to bring the person back to the registration: they carry a
 # fresh invitation link ("Registrierung fortsetzen").
 LINK_KINDS = frozenset({"invitation", "reminder", "registration_status", "registration_summary"})
-
-try:
-    _LOCAL_TIME = ZoneInfo("Europe/Berlin")
-except ZoneInfoNotFoundError:  # a system without time zone data: say plainly that it is UTC
-    _LOCAL_TIME = None
 
 @functools.cache
 def _environment() -> Environment:
@@ -57,6 +51,7 @@ class MailValues:
     validity_hours: int | None = None
     expires_at: datetime | None = None
     event_at: datetime | None = None
+    language: str = "de"  # the recipient's (core/i18n.py codes)
 
 
 @dataclass(frozen=True)
@@ -67,12 +62,17 @@ class RenderedMail:
 
 
 def subject(kind: str, names: dict[str, str]) -> str:
-    return SUBJECTS[kind].format(**names)
+    return str(SUBJECTS[kind]) % names
 
 
 def render_mail(kind: str, values: MailValues) -> RenderedMail:
     if kind not in MAIL_KINDS:
         raise ValueError(f"unknown mail kind {kind!r}")
+    with i18n.language(values.language):
+        return _render(kind, values)
+
+
+def _render(kind: str, values: MailValues) -> RenderedMail:
     names = PortalName(values.portal_name, values.portal_name_gender).forms()
     mail_subject = subject(kind, names)
     context = {
@@ -86,7 +86,7 @@ def render_mail(kind: str, values: MailValues) -> RenderedMail:
         "validity_hours": values.validity_hours,
         "expires_at": local_time(values.expires_at),
         "event_at": local_time(values.event_at),
-        "button_label": CONTINUE_BUTTON,
+        "button_label": str(CONTINUE_BUTTON),
     }
     return RenderedMail(
         subject=mail_subject,
@@ -96,11 +96,7 @@ def render_mail(kind: str, values: MailValues) -> RenderedMail:
 
 
 def local_time(value: datetime | None) -> str:
-    """'05.02.2026, 10:00 Uhr' in German time (or explicitly UTC without time zone data)."""
+    """'05.02.2026, 10:00 Uhr' / '5 Feb 2026, 10:00' in German time, per the current language."""
     if value is None:
         return ""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    if _LOCAL_TIME is None:
-        return value.astimezone(timezone.utc).strftime("%d.%m.%Y, %H:%M Uhr (UTC)")
-    return value.astimezone(_LOCAL_TIME).strftime("%d.%m.%Y, %H:%M Uhr")
+    return i18n.format_datetime(value)

@@ -32,7 +32,7 @@ from web.controllers.dev_mailbox import DEV_MAILBOX_PATH, dev_mailbox_enabled
 from web.errors import EXCEPTION_HANDLERS, load_published_versions
 from web.formatting import datetime_de
 from web.hyphenation import hyphenate
-from web.i18n import apply_profile_language, language_middleware
+from web.i18n import apply_profile_language, language_links, language_middleware
 from web.live import KEEP_ALIVE_SECONDS, ChangeFeed, SessionChecks
 from web.auth import csrf_cookie_name
 from web.return_path import return_query
@@ -113,7 +113,7 @@ def create_app(
         engine.engine.globals.update(
             t=text,
             current_language=i18n.current_language,
-            languages=[(code, i18n.NATIVE_NAMES[code], i18n.html_lang(code)) for code in settings.language_list()],
+            language_links=lambda request: language_links(request, settings.language_list()),
             mail_labels=MAIL_LABELS,
             # The session a handler already loaded for this request (see web/auth.py), or None.
             session_of=lambda request: request.scope.get("state", {}).get("session_info") if request else None,

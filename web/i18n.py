@@ -4,11 +4,13 @@ Accept-Language, else German. Only languages of PARTNERPORTAL_LANGUAGES count.""
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from babel import negotiate_locale
 from litestar import Request
 from litestar.connection import ASGIConnection
 
-from core.i18n import SOURCE_LANGUAGE, reset_language, set_language
+from core.i18n import NATIVE_NAMES, SOURCE_LANGUAGE, current_language, html_lang, reset_language, set_language
 
 LANGUAGE_COOKIE = "pp_lang"
 COOKIE_MAX_AGE = 400 * 24 * 3600  # browsers cap cookies at 400 days
@@ -84,3 +86,19 @@ async def apply_profile_language(request: Request) -> None:
     profile_language = getattr(info, "language", None) if info else None
     if profile_language and profile_language in settings.language_list():
         set_language(profile_language)
+
+
+def language_links(request: Request | None, offered: list[str]) -> list[dict[str, object]]:
+    """The switch's links: each language named in itself, back to this page afterwards."""
+    here = ""
+    if request is not None:
+        here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    current = current_language()
+    links = []
+    for code in offered:
+        href = request.app.route_reverse("language_switch", code=code) if request is not None else f"/sprache/{code}"
+        if here:
+            href += f"?zurueck={quote(here, safe='/')}"
+        links.append({"code": code, "name": NATIVE_NAMES[code], "lang": html_lang(code), "href": href,
+                      "current": code == current})
+    return links

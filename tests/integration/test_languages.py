@@ -3,9 +3,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from html import unescape
 
+import pytest
+
+from db.tables import Account
+from tests.support.admin import login_session
 from tests.support.app import running_app
+from tests.support.invitee import csrf_of
+from web.auth import SESSION_COOKIE
 
 
 def html_lang(html: str) -> str:
@@ -36,3 +44,73 @@ async def test_error_pages_of_unknown_paths_follow_the_language_too(settings, db
         response = await client.get("/seite-gibt-es-nicht", headers={"Accept-Language": "en", "Accept": "text/html"})
     assert response.status_code == 404
     assert html_lang(response.text) == "en"
+
+
+# -- the language switch ----------------------------------------------------------------
+
+
+def switch_links(html: str) -> dict[str, tuple[str, str]]:
+    """Language name -> (href, lang) of the header's switch."""
+    nav = re.search(r'<nav class="language-switch".*?</nav>', html, re.S)
+    assert nav, "the page has no language switch"
+    return {name: (unescape(href), lang) for href, lang, name in
+            re.findall(r'<a href="([^"]+)" lang="([^"]+)"[^>]*>([^<]+)</a>', nav.group(0))}
+
+
+async def test_every_page_offers_each_language_named_in_itself(settings, db, clock):
+    async with running_app(settings, clock) as (_, client):
+        page = await client.get("/hilfe?x=1")
+    assert switch_links(page.text) == {
+        "Deutsch": ("/sprache/de?zurueck=/hilfe%3Fx%3D1", "de"),
+        "English": ("/sprache/en?zurueck=/hilfe%3Fx%3D1", "en"),
+        "Leichte Sprache": ("/sprache/de-x-ls?zurueck=/hilfe%3Fx%3D1", "de-x-ls"),
+    }
+
+
+async def test_only_the_configured_languages_are_offered(settings, db, clock):
+    async with running_app(dataclasses.replace(settings, languages="de,en"), clock) as (_, client):
+        page = await client.get("/hilfe")
+        refused = await client.get("/sprache/de-x-ls?zurueck=/hilfe")
+    assert set(switch_links(page.text)) == {"Deutsch", "English"}
+    assert refused.status_code == 404
+
+
+async def test_the_switch_sets_the_cookie_and_goes_back(settings, db, clock):
+    async with running_app(settings, clock) as (_, client):
+        switched = await client.get("/sprache/en?zurueck=/hilfe%3Fx%3D1")
+        assert switched.status_code == 303 and switched.headers["location"] == "/hilfe?x=1"
+        assert switched.cookies.get("pp_lang") == "en"
+        page = await client.get("/hilfe", headers={"Accept-Language": "de"})
+    assert html_lang(page.text) == "en"
+
+
+@pytest.mark.parametrize("target", [
+    "https://evil.example/", "//evil.example/", "/\\evil.example", "https:/evil.example", "/sprache/en", "javascript:alert(1)",
+])
+async def test_the_switch_never_redirects_elsewhere(settings, db, clock, target):
+    async with running_app(settings, clock) as (_, client):
+        switched = await client.get("/sprache/en", params={"zurueck": target})
+    assert switched.status_code == 303
+    assert switched.headers["location"] == "/"
+
+
+async def test_a_person_who_switched_to_english_keeps_it_after_logout_and_at_the_next_login(settings, db, clock, factory):
+    organisation = await factory.organisation()
+    account = await factory.account(organisation)
+    async with running_app(settings, clock) as (_, client):
+        client.cookies.set(SESSION_COOKIE, await login_session(db, clock, account, organisation))
+        assert html_lang((await client.get("/", headers={"Accept-Language": "de"})).text) == "de"
+        await client.get("/sprache/en?zurueck=/")
+        page = await client.get("/")
+        logged_out = await client.post("/abmelden", headers={"X-CSRFToken": csrf_of(page.text)})
+        assert logged_out.status_code == 303
+        login_page = await client.get("/anmelden", headers={"Accept-Language": "de"})
+        assert html_lang(login_page.text) == "en"  # the cookie stays after logout
+        # Another browser: no language cookie, a German browser; the profile decides after login.
+        client.cookies.clear()
+        assert html_lang((await client.get("/anmelden", headers={"Accept-Language": "de"})).text) == "de"
+        client.cookies.set(SESSION_COOKIE, await login_session(db, clock, account, organisation))
+        home = await client.get("/", headers={"Accept-Language": "de"})
+    assert html_lang(home.text) == "en"
+    stored = await db.fetch_one(Account.select(Account.language).where(Account.id == account))
+    assert stored["language"] == "en"

@@ -23,7 +23,7 @@ from web import mail_failures
 from web.actors import actor_label
 from web.auth import actor_of, client_ip, require_admin
 from web.formatting import datetime_de
-from web.forms import PERSON_FIELDS, SALUTATIONS, FormResult, read_form, validate_person
+from web.forms import INVITE_FIELDS, SALUTATIONS, FormResult, read_form, validate_invitation
 from web.live import LOOK_BACK
 from web.rendering import fragment, page, render_block, wants_fragment
 from workflows import admins as admin_rules
@@ -211,7 +211,8 @@ class UsersController(Controller):
     @get("/neu", name="users_new")
     async def new_form(self, request: HTMXRequest) -> Response:
         await require_admin(request)
-        context = {"values": dict.fromkeys(PERSON_FIELDS, ""), "errors": {}, "salutations": SALUTATIONS}
+        context = {"values": {**dict.fromkeys(INVITE_FIELDS, ""), "invitation_language": "de"}, "errors": {},
+                   "salutations": SALUTATIONS}
         if wants_fragment(request):
             return fragment(request, FORM_TEMPLATE, "dialog", context)
         return page(FORM_TEMPLATE, context)
@@ -220,10 +221,11 @@ class UsersController(Controller):
     async def create(self, request: HTMXRequest) -> Response:
         admin = await require_admin(request)
         service: FlowService = request.app.state.service
-        form = validate_person(await read_form(request, PERSON_FIELDS))
+        form = validate_invitation(await read_form(request, INVITE_FIELDS), request.app.state.settings.language_list())
         if not form.ok:
             return self._form_again(request, form, HTTP_422_UNPROCESSABLE_ENTITY)
-        person = Person(**form.values)
+        values = dict(form.values)
+        person = Person(language=values.pop("invitation_language"), **values)
         try:
             record = await invite(
                 service, admin.organisation_id, person, actor_of(admin), client_ip(request),
