@@ -13,6 +13,7 @@ CATALOG_DIRS, because gettext locale names cannot hold `-x-`.
 from __future__ import annotations
 
 import contextvars
+import gettext as gettext_module
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, time, timezone
@@ -106,9 +107,17 @@ def _translations(code: str) -> dict[tuple[str, str | None], Any]:
     return table
 
 
-def _plural_index(code: str, n: int) -> int:
+@lru_cache(maxsize=None)
+def _plural_rule(code: str):
+    """The catalog's Plural-Forms expression as a function n -> index (Babel's Catalog
+    keeps only the C expression; the standard library's gettext compiles it safely)."""
     parsed = catalog(code)
-    return parsed.plural_func(n) if parsed is not None else (0 if n == 1 else 1)
+    return gettext_module.c2py(parsed.plural_expr) if parsed is not None else None
+
+
+def _plural_index(code: str, n: int) -> int:
+    rule = _plural_rule(code)
+    return rule(n) if rule is not None else (0 if n == 1 else 1)
 
 
 def pgettext(context: str | None, message: str) -> str:

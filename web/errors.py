@@ -1,4 +1,4 @@
-"""German error pages; never a stack trace (LOG-3). A database outage is a 503 (REL-6)."""
+"""Error pages (and JSON error details) in the request's language; never a stack trace (LOG-3). A database outage is a 503 (REL-6)."""
 
 from __future__ import annotations
 
