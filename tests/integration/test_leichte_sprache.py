@@ -152,6 +152,8 @@ async def test_registration_wizard_and_app_in_leichte_sprache_follow_the_rules(s
         for path in ("/registrierung/geraet", "/registrierung/app"):
             seen[path] = await person.get(path)
         code = await person.show_code()
+        wrong = "00000000" if code.replace(" ", "") != "00000000" else "11111111"
+        refused = await App(client, clock).activate("b.tester@abc.de", wrong)
         seen["/registrierung/aktivierung"] = await person.get("/registrierung/aktivierung")
         pages["/registrierung/aktivierung"] = "Ihr Gerät mit dem Zugang verbinden"
         seen["/app/"] = await client.get("/app/")
@@ -166,6 +168,11 @@ async def test_registration_wizard_and_app_in_leichte_sprache_follow_the_rules(s
         html = activation_steps(response.text) if path == "/app/" else response.text
         assert problems(main_text(html)) == [], path
     assert "Ja, ich bin einverstanden" in activation_steps(seen["/app/"].text)
+    # The app's refusal of a wrong code, in Leichte Sprache too.
+    assert refused.status_code == 422
+    left = settings.activation_code_attempts - 1
+    assert refused.json()["error"] == f"Der Aktivierungs-Code ist falsch.\nSie haben noch {left} Versuche."
+    assert problems(refused.json()["error"]) == []
 
 
 ACTIVATION_SCREENS = ("loading", "terms", "credentials", "pin", "activated")
