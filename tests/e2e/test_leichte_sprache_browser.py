@@ -33,6 +33,9 @@ async def test_public_pages_in_leichte_sprache(portal):
         await expect(heading(page, name)).to_be_visible()
     await audit.visit(page, "/diese-seite-gibt-es-nicht", "the error page 'not found'", status=404)
     await expect(heading(page, "Wir finden diese Seite nicht")).to_be_visible()
+    await audit.visit(page, "/einladung/kein-gueltiger-link", "the page of a link that cannot be used", status=404)
+    await expect(heading(page, "Dieser Link geht nicht mehr")).to_be_visible()
+    await audit.visit(page, "/nutzerverwaltung/", "a page that needs a login", status=401)
 
     await page.goto("/hilfe")
     await page.get_by_role("contentinfo").get_by_role("link", name="Barriere melden").click()
@@ -74,7 +77,7 @@ async def test_registration_and_app_activation_in_leichte_sprache(portal, db, cl
     link = re.search(r"https?://\S+(/einladung/\S+)", text).group(1)
 
     page = await (await in_leichte_sprache(portal, **PHONE_OPTIONS)).new_page()
-    await page.goto(link)
+    await audit.visit(page, link, "the invitation's page")
     await page.get_by_role("button", name="Registrierung fortsetzen").click()
     await expect(heading(page, "Ihre Daten")).to_be_visible()
     await audit.check(page, "registration: Ihre Daten")

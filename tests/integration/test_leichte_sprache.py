@@ -30,6 +30,8 @@ PUBLIC_PAGES = {
     "/barriere-melden": (200, "Barriere melden"),
     "/barriere-melden/danke": (200, "Danke für Ihre Meldung"),
     "/diese-seite-gibt-es-nicht": (404, "Wir finden diese Seite nicht"),
+    "/einladung/kein-gueltiger-link": (404, "Dieser Link geht nicht mehr"),
+    "/nutzerverwaltung/": (401, "Bitte melden Sie sich an"),
 }
 
 
@@ -143,12 +145,15 @@ async def test_registration_wizard_and_app_in_leichte_sprache_follow_the_rules(s
     async with running_app(settings, clock) as (_, client):
         choose_leichte_sprache(client)
         person = Invitee(client, db, clock, settings.secret_key)
-        await person.redeem(await person.issue_link(record.id))
+        link = await person.issue_link(record.id)
+        landing = await person.get(link)
+        await person.post(link)
         pages = {"/registrierung/daten": "Ihre Daten"}
         profile = await person.get("/registrierung/daten")
         await person.complete_profile()
         pages.update({"/registrierung/geraet": "Ihr Gerät schützt Ihren Zugang", "/registrierung/app": "Die Zwei-Faktor-App einrichten"})
-        seen = {"/registrierung/daten": profile}
+        seen = {"/registrierung/daten": profile, "the invitation's page": landing}
+        pages["the invitation's page"] = "Willkommen beim Partnerportal"
         for path in ("/registrierung/geraet", "/registrierung/app"):
             seen[path] = await person.get(path)
         code = await person.show_code()
