@@ -93,7 +93,9 @@ async def test_barrier_report_in_leichte_sprache_keeps_the_form_working(settings
         empty = await client.post("/barriere-melden", data={"_csrf_token": token, "page_url": "/hilfe", "description": "", "email": ""})
         assert empty.status_code == 422
         assert h1(empty.text) == "Barriere melden" and 'class="leichte-sprache"' in empty.text
-        assert 'id="description-error"' in empty.text and 'value="/hilfe"' in empty.text  # other input kept
+        assert 'id="description-error">Bitte schreiben Sie: Was ist passiert?</p>' in empty.text
+        assert 'value="/hilfe"' in empty.text  # other input kept
+        assert problems(main_text(empty.text)) == []
         sent = await client.post("/barriere-melden", data={
             "_csrf_token": token, "page_url": "/hilfe", "description": "Der Knopf ist zu klein.", "email": ""})
         assert sent.status_code == 303 and sent.headers["location"] == "/barriere-melden/danke"
