@@ -14,6 +14,7 @@ from litestar.exceptions import NoRouteMatchFoundException
 from litestar.response import Redirect
 from litestar.status_codes import HTTP_422_UNPROCESSABLE_ENTITY, HTTP_429_TOO_MANY_REQUESTS
 
+from core.i18n import _
 from db import barrier_reports
 from core.settings import Settings
 from web.auth import client_ip
@@ -67,7 +68,7 @@ def _contact_value(settings: Settings, name: str) -> str:
 
 
 def support_contact(settings: Settings) -> Contact:
-    return Contact("Technischer Support", "Bei technischen Problemen, etwa mit der Anmeldung oder der Zwei-Faktor-App:",
+    return Contact(_("Technischer Support"), _("Bei technischen Problemen, etwa mit der Anmeldung oder der Zwei-Faktor-App:"),
                    _contact_value(settings, "support_email"), _contact_value(settings, "support_phone"))
 
 
@@ -75,7 +76,7 @@ def contacts(settings: Settings, support_only: bool = False) -> list[Contact]:
     """The contacts configured (an unset one hides its line; both unset, the topic)."""
     found = [support_contact(settings)]
     if not support_only:
-        found.append(Contact("Fragen zu Zahlungsavisen", "Bei Fragen rund um Zahlungsavise:",
+        found.append(Contact(_("Fragen zu Zahlungsavisen"), _("Bei Fragen rund um Zahlungsavise:"),
                              _contact_value(settings, "payment_contact_email"), _contact_value(settings, "payment_contact_phone")))
     return [c for c in found if c.shown]
 
