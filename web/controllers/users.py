@@ -32,6 +32,7 @@ from workflows.engine import EventNotAllowed
 from workflows.invitations import AlreadyInvited, Person, invite
 from workflows.mail_limits import InviteLimitReached, MailLimitReached, MailLimits, RecipientLimitReached
 from workflows.service import FlowService, InstanceNotFound
+from core.i18n import _, ngettext
 
 TEMPLATE = "users.html"
 FORM_TEMPLATE = "users_new.html"
@@ -87,7 +88,7 @@ class RowViews:
         salutation = person.salutation if person.salutation and person.salutation != "keine Angabe" else ""
         name = person.name
         display_name = f"{salutation} {name}" if salutation and name else (name or "–")
-        validity = (f"gültig bis {datetime_de(person.expires_at)}" if person.expires_at
+        validity = (_("gültig bis %(date)s") % {"date": datetime_de(person.expires_at)} if person.expires_at
                     else datetime_de(person.last_activity_at))
         return RowView(
             person, label, badge, actions, description, f"{self._prefix}{person.instance_id}",
@@ -163,15 +164,22 @@ def expiry_events(service: FlowService) -> frozenset[str]:
 def mail_limit_message(exc: MailLimitReached) -> str:
     """Why an admin's action was refused by a mail limit (LIM-1), in words for the admin."""
     if isinstance(exc, RecipientLimitReached):
-        return (
-            f"An diese E-Mail-Adresse wurden in den letzten 24 Stunden bereits {exc.limit} E-Mails "
+        return ngettext(
+            "An diese E-Mail-Adresse wurde in den letzten 24 Stunden bereits %(count)d E-Mail "
             "aus der Nutzerverwaltung verschickt. Damit niemand mit E-Mails überhäuft wird, geht heute "
-            "keine weitere an diese Adresse. Bitte versuchen Sie es morgen noch einmal."
-        )
-    return (
-        f"Sie haben in der letzten Stunde bereits {exc.limit} Einladungen oder Registrierungslinks verschickt. "
-        "Bitte versuchen Sie es später noch einmal."
-    )
+            "keine weitere an diese Adresse. Bitte versuchen Sie es morgen noch einmal.",
+            "An diese E-Mail-Adresse wurden in den letzten 24 Stunden bereits %(count)d E-Mails "
+            "aus der Nutzerverwaltung verschickt. Damit niemand mit E-Mails überhäuft wird, geht heute "
+            "keine weitere an diese Adresse. Bitte versuchen Sie es morgen noch einmal.",
+            exc.limit,
+        ) % {"count": exc.limit}
+    return ngettext(
+        "Sie haben in der letzten Stunde bereits %(count)d Einladung oder Registrierungslink verschickt. "
+        "Bitte versuchen Sie es später noch einmal.",
+        "Sie haben in der letzten Stunde bereits %(count)d Einladungen oder Registrierungslinks verschickt. "
+        "Bitte versuchen Sie es später noch einmal.",
+        exc.limit,
+    ) % {"count": exc.limit}
 
 
 def state_choices(service: FlowService) -> list[tuple[str, str]]:
@@ -233,7 +241,7 @@ class UsersController(Controller):
             )
         except AlreadyInvited as exc:
             form.errors["email"] = (
-                "Für diese E-Mail-Adresse gibt es bereits eine Einladung oder einen Zugang in Ihrer Organisation."
+                _("Für diese E-Mail-Adresse gibt es bereits eine Einladung oder einen Zugang in Ihrer Organisation.")
             )
             return self._form_again(request, form, HTTP_409_CONFLICT, existing=exc)
         except MailLimitReached as exc:
