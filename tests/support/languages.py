@@ -25,6 +25,17 @@ ENGLISH = {
     "Nachname": "Last name",
     "E-Mail": "Email",
     "Einladen": "Invite",
+    "Sprache der Einladung": "Language of the invitation",
+    "Herr Bernhard Tester": "Mr Bernhard Tester",
+    # The flow file's status labels (badges) and the app's messages
+    "Eingeladen": "Invited",
+    "beantragt": "applied",
+    "Erfolgreich abgeschlossen": "Successfully completed",
+    "Aktiv": "Active",
+    "Gerät aktiviert.": "Device activated.",
+    "Zahl von der Anmeldeseite": "Number from the sign-in page",
+    "Bestätigen": "Confirm",
+    "Anmeldung bestätigt. Sie können im Portal weiterarbeiten.": "Sign-in confirmed. You can continue working in the portal.",
     # The invitation mail and the registration wizard
     "720 Stunden": "720 hours",
     "Registrierung fortsetzen": "Continue registration",
