@@ -27,11 +27,7 @@ ENGLISH = {
     "Einladen": "Invite",
     "Sprache der Einladung": "Language of the invitation",
     "Herr Bernhard Tester": "Mr Bernhard Tester",
-    # The flow file's status labels (badges) and the app's messages
-    "Eingeladen": "Invited",
-    "beantragt": "applied",
-    "Erfolgreich abgeschlossen": "Successfully completed",
-    "Aktiv": "Active",
+    # The app's messages
     "Gerät aktiviert.": "Device activated.",
     "Zahl von der Anmeldeseite": "Number from the sign-in page",
     "Bestätigen": "Confirm",
@@ -112,6 +108,12 @@ ENGLISH = {
     "Migration starten": "Start migration",
     "Abgeschlossen": "Finished",
 }
+
+# The status badges come from the flow file, whose labels are German only for now (the
+# flow's per-language labels of issue 14 are not in yet): an English page shows them as
+# the flow file has them. Give them English values here when the flow file does.
+FLOW_LABELS = {label: label for label in ("Eingeladen", "beantragt", "Erfolgreich abgeschlossen", "Aktiv")}
+ENGLISH.update(FLOW_LABELS)
 
 TABLES = {"de": {}, "en": ENGLISH}
 
