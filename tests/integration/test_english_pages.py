@@ -90,6 +90,7 @@ async def test_an_admins_pages_in_english_have_no_german(settings, db, clock, fa
     account_id = await factory.account(organisation_id, role="admin")
     token = await login_session(db, clock, account_id, organisation_id)
     async with running_app(settings, clock) as (_, client):
+        client.cookies.set("pp_lang", "en")  # what the language switch sets (the profile says German)
         admin = AdminBrowser(client, token)
         await admin.invite(salutation="Frau", first_name="Ann", last_name="Miller", email="ann.miller@example.org",
                            headers=ENGLISH)

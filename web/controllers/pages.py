@@ -14,6 +14,7 @@ from litestar.exceptions import NoRouteMatchFoundException
 from litestar.response import Redirect
 from litestar.status_codes import HTTP_422_UNPROCESSABLE_ENTITY, HTTP_429_TOO_MANY_REQUESTS
 
+from core.i18n import _
 from db import barrier_reports
 from core.settings import Settings
 from web.auth import client_ip

@@ -22,7 +22,6 @@ from db.people import PersonRow
 from web import mail_failures
 from web.actors import actor_label
 from web.auth import actor_of, client_ip, require_admin
-from web.formatting import datetime_de
 from web.forms import INVITE_FIELDS, SALUTATIONS, FormResult, read_form, validate_invitation
 from web.live import LOOK_BACK
 from web.rendering import fragment, page, render_block, wants_fragment
@@ -32,7 +31,7 @@ from workflows.engine import EventNotAllowed
 from workflows.invitations import AlreadyInvited, Person, invite
 from workflows.mail_limits import InviteLimitReached, MailLimitReached, MailLimits, RecipientLimitReached
 from workflows.service import FlowService, InstanceNotFound
-from core.i18n import _, ngettext
+from core.i18n import _, format_datetime, ngettext
 
 TEMPLATE = "users.html"
 FORM_TEMPLATE = "users_new.html"
@@ -85,14 +84,15 @@ class RowViews:
 
     def of(self, person: PersonRow) -> RowView:
         label, badge, actions, description = self._state(person)
-        salutation = person.salutation if person.salutation and person.salutation != "keine Angabe" else ""
+        # The salutation is stored in German (the form's values); it is shown in the page's language.
+        salutation = _(person.salutation) if person.salutation and person.salutation != "keine Angabe" else ""
         name = person.name
         display_name = f"{salutation} {name}" if salutation and name else (name or "–")
-        validity = (_("gültig bis %(date)s") % {"date": datetime_de(person.expires_at)} if person.expires_at
-                    else datetime_de(person.last_activity_at))
+        validity = (_("gültig bis %(date)s") % {"date": format_datetime(person.expires_at)} if person.expires_at
+                    else format_datetime(person.last_activity_at))
         return RowView(
             person, label, badge, actions, description, f"{self._prefix}{person.instance_id}",
-            display_name, datetime_de(person.invited_at), validity,
+            display_name, format_datetime(person.invited_at), validity,
         )
 
 
