@@ -9,18 +9,20 @@ from urllib.parse import urlsplit
 
 from playwright.async_api import expect
 
+from core.i18n import LEICHTE_SPRACHE
 from core.signing import Signer
 from db.tables import DevMail
 from jobs.outbox import dispatch_due_mail
 from tests.e2e.test_accessibility_all_pages import EMAIL, PHONE_OPTIONS, PIN, WAIT, Audit, heading
 from tests.support.admin import login_session
 from tests.support.browser import admin_context
+from web.i18n import LANGUAGE_COOKIE
 
 
 async def in_leichte_sprache(portal, session_token: str | None = None, **options):
     """A browser context that has chosen Leichte Sprache."""
     context = await admin_context(portal.browser, portal.base_url, session_token, **options)
-    await context.add_cookies([{"name": "pp_lang", "value": "de-x-ls", "domain": urlsplit(portal.base_url).hostname,
+    await context.add_cookies([{"name": LANGUAGE_COOKIE, "value": LEICHTE_SPRACHE, "domain": urlsplit(portal.base_url).hostname,
                                 "path": "/", "sameSite": "Lax", "secure": False}])
     return context
 

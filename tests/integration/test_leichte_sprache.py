@@ -20,8 +20,9 @@ from tests.support.invitee import Invitee
 from tests.support.leichte_sprache import main_text, problems
 from tests.support.smtp import SmtpServer, link_in, parts
 from web.auth import SESSION_COOKIE
+from web.i18n import LANGUAGE_COOKIE
 
-LS = {"pp_lang": "de-x-ls"}
+LS = {LANGUAGE_COOKIE: i18n.LEICHTE_SPRACHE}
 HTML = {"accept": "text/html"}
 # path -> (status, the Leichte Sprache page's heading)
 PUBLIC_PAGES = {
