@@ -122,6 +122,8 @@ FLOW_LABELS = {label: label for label in (
     "Eingeladen", "beantragt", "Erfolgreich abgeschlossen", "Aktiv", "Einladung widerrufen",
 )}
 ENGLISH.update(FLOW_LABELS)
+# The flow studio's list of changes (workflows/flow_diff.py) is German only so far.
+ENGLISH["Frist der Einladung: 720 h → 336 h"] = "Frist der Einladung: 720 h → 336 h"
 
 TABLES = {"de": {}, "en": ENGLISH}
 
