@@ -187,6 +187,37 @@ def lazy_gettext(message: str) -> LazyString:
     return LazyString(message)
 
 
+class LocalizedText(str):
+    """A text given per language in data (the flow file's labels and confirmations):
+    compares, hashes and stores as its German text; shown (str(), f-strings, templates)
+    in the current language, German where a translation is missing (Leichte Sprache
+    falls back to German too)."""
+
+    translations: dict[str, str]
+
+    def __new__(cls, german: str, translations: dict[str, str] | None = None) -> "LocalizedText":
+        text = super().__new__(cls, german)
+        text.translations = {code: value for code, value in (translations or {}).items() if code != SOURCE_LANGUAGE}
+        return text
+
+    def localized(self, code: str | None = None) -> str:
+        return self.translations.get(code or current_language()) or str.__str__(self)
+
+    def __str__(self) -> str:
+        return self.localized()
+
+    def __format__(self, spec: str) -> str:
+        return format(self.localized(), spec)
+
+    def __html__(self) -> str:
+        from markupsafe import escape
+
+        return str(escape(self.localized()))
+
+    def __reduce__(self):
+        return (LocalizedText, (str.__str__(self), self.translations))
+
+
 def html_lang(code: str | None = None) -> str:
     return HTML_LANG.get(code or current_language(), SOURCE_LANGUAGE)
 

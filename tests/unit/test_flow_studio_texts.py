@@ -14,7 +14,7 @@ def _line(text: str, content: str) -> int:
 
 
 def test_every_problem_is_listed_with_its_line_and_key():
-    text = shipped_text(version=3, expiry="336 Stunden").replace("    label: Neu\n", "").replace("    to: expired\n", "    to: expird\n")
+    text = shipped_text(version=3, expiry="336 Stunden").replace("    label:\n      de: Neu\n      en: New\n", "").replace("    to: expired\n", "    to: expird\n")
 
     result = check_text(text)
 
@@ -49,7 +49,7 @@ def test_the_diff_names_timers_labels_transitions_and_mails_in_german():
     old = parse(shipped_text())
     new = parse(
         shipped_text(version=3, expiry="336h")
-        .replace("    label: Abgelaufen\n", "    label: Verfallen\n")
+        .replace("      de: Abgelaufen\n      en: Expired\n", "      de: Verfallen\n      en: Expired\n")
         .replace("      - end_registration_sessions\n      - send_mail: invitation_expired\n", "      - end_registration_sessions\n")
     )
 
