@@ -111,16 +111,18 @@ ENGLISH = {
     "ist veröffentlicht": "has been published",
     "Migrieren von Version 2": "Migrate from version 2",
     "Migration starten": "Start migration",
-    "Ziel für „Eingeladen“": "Target for “Eingeladen”",  # the status label from the flow file
+    "Ziel für „Eingeladen“": "Target for “Invited”",
     "Abgeschlossen": "Finished",
 }
 
-# The status badges come from the flow file, whose labels are German only for now (the
-# flow's per-language labels of issue 14 are not in yet): an English page shows them as
-# the flow file has them. Give them English values here when the flow file does.
-FLOW_LABELS = {label: label for label in (
-    "Eingeladen", "beantragt", "Erfolgreich abgeschlossen", "Aktiv", "Einladung widerrufen",
-)}
+# The flow file's labels (workflows/flows/onboarding.yaml, `label: {de: ..., en: ...}`).
+FLOW_LABELS = {
+    "Eingeladen": "Invited",
+    "beantragt": "requested",
+    "Erfolgreich abgeschlossen": "Completed successfully",
+    "Aktiv": "Active",
+    "Einladung widerrufen": "Revoke invitation",
+}
 ENGLISH.update(FLOW_LABELS)
 # The flow studio's list of changes (workflows/flow_diff.py) is German only so far.
 ENGLISH["Frist der Einladung: 720 h → 336 h"] = "Frist der Einladung: 720 h → 336 h"
