@@ -120,7 +120,7 @@ def _check_activation_input(username: object, code: object) -> tuple[dict[str, s
         errors["username"] = _("Bitte geben Sie Ihren Benutzernamen oder Ihre E-Mail-Adresse ein.")
     digits = normalise_code(code)
     if digits is None:
-        errors["code"] = "Der Aktivierungscode besteht aus 8 Ziffern, zum Beispiel 2748 0323."
+        errors["code"] = _("Der Aktivierungscode besteht aus 8 Ziffern, zum Beispiel 2748 0323.")
     return errors, digits
 
 

@@ -9,10 +9,15 @@ from html import unescape
 
 import pytest
 
-from db.tables import Account
-from tests.support.admin import login_session
+from core.signing import Signer
+from db.tables import Account, FlowInstance
+from jobs.outbox import dispatch_due_mail
+from jobs.timers import fire_due_timers
+from tests.conftest import TEST_SECRET
+from tests.support.admin import AdminBrowser, login_session
 from tests.support.app import running_app
-from tests.support.invitee import csrf_of
+from tests.support.invitee import Invitee, csrf_of
+from tests.support.smtp import SmtpServer, parts
 from web.auth import SESSION_COOKIE
 
 
@@ -115,3 +120,59 @@ async def test_a_person_who_switched_to_english_keeps_it_after_logout_and_at_the
     assert html_lang(home.text) == "en"
     stored = await db.fetch_one(Account.select(Account.language).where(Account.id == account))
     assert stored["language"] == "en"
+
+
+# -- mails in the recipient's language ----------------------------------------------------
+
+
+@pytest.fixture
+async def smtp():
+    async with SmtpServer() as server:
+        yield server
+
+
+async def tick(service, settings, smtp, clock, registry, **advance):
+    """Time passes; the scheduler's two jobs run once."""
+    clock.advance(**advance)
+    await fire_due_timers(service)
+    await dispatch_due_mail(service.db, smtp.settings_for(settings), clock, registry, Signer(TEST_SECRET))
+
+
+async def test_an_invitation_sent_in_english_brings_english_invitation_reminder_and_status_mails(
+    settings, factory, db, clock, service, registry, smtp
+):
+    organisation = await factory.organisation()
+    admin = await factory.account(organisation, role="admin")
+    async with running_app(settings, clock) as (_, client):
+        browser = AdminBrowser(client, await login_session(db, clock, admin, organisation))
+        invited = await browser.invite(email="b.tester@abc.de", invitation_language="en")
+        assert invited.status_code == 303
+        german_admin_page = await browser.get("/nutzerverwaltung/")
+        assert html_lang(german_admin_page.text) == "de"  # the admin's own pages stay German
+        await tick(service, settings, smtp, clock, registry)
+        await tick(service, settings, smtp, clock, registry, hours=72)
+        assert [m["Subject"] for m in smtp.messages] == [
+            "Your invitation to Partnerportal", "Reminder: your registration with Partnerportal",
+        ]
+        instance = (await db.fetch_one(FlowInstance.select(FlowInstance.id).where(FlowInstance.account.email == "b.tester@abc.de")))["id"]
+        client.cookies.clear()
+        person = Invitee(client, db, clock, settings.secret_key)
+        await person.redeem(await person.issue_link(instance))
+        assert (await person.complete_profile()).status_code == 303
+        await tick(service, settings, smtp, clock, registry, hours=48)
+    status = smtp.messages[-1]
+    assert status["Subject"] == "Status of your registration: activation of your access"
+    text, html = parts(status)
+    assert '<html lang="en">' in html
+    assert all(m["To"] == "b.tester@abc.de" for m in smtp.messages)
+
+
+async def test_an_invitation_in_an_unoffered_language_is_refused_next_to_the_field(settings, factory, db, clock):
+    organisation = await factory.organisation()
+    admin = await factory.account(organisation, role="admin")
+    async with running_app(dataclasses.replace(settings, languages="de,en"), clock) as (_, client):
+        browser = AdminBrowser(client, await login_session(db, clock, admin, organisation))
+        refused = await browser.invite(email="b.tester@abc.de", invitation_language="de-x-ls")
+    assert refused.status_code == 422
+    assert "Bitte wählen Sie eine der angebotenen Sprachen aus." in unescape(refused.text)
+    assert 'value="b.tester@abc.de"' in refused.text

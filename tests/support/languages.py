@@ -70,6 +70,11 @@ ENGLISH = {
     "Teilnahme- und Nutzungsbedingungen gelesen": "read and accept the terms of participation and use",
     "Ungelesen": "Unread",
     "Zurück zum Postfach": "Back to the inbox",
+    "Barrierefreiheit": "Accessibility",
+    "Hilfe": "Help",
+    "Download Zwei-Faktor-Authentifizierung": "Download two-factor authentication",
+    "Kontakt": "Contact",
+    "Entwicklungs-Postfach": "Development mailbox",
     # Pages the accessibility test walks through (tests/e2e/test_accessibility_all_pages.py)
     "Barriere melden": "Report a barrier",
     "Seite, auf der die Barriere auftritt (optional)": "Page on which the barrier occurs (optional)",
@@ -106,14 +111,21 @@ ENGLISH = {
     "ist veröffentlicht": "has been published",
     "Migrieren von Version 2": "Migrate from version 2",
     "Migration starten": "Start migration",
+    "Ziel für „Eingeladen“": "Target for “Invited”",
     "Abgeschlossen": "Finished",
 }
 
-# The status badges come from the flow file, whose labels are German only for now (the
-# flow's per-language labels of issue 14 are not in yet): an English page shows them as
-# the flow file has them. Give them English values here when the flow file does.
-FLOW_LABELS = {label: label for label in ("Eingeladen", "beantragt", "Erfolgreich abgeschlossen", "Aktiv")}
+# The flow file's labels (workflows/flows/onboarding.yaml, `label: {de: ..., en: ...}`).
+FLOW_LABELS = {
+    "Eingeladen": "Invited",
+    "beantragt": "requested",
+    "Erfolgreich abgeschlossen": "Completed successfully",
+    "Aktiv": "Active",
+    "Einladung widerrufen": "Revoke invitation",
+}
 ENGLISH.update(FLOW_LABELS)
+# The flow studio's list of changes (workflows/flow_diff.py) is German only so far.
+ENGLISH["Frist der Einladung: 720 h → 336 h"] = "Frist der Einladung: 720 h → 336 h"
 
 TABLES = {"de": {}, "en": ENGLISH}
 
