@@ -15,6 +15,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from core.i18n import _
 
 PIN_LENGTH = 6
 CODE_LENGTH = 8
@@ -47,11 +48,11 @@ def fast_pin_hasher() -> PinHasher:
 def pin_problem(pin: object, repeat: object) -> str | None:
     """A German message if the PIN may not be used (PIN-1), else None."""
     if not isinstance(pin, str) or len(pin) != PIN_LENGTH or not pin.isascii() or not pin.isdigit():
-        return "Der PIN-Code muss aus genau 6 Ziffern bestehen."
+        return _("Der PIN-Code muss aus genau 6 Ziffern bestehen.")
     if pin != repeat:
-        return "Die beiden PIN-Eingaben stimmen nicht überein."
+        return _("Die beiden PIN-Eingaben stimmen nicht überein.")
     if is_trivial_pin(pin):
-        return "Dieser PIN-Code ist zu leicht zu erraten. Bitte wählen Sie einen anderen."
+        return _("Dieser PIN-Code ist zu leicht zu erraten. Bitte wählen Sie einen anderen.")
     return None
 
 

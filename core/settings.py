@@ -151,6 +151,21 @@ def _one_line(value: str) -> str:
     return value
 
 
+def _languages(value: str) -> str:
+    from core.i18n import KNOWN_LANGUAGES, SOURCE_LANGUAGE
+
+    codes = [code.strip() for code in value.split(",")]
+    if any(not code for code in codes):
+        raise ValueError("must list language codes separated by commas, e.g. de,en,de-x-ls")
+    if any(code not in KNOWN_LANGUAGES for code in codes):
+        raise ValueError(f"must name only known languages ({', '.join(KNOWN_LANGUAGES)})")
+    if codes[0] != SOURCE_LANGUAGE:
+        raise ValueError(f"must start with {SOURCE_LANGUAGE} (German, the source of every text)")
+    if len(set(codes)) != len(codes):
+        raise ValueError("names a language twice")
+    return ",".join(codes)
+
+
 def _folder(value: str) -> str:
     if value and not Path(value).is_dir():
         raise ValueError("must be an existing folder")
@@ -241,6 +256,8 @@ class Settings:
     retention_outbox_days: Days = 90
     retention_dev_mailbox_days: Days = 7
     log_format: Literal["text", "json"] = "text"
+    # The languages people can choose (core/i18n.py), German first: the source of every text.
+    languages: Annotated[str, Field(max_length=200), AfterValidator(_languages)] = "de,en,de-x-ls"
     # Prometheus metrics on their own port (0: off), never on the public app.
     metrics_port: Annotated[int, between(0, 65535)] = 0
     metrics_host: Text = "127.0.0.1"
@@ -266,6 +283,9 @@ class Settings:
         if self.login_max_wait_minutes < self.login_start_window_minutes:
             raise ValueError(_WAITS_SHRINK)
         return self
+
+    def language_list(self) -> list[str]:
+        return self.languages.split(",")
 
     def trusted_proxy_list(self) -> list[str]:
         return [entry.strip() for entry in self.trusted_proxies.split(",") if entry.strip()]
@@ -506,6 +526,7 @@ _TEXT_RANGES = {
     "trusted_proxies": "addresses or networks, comma-separated",
     "brand_logo": "empty or an .svg/.png file",
     "brand_primary_color": "`#rrggbb`, contrast ≥ 4.5:1 to white",
+    "languages": "`de` first, then `en`, `de-x-ls`, comma-separated",
 }
 
 

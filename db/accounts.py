@@ -32,16 +32,23 @@ async def find_by_email(db: Database, organisation_id: int, email: str) -> dict 
     return {"account_id": account["id"], "instance": instance}
 
 
-def insert_step(organisation_id: int, role: str, salutation: str, first_name: str, last_name: str, email: str, now: datetime) -> Step:
+def insert_step(
+    organisation_id: int, role: str, salutation: str, first_name: str, last_name: str, email: str, now: datetime,
+    language: str = "de",
+) -> Step:
     return Step(
         Account.insert(
             Account(
                 organisation=organisation_id, role=role, salutation=salutation, first_name=first_name,
-                last_name=last_name, email=email, created_at=now,
+                last_name=last_name, email=email, created_at=now, language=language,
             )
         ).returning(Account.id),
         expect_rows=1,
     )
+
+
+def set_language_step(account_id: int, language: str) -> Step:
+    return Step(Account.update({Account.language: language}).where(Account.id == account_id))
 
 
 def _other_usable_admin(organisation_id: int, account_id: int, usable_states: frozenset[str]) -> Sql:

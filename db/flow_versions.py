@@ -67,6 +67,15 @@ def snapshot_step(
     return Step(query.on_conflict(action="DO NOTHING") if if_missing else query)
 
 
+def retext_step(name: str, version: int, sha256: str, text: str) -> Step:
+    """A version's stored text with changed translations only (workflows/flow_snapshots.py)."""
+    return Step(
+        FlowDefinitionSnapshot.update({FlowDefinitionSnapshot.sha256: sha256, FlowDefinitionSnapshot.text: text}).where(
+            (FlowDefinitionSnapshot.flow_name == name) & (FlowDefinitionSnapshot.flow_version == version)
+        )
+    )
+
+
 def mark_published_step(name: str, version: int, now: datetime, actor: str) -> Step:
     return Step(
         FlowDefinitionSnapshot.update(

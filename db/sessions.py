@@ -37,6 +37,7 @@ class SessionInfo:
     last_seen_at: datetime
     expires_at: datetime
     accepted_documents: str = ""  # the stamp of the documents accepted (db/consent.py stamp())
+    language: str = "de"  # the person's profile language
 
     @property
     def is_admin(self) -> bool:
@@ -90,7 +91,7 @@ def end_step(token: str, now: datetime) -> Step:
 # stamp (hand-written: Piccolo's builder cost ~0.3 ms for this join).
 _LOAD_SQL = (
     'SELECT s.id, s.kind, s.account, s.organisation, s.instance, s.created_at, s.last_seen_at, s.expires_at, '
-    's.accepted_documents, a.role, a.first_name, a.last_name, a.email '
+    's.accepted_documents, a.role, a.first_name, a.last_name, a.email, a.language '
     'FROM web_session s JOIN account a ON a.id = s.account WHERE s.token_hash = {} AND s.ended_at IS NULL'
 )
 
@@ -107,7 +108,7 @@ async def load(db: Database, token: str, now: datetime, idle: timedelta) -> Sess
         id=row["id"], kind=row["kind"], account_id=row["account"], organisation_id=row["organisation"],
         instance_id=row["instance"], role=row["role"], first_name=row["first_name"], last_name=row["last_name"],
         email=row["email"], created_at=row["created_at"], last_seen_at=row["last_seen_at"], expires_at=row["expires_at"],
-        accepted_documents=row["accepted_documents"],
+        accepted_documents=row["accepted_documents"], language=row["language"],
     )
 
 

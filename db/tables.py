@@ -36,6 +36,9 @@ class Account(Table, tablename="account"):
     last_name = Varchar(length=100, default="")
     email = Varchar(length=254)
     phone = Varchar(length=40, default="")
+    # The person's language (core/i18n.py codes): chosen by the admin when inviting,
+    # then by the person's language switch; mails go out in it.
+    language = Varchar(length=12, default="de")
     created_at = Timestamptz(default=TimestamptzNow())
 
 

@@ -83,7 +83,7 @@ async def _instances(db: Database, ids: list[int]) -> dict[int, dict]:
         FlowInstance.select(
             FlowInstance.id, FlowInstance.flow_name, FlowInstance.flow_version, FlowInstance.state,
             FlowInstance.organisation.name.as_alias("organisation_name"),
-            FlowInstance.account.role.as_alias("role"),
+            FlowInstance.account.role.as_alias("role"), FlowInstance.account.language.as_alias("language"),
         ).where(FlowInstance.id.is_in(ids))
     )
     return {row["id"]: row for row in rows}
@@ -131,6 +131,7 @@ def _prepare(dispatcher, batch: _Batch, row: dict, now: datetime) -> Prepared:
         role=instance["role"] if instance else "",
         validity_hours=_validity_hours(registry, instance),
         event_at=row["created_at"],
+        language=(instance or {}).get("language") or "de",
     )
     if kind not in LINK_KINDS:
         return Prepared(row, mail=render_mail(kind, values))

@@ -1,32 +1,28 @@
-"""German mails from templates: one text and one HTML template per kind in
-mail/templates/, subjects in mail/texts.py. Rendering needs no request: the outbox
-job sends them and the web app shows them (development mailbox, detail view)."""
+"""Mails from templates, in their recipient's language: one text and one HTML template
+per kind in mail/templates/, subjects in mail/texts.py. Rendering needs no request: the
+outbox job sends them and the web app shows them (development mailbox, detail view)."""
 
 from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, select_autoescape
 from markupsafe import Markup
 
+from core import i18n
 from core.portal_name import PortalName
 from mail.texts import CONTINUE_BUTTON, SUBJECTS, role_label
 from workflows.actions import MAIL_KINDS
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
+LEICHTE_SPRACHE_DIR = "leichte_sprache"
 
 # Mails whose purpose is to bring the person back to the registration: they carry a
 # fresh invitation link ("Registrierung fortsetzen").
 LINK_KINDS = frozenset({"invitation", "reminder", "registration_status", "registration_summary"})
-
-try:
-    _LOCAL_TIME = ZoneInfo("Europe/Berlin")
-except ZoneInfoNotFoundError:  # a system without time zone data: say plainly that it is UTC
-    _LOCAL_TIME = None
 
 # Where a long link may wrap in the HTML part (<wbr>), in characters.
 LINK_WRAP = 20
@@ -46,14 +42,16 @@ def _environment() -> Environment:
         auto_reload=False,
     )
     environment.filters["wrap_points"] = wrap_points
+    # {% trans %} and _() in the language current while rendering (the recipient's).
+    i18n.install_gettext(environment)
     return environment
 
 
 @functools.cache
-def _templates(kind: str) -> tuple[Template, Template]:
-    """The text and HTML templates of a kind, compiled once per process: the outbox
-    renders thousands of mails a second and should not look them up for each."""
-    return _environment().get_template(f"{kind}.txt"), _environment().get_template(f"{kind}.html")
+def _template(name: str) -> Template:
+    """A template compiled once per process: the outbox renders thousands of mails a
+    second and should not look them up for each."""
+    return _environment().get_template(name)
 
 
 def wrap_points(value: str, width: int = LINK_WRAP) -> Markup:
@@ -75,6 +73,7 @@ class MailValues:
     validity_hours: int | None = None
     expires_at: datetime | None = None
     event_at: datetime | None = None
+    language: str = "de"  # the recipient's (core/i18n.py codes)
 
 
 @dataclass(frozen=True)
@@ -85,12 +84,17 @@ class RenderedMail:
 
 
 def subject(kind: str, names: dict[str, str]) -> str:
-    return SUBJECTS[kind].format(**names)
+    return str(SUBJECTS[kind]) % names
 
 
 def render_mail(kind: str, values: MailValues) -> RenderedMail:
     if kind not in MAIL_KINDS:
         raise ValueError(f"unknown mail kind {kind!r}")
+    with i18n.language(values.language):
+        return _render(kind, values)
+
+
+def _render(kind: str, values: MailValues) -> RenderedMail:
     names = PortalName(values.portal_name, values.portal_name_gender).forms()
     mail_subject = subject(kind, names)
     context = {
@@ -104,18 +108,26 @@ def render_mail(kind: str, values: MailValues) -> RenderedMail:
         "validity_hours": values.validity_hours,
         "expires_at": local_time(values.expires_at),
         "event_at": local_time(values.event_at),
-        "button_label": CONTINUE_BUTTON,
+        "button_label": str(CONTINUE_BUTTON),
     }
-    text_template, html_template = _templates(kind)
-    return RenderedMail(subject=mail_subject, text=text_template.render(context), html=html_template.render(context))
+    return RenderedMail(
+        subject=mail_subject,
+        text=_template(_template_name(kind, ".txt")).render(context),
+        html=_template(_template_name(kind, ".html")).render(context),
+    )
+
+
+def _template_name(kind: str, suffix: str) -> str:
+    """A mail written whole in Leichte Sprache (templates/leichte_sprache/) where one
+    exists and the mail goes out in it; otherwise the mail with the catalog's texts."""
+    name = f"{kind}{suffix}"
+    if i18n.current_language() == i18n.LEICHTE_SPRACHE and (TEMPLATE_DIR / LEICHTE_SPRACHE_DIR / name).is_file():
+        return f"{LEICHTE_SPRACHE_DIR}/{name}"
+    return name
 
 
 def local_time(value: datetime | None) -> str:
-    """'05.02.2026, 10:00 Uhr' in German time (or explicitly UTC without time zone data)."""
+    """'05.02.2026, 10:00 Uhr' / '5 Feb 2026, 10:00' in German time, per the current language."""
     if value is None:
         return ""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    if _LOCAL_TIME is None:
-        return value.astimezone(timezone.utc).strftime("%d.%m.%Y, %H:%M Uhr (UTC)")
-    return value.astimezone(_LOCAL_TIME).strftime("%d.%m.%Y, %H:%M Uhr")
+    return i18n.format_datetime(value)

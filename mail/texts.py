@@ -1,34 +1,41 @@
-"""The mails' German subjects and names; the bodies are templates in mail/templates/."""
+"""The mails' subjects and names, translated when a mail is rendered (in its recipient's
+language); the bodies are templates in mail/templates/.
+
+`%(zum_portal)s`, `%(beim_portal)s`, ...: the portal's name with its German article
+(core/portal_name.py); translations use `%(portal)s`, the bare name."""
 
 from __future__ import annotations
 
-SUBJECTS: dict[str, str] = {
-    "invitation": "Ihre Einladung {zum_portal}",
-    "reminder": "Erinnerung: Ihre Registrierung {beim_portal}",
-    "registration_status": "Status Ihrer Registrierung: Aktivierung Ihres Zugangs",
-    "registration_summary": "Ihre Registrierung",
-    "device_bound": "Neues Gerät für Ihren Zugang {zum_portal}",
-    "invitation_expired": "Ihre Einladung {zum_portal} ist abgelaufen",
+from core.i18n import lazy_gettext
+
+SUBJECTS = {
+    "invitation": lazy_gettext("Ihre Einladung %(zum_portal)s"),
+    "reminder": lazy_gettext("Erinnerung: Ihre Registrierung %(beim_portal)s"),
+    "registration_status": lazy_gettext("Status Ihrer Registrierung: Aktivierung Ihres Zugangs"),
+    "registration_summary": lazy_gettext("Ihre Registrierung"),
+    "device_bound": lazy_gettext("Neues Gerät für Ihren Zugang %(zum_portal)s"),
+    "invitation_expired": lazy_gettext("Ihre Einladung %(zum_portal)s ist abgelaufen"),
 }
 
-CONTINUE_BUTTON = "Registrierung fortsetzen"
+CONTINUE_BUTTON = lazy_gettext("Registrierung fortsetzen")
 
 # Names of the mails, as the admin's detail view lists them.
-MAIL_LABELS: dict[str, str] = {
-    "invitation": "Einladung",
-    "reminder": "Erinnerung",
-    "registration_status": "Status Ihrer Registrierung: Aktivierung Ihres Zugangs",
-    "registration_summary": "Ihre Registrierung",
-    "device_bound": "Gerät registriert",
-    "invitation_expired": "Einladung abgelaufen",
+MAIL_LABELS = {
+    "invitation": lazy_gettext("Einladung"),
+    "reminder": lazy_gettext("Erinnerung"),
+    "registration_status": lazy_gettext("Status Ihrer Registrierung: Aktivierung Ihres Zugangs"),
+    "registration_summary": lazy_gettext("Ihre Registrierung"),
+    "device_bound": lazy_gettext("Gerät registriert"),
+    "invitation_expired": lazy_gettext("Einladung abgelaufen"),
 }
 
 # The account's role as the manual names it ("eingeladen als Leistungserbringer (Mitarbeiter)").
-ROLE_LABELS: dict[str, str] = {
-    "staff": "Leistungserbringer (Mitarbeiter)",
-    "admin": "Leistungserbringer (Administrator)",
+ROLE_LABELS = {
+    "staff": lazy_gettext("Leistungserbringer (Mitarbeiter)"),
+    "admin": lazy_gettext("Leistungserbringer (Administrator)"),
 }
 
 
 def role_label(role: str) -> str:
-    return ROLE_LABELS.get(role, "")
+    label = ROLE_LABELS.get(role)
+    return str(label) if label is not None else ""

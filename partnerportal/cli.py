@@ -450,7 +450,7 @@ def _flows_list(args) -> int:
 
 
 def _flows_check(args) -> int:
-    from workflows.definition import FlowDefinitionError, load_file
+    from workflows.definition import FlowDefinitionError, load_file, missing_translations
     from workflows.registry import SHIPPED_FLOWS_DIR
 
     files, settings = args.files, None
@@ -467,6 +467,13 @@ def _flows_check(args) -> int:
             failed += 1
         else:
             names.add(definition.name)
+            languages = (args.settings or Settings()).language_list()
+            problems = missing_translations(definition, languages)
+            for problem in problems:
+                print(f"error: {problem}", file=sys.stderr)
+            if problems:
+                failed += 1
+                continue
             print(f"ok: {path}: flow {definition.name} version {definition.version}, "
                   f"{len(definition.states)} states, {len(definition.transitions)} transitions")
     if settings is not None and not failed and files and settings.onboarding_flow not in names:

@@ -4,17 +4,22 @@ The history stores technical actors ("account:12", "app", "system:timer", "cli:.
 account acting on someone else's invitation can only be an admin of the organisation."""
 
 from __future__ import annotations
+from core.i18n import lazy_gettext
 
-INVITEE = "durch die eingeladene Person"
-ADMIN = "durch eine Administratorin / einen Administrator"
-APP = "in der Zwei-Faktor-App"
-TIMER = "automatisch (Frist)"
-ATTEMPT_LIMIT = "automatisch (zu viele Fehlversuche)"
-SYSTEM = "automatisch"
-OPERATIONS = "durch den Betrieb des Portals"
+INVITEE = lazy_gettext("durch die eingeladene Person")
+ADMIN = lazy_gettext("durch eine Administratorin / einen Administrator")
+APP = lazy_gettext("in der Zwei-Faktor-App")
+TIMER = lazy_gettext("automatisch (Frist)")
+ATTEMPT_LIMIT = lazy_gettext("automatisch (zu viele Fehlversuche)")
+SYSTEM = lazy_gettext("automatisch")
+OPERATIONS = lazy_gettext("durch den Betrieb des Portals")
 
 
 def actor_label(actor: str, invitee_account_id: int | None) -> str:
+    return str(_label(actor, invitee_account_id))
+
+
+def _label(actor: str, invitee_account_id: int | None):
     if actor.startswith("account:"):
         return INVITEE if actor == f"account:{invitee_account_id}" else ADMIN
     if actor == "app":

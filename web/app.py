@@ -21,6 +21,7 @@ from workflows import flow_snapshots, publication
 from db.engine import Database
 from db.migrate import ensure_migrated
 from db.wakeups import WakeUps
+from core import i18n
 from core.clock import SystemClock
 from core.crypto import PinHasher
 from core.signing import Signer
@@ -32,6 +33,7 @@ from web.controllers.dev_mailbox import DEV_MAILBOX_PATH, dev_mailbox_enabled
 from web.errors import EXCEPTION_HANDLERS, load_published_versions
 from web.formatting import datetime_de
 from web.hyphenation import hyphenate
+from web.i18n import apply_profile_language, language_links, language_middleware
 from web.live import KEEP_ALIVE_SECONDS, ChangeFeed, SessionChecks
 from web.auth import csrf_cookie_name
 from web.rendering import url_for as cached_url_for
@@ -51,6 +53,11 @@ REQUEST_METRICS = PrometheusConfig(
     app_name="partnerportal", prefix="partnerportal_http", group_path=True,
     exclude=["^/static/", "^/nutzerverwaltung/live$"],
 )
+
+
+async def before_request(request) -> None:
+    await reject_impossible_path_parameters(request)
+    await apply_profile_language(request)
 
 
 # What runs beside the web app while it serves (the composition root passes the
@@ -102,11 +109,19 @@ def create_app(
             await db.close()
 
     def configure_templates(engine: JinjaTemplateEngine) -> None:
+        # {% trans %} and _() in the request's language (web/i18n.py sets it per request).
+        i18n.install_gettext(engine.engine)
         engine.engine.filters["datetime_de"] = datetime_de
+        engine.engine.filters["format_datetime"] = i18n.format_datetime
+        engine.engine.filters["format_date"] = i18n.format_date
+        engine.engine.filters["format_time"] = i18n.format_time
+        engine.engine.filters["format_number"] = i18n.format_number
         engine.engine.filters["hyphenate"] = hyphenate
         engine.engine.globals["url_for"] = cached_url_for
         engine.engine.globals.update(
             t=text,
+            current_language=i18n.current_language,
+            language_links=lambda request: language_links(request, settings.language_list()),
             mail_labels=MAIL_LABELS,
             # The session a handler already loaded for this request (see web/auth.py), or None.
             session_of=lambda request: request.scope.get("state", {}).get("session_info") if request else None,
@@ -145,7 +160,7 @@ def create_app(
         ),
         plugins=[HTMXPlugin()],
         middleware=[REQUEST_METRICS.middleware],
-        before_request=reject_impossible_path_parameters,
+        before_request=before_request,
         before_send=[security_headers(production=not settings.is_development)],
         exception_handlers=EXCEPTION_HANDLERS,
         # The process configures logging (partnerportal/logs.py): one format, secrets masked.
@@ -154,5 +169,5 @@ def create_app(
         debug=False,
     )
     # Around everything, unknown paths included (Litestar's own middleware runs only for routes).
-    app.asgi_handler = request_logging(app.asgi_handler)
+    app.asgi_handler = request_logging(language_middleware(app.asgi_handler, settings.language_list()))
     return app

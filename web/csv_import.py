@@ -13,6 +13,9 @@ import io
 from dataclasses import dataclass, field
 
 from web.forms import SALUTATIONS, check_email, check_name, has_control_characters, normalise_email
+from babel.lists import format_list
+
+from core.i18n import _, format_locale, lazy_gettext, ngettext
 
 MAX_BYTES = 1024 * 1024
 MAX_ROWS = 1000
@@ -30,8 +33,8 @@ HEADER_ALIASES = {
     "email": {"email", "emailadresse", "mail", "mailadresse", "emailaddress", "emailadr"},
 }
 DELIMITERS = (";", ",", "\t")
-DELIMITER_NAMES = {";": "Semikolon", ",": "Komma", "\t": "Tabulator"}
-SAVE_AS_HINT = "Bitte speichern Sie die Tabelle in Excel mit „Speichern unter“ als „CSV UTF-8 (durch Trennzeichen getrennt)“."
+DELIMITER_NAMES = {";": lazy_gettext("Semikolon"), ",": lazy_gettext("Komma"), "\t": lazy_gettext("Tabulator")}
+SAVE_AS_HINT = lazy_gettext("Bitte speichern Sie die Tabelle in Excel mit „Speichern unter“ als „CSV UTF-8 (durch Trennzeichen getrennt)“.")
 _SALUTATIONS_BY_KEY = {s.casefold(): s for s in SALUTATIONS}
 
 
@@ -66,14 +69,15 @@ class CsvFile:
 
     @property
     def delimiter_name(self) -> str:
-        return DELIMITER_NAMES[self.delimiter]
+        return str(DELIMITER_NAMES[self.delimiter])
 
 
 def parse(data: bytes, max_bytes: int = MAX_BYTES, max_rows: int = MAX_ROWS) -> CsvFile:
     """The rows of an uploaded file, each checked; raises CsvFileError for the file as a whole."""
     if len(data) > max_bytes:
         raise CsvFileError(
-            f"Die Datei ist zu groß: höchstens {_size(max_bytes)} sind möglich. Bitte teilen Sie die Liste auf mehrere Dateien auf.",
+            _("Die Datei ist zu groß: höchstens %(size)s sind möglich. Bitte teilen Sie die Liste auf mehrere Dateien auf.")
+            % {"size": _size(max_bytes)},
             too_large=True,
         )
     text, encoding = decode(data)
@@ -87,10 +91,11 @@ def parse(data: bytes, max_bytes: int = MAX_BYTES, max_rows: int = MAX_ROWS) -> 
         rows = _read_rows(reader, positions, len(header), first_line, max_rows)
     except csv.Error:
         raise CsvFileError(
-            f"Die Datei ist keine gültige CSV-Datei (Zeile {reader.line_num + first_line - 1}). {SAVE_AS_HINT}"
+            _("Die Datei ist keine gültige CSV-Datei (Zeile %(line)d).") % {"line": reader.line_num + first_line - 1}
+            + f" {SAVE_AS_HINT}"
         ) from None
     if not rows:
-        raise CsvFileError("Die Datei enthält nur die Kopfzeile, aber keine Personen.")
+        raise CsvFileError(_("Die Datei enthält nur die Kopfzeile, aber keine Personen."))
     _mark_duplicates(rows)
     return CsvFile(encoding, delimiter, rows, ignored)
 
@@ -98,16 +103,16 @@ def parse(data: bytes, max_bytes: int = MAX_BYTES, max_rows: int = MAX_ROWS) -> 
 def decode(data: bytes) -> tuple[str, str]:
     """The text and the name of its encoding: UTF-8 if it is valid UTF-8, else Windows-1252."""
     if not data.strip():
-        raise CsvFileError("Die Datei ist leer.")
+        raise CsvFileError(_("Die Datei ist leer."))
     if data.startswith(b"PK\x03\x04") or data.startswith(b"\xd0\xcf\x11\xe0"):
-        raise CsvFileError(f"Das ist eine Excel-Arbeitsmappe, keine CSV-Datei. {SAVE_AS_HINT}")
+        raise CsvFileError(_("Das ist eine Excel-Arbeitsmappe, keine CSV-Datei.") + f" {SAVE_AS_HINT}")
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"\x00" in data:
-        raise CsvFileError(f"Die Datei ist keine CSV-Textdatei in UTF-8 oder Windows-1252. {SAVE_AS_HINT}")
+        raise CsvFileError(_("Die Datei ist keine CSV-Textdatei in UTF-8 oder Windows-1252.") + f" {SAVE_AS_HINT}")
     if data.startswith(codecs.BOM_UTF8):
         try:
             return data[len(codecs.BOM_UTF8):].decode("utf-8"), "UTF-8"
         except UnicodeDecodeError:
-            raise CsvFileError(f"Die Datei ist als UTF-8 gekennzeichnet, enthält aber ungültige Zeichen. {SAVE_AS_HINT}") from None
+            raise CsvFileError(_("Die Datei ist als UTF-8 gekennzeichnet, enthält aber ungültige Zeichen.") + f" {SAVE_AS_HINT}") from None
     try:
         return data.decode("utf-8"), "UTF-8"
     except UnicodeDecodeError:
@@ -115,7 +120,7 @@ def decode(data: bytes) -> tuple[str, str]:
     try:
         return data.decode("cp1252"), "Windows-1252"
     except UnicodeDecodeError:
-        raise CsvFileError(f"Die Datei enthält Zeichen, die weder UTF-8 noch Windows-1252 sind. {SAVE_AS_HINT}") from None
+        raise CsvFileError(_("Die Datei enthält Zeichen, die weder UTF-8 noch Windows-1252 sind.") + f" {SAVE_AS_HINT}") from None
 
 
 def _excel_separator_line(text: str) -> tuple[str, str | None]:
@@ -158,23 +163,23 @@ def _columns(header: list[str]) -> tuple[dict[str, int], list[str]]:
             if name.strip():
                 ignored.append(_shown(name.strip()))
         elif column in positions:
-            raise CsvFileError(f"Die Spalte „{COLUMN_LABELS[column]}“ kommt in der Kopfzeile mehrfach vor.")
+            raise CsvFileError(_("Die Spalte „%(column)s“ kommt in der Kopfzeile mehrfach vor.") % {"column": COLUMN_LABELS[column]})
         else:
             positions[column] = index
     missing = [COLUMN_LABELS[c] for c in COLUMNS if c not in positions]
     if len(missing) == len(COLUMNS):
         raise CsvFileError(
-            "Die erste Zeile der Datei muss die Spaltennamen Anrede, Vorname, Nachname und E-Mail enthalten, "
-            "getrennt durch Semikolon oder Komma."
+            _("Die erste Zeile der Datei muss die Spaltennamen Anrede, Vorname, Nachname und E-Mail enthalten, "
+              "getrennt durch Semikolon oder Komma.")
         )
     if missing:
-        names = " und ".join(f"„{m}“" for m in missing) if len(missing) <= 2 else (
-            ", ".join(f"„{m}“" for m in missing[:-1]) + f" und „{missing[-1]}“"
-        )
-        verb = "fehlt die Spalte" if len(missing) == 1 else "fehlen die Spalten"
-        raise CsvFileError(
-            f"In der Kopfzeile {verb} {names}. Erwartet werden die Spalten Anrede, Vorname, Nachname und E-Mail."
-        )
+        # The header's column names are German words in every language (the file's format).
+        names = format_list([f"„{m}“" for m in missing], locale=format_locale())
+        raise CsvFileError(ngettext(
+            "In der Kopfzeile fehlt die Spalte %(names)s. Erwartet werden die Spalten Anrede, Vorname, Nachname und E-Mail.",
+            "In der Kopfzeile fehlen die Spalten %(names)s. Erwartet werden die Spalten Anrede, Vorname, Nachname und E-Mail.",
+            len(missing),
+        ) % {"names": names})
     return positions, ignored
 
 
@@ -188,14 +193,15 @@ def _read_rows(reader, positions: dict[str, int], width: int, first_line: int, m
             continue  # Excel writes ";;;" for rows that only had formatting
         if len(rows) == max_rows:
             raise CsvFileError(
-                f"Die Datei enthält mehr als {max_rows} Personen. Bitte teilen Sie die Liste auf mehrere Dateien auf."
+                _("Die Datei enthält mehr als %(max)d Personen. Bitte teilen Sie die Liste auf mehrere Dateien auf.")
+                % {"max": max_rows}
             )
         values = {c: (cells[i].strip() if i < len(cells) else "") for c, i in positions.items()}
         row = check_row(line, values)
         if any(cell.strip() for cell in cells[width:]):
             row.problems.append(
-                "Die Zeile hat mehr Felder als die Kopfzeile. Enthält ein Wert ein Semikolon oder Komma, "
-                "muss er in Anführungszeichen stehen."
+                _("Die Zeile hat mehr Felder als die Kopfzeile. Enthält ein Wert ein Semikolon oder Komma, "
+                  "muss er in Anführungszeichen stehen.")
             )
         rows.append(row)
     return rows
@@ -206,7 +212,7 @@ def check_row(line: int, values: dict[str, str]) -> CsvRow:
     problems = []
     salutation = _SALUTATIONS_BY_KEY.get(values["salutation"].casefold())
     if salutation is None:
-        problems.append("Die Anrede muss „Frau“, „Herr“, „Divers“ oder „keine Angabe“ lauten.")
+        problems.append(_("Die Anrede muss „Frau“, „Herr“, „Divers“ oder „keine Angabe“ lauten."))
     for name in ("first_name", "last_name"):
         if problem := check_name(values[name], name):
             problems.append(problem)
@@ -229,7 +235,7 @@ def _mark_duplicates(rows: list[CsvRow]) -> None:
             continue
         key = row.email.lower()
         if key in first_line:
-            row.problems.append(f"Diese E-Mail-Adresse steht bereits in Zeile {first_line[key]} der Datei.")
+            row.problems.append(_("Diese E-Mail-Adresse steht bereits in Zeile %(line)d der Datei.") % {"line": first_line[key]})
         else:
             first_line[key] = row.line
 

@@ -1,4 +1,4 @@
-"""German error pages; never a stack trace (LOG-3). A database outage is a 503 (REL-6)."""
+"""Error pages (and JSON error details) in the request's language; never a stack trace (LOG-3). A database outage is a 503 (REL-6)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from litestar.status_codes import (
 
 from db.outage import DatabaseUnavailable, is_outage
 from web.auth import ConsentRequired
-from web.rendering import client_redirect
+from web.rendering import client_redirect, page
 from web.return_path import login_url, requested_path
 from web.request_log import request_id_of
 from web.texts import text
@@ -44,8 +44,9 @@ def _page(request: Request, status: int, message_key: str, heading_key: str | No
         body = {"status": status, "detail": text(message_key), "request_id": request_id}
         return Response(body, status_code=status, media_type=MediaType.JSON)
     heading = text(heading_key or HEADINGS.get(status, "error.title"))
-    context = {"message": text(message_key), "heading": heading, "request_id": request_id}
-    return Template("error.html", context=context, status_code=status)
+    # message_key: the Leichte Sprache error page words each kind of error its own way.
+    context = {"message": text(message_key), "message_key": message_key, "heading": heading, "request_id": request_id}
+    return page("error.html", context, status_code=status)
 
 
 def _login_page(request: Request) -> Response:

@@ -12,6 +12,9 @@ from litestar.plugins.htmx import ClientRedirect, HTMXRequest, TriggerEvent
 from litestar.response import Template
 from litestar.status_codes import HTTP_200_OK
 
+from core.i18n import current_language
+from web.leichte_sprache import template_for
+
 
 def render_block(request: Request, template_name: str, block: str, context: dict[str, Any]) -> str:
     template = request.app.template_engine.get_template(template_name)
@@ -33,10 +36,21 @@ def fragment(
     return Response(content, media_type=MediaType.HTML, status_code=status_code, headers=headers)
 
 
+class PageTemplate(Template):
+    """A screen's template, or its whole-page version in the request's language where one
+    exists (Leichte Sprache, web/leichte_sprache.py): chosen here, once, not in every handler."""
+
+    def to_asgi_response(self, app, request: Request, **kwargs: Any):
+        if self.template_name:
+            # The request's language, set by web/i18n.py before the handler ran.
+            self.template_name = template_for(self.template_name, current_language())
+        return super().to_asgi_response(app, request, **kwargs)
+
+
 def page(
     template_name: str, context: dict[str, Any], status_code: int = 200, headers: dict[str, str] | None = None
 ) -> Template:
-    return Template(template_name, context=context, status_code=status_code, headers={"Vary": "HX-Request", **(headers or {})})
+    return PageTemplate(template_name, context=context, status_code=status_code, headers={"Vary": "HX-Request", **(headers or {})})
 
 
 def wants_fragment(request: HTMXRequest) -> bool:

@@ -19,8 +19,8 @@ RETURN_PATH_MAX = 500
 _NO_RETURN_PREFIXES = ("/anmelden", "/abmelden", "/api/")
 
 
-def safe_return_path(value: str | None) -> str | None:
-    """value when it is a path of this portal (with an optional query), else None."""
+def safe_return_path(value: str | None, refused: tuple[str, ...] = _NO_RETURN_PREFIXES) -> str | None:
+    """value when it is a path of this portal (with an optional query) outside `refused`, else None."""
     if not value or len(value) > RETURN_PATH_MAX or not value.startswith("/"):
         return None
     # "//evil.example" and "/\evil.example" are addresses of another host to a browser.
@@ -31,7 +31,7 @@ def safe_return_path(value: str | None) -> str | None:
     parts = urlsplit(value)
     if parts.scheme or parts.netloc or parts.fragment:
         return None
-    if any(parts.path == p or parts.path.startswith(p.rstrip("/") + "/") for p in _NO_RETURN_PREFIXES):
+    if any(parts.path == p or parts.path.startswith(p.rstrip("/") + "/") for p in refused):
         return None
     return value
 

@@ -19,6 +19,7 @@ from web.controllers.funnel import funnel_csv, funnel_page
 from web.controllers.health import health
 from web.controllers.home import home
 from web.controllers.invitation import invitation, start_registration
+from web.controllers.language import switch_language
 from web.controllers.login import extend_session, login_ended, login_finish, login_page, login_start, login_wait, logout
 from web.controllers.pages import (
     accessibility_page, app_download_page, barrier_report_form, barrier_report_submit, barrier_thanks, contact_page, help_page,
@@ -81,6 +82,7 @@ ROUTES = [
     dev_mailbox_mail,
     dev_mailbox_html,
     help_page,
+    switch_language,
     accessibility_page,
     barrier_report_form,
     barrier_report_submit,

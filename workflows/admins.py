@@ -10,21 +10,22 @@ from db.engine import Step
 from workflows.definition import FlowDefinition
 from workflows.mail_limits import MailLimits
 from workflows.service import FlowService, TransitionConflict
+from core.i18n import lazy_gettext
 
 OWN_ACCESS = (
-    "Sie können Ihren eigenen Zugang nicht sperren, löschen oder zurücksetzen. "
-    "Bitten Sie einen anderen Admin Ihrer Organisation darum."
+    lazy_gettext("Sie können Ihren eigenen Zugang nicht sperren, löschen oder zurücksetzen. "
+    "Bitten Sie einen anderen Admin Ihrer Organisation darum.")
 )
 LAST_ADMIN = (
-    "Diese Person ist der letzte aktive Admin Ihrer Organisation. Ihr Zugang kann nicht gesperrt, "
-    "gelöscht oder zurückgesetzt werden, solange kein anderer Admin Zugang hat."
+    lazy_gettext("Diese Person ist der letzte aktive Admin Ihrer Organisation. Ihr Zugang kann nicht gesperrt, "
+    "gelöscht oder zurückgesetzt werden, solange kein anderer Admin Zugang hat.")
 )
 
 
 class AdminActionRefused(Exception):
     def __init__(self, message: str):
-        self.message = message
-        super().__init__(message)
+        self.message = str(message)  # a lazy text, translated now in the request's language
+        super().__init__(self.message)
 
 
 def takes_access_away(definition: FlowDefinition, state: str, event: str) -> bool:

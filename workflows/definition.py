@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from core.i18n import KNOWN_LANGUAGES, SOURCE_LANGUAGE, LocalizedText
 from workflows.actions import ACTIONS
 from workflows.definition_messages import english
 from workflows.durations import DurationError, parse_duration
@@ -190,6 +191,22 @@ def parse(text: str, source: str = "<text>", require_roles: bool = True) -> Flow
     return definition
 
 
+def missing_translations(definition: FlowDefinition, languages: list[str]) -> list[FlowDefinitionError]:
+    """Labels and confirmations without a text in one of `languages` (German and its
+    Leichte Sprache variant excepted: they show the German text)."""
+    wanted = [code for code in languages if code != SOURCE_LANGUAGE and not code.startswith(SOURCE_LANGUAGE + "-")]
+    texts = [(f"states.{name}.label", state.label) for name, state in definition.states.items()]
+    for transition in definition.transitions:
+        key = f"transitions.{transition.event}"
+        texts += [(f"{key}.label", transition.label), (f"{key}.confirm", transition.confirm)]
+    problems = []
+    for key, text in texts:
+        for code in wanted:
+            if text and code not in getattr(text, "translations", {}):
+                problems.append(FlowDefinitionError(definition.source, f"{key}.{code}", "translation_missing"))
+    return problems
+
+
 def check_roles(definition: FlowDefinition) -> None:
     """Every role of workflows/roles.py is given: a missing one names itself and its use."""
     problems = role_problems(definition)
@@ -233,6 +250,24 @@ class _Validator:
         if unknown:
             raise self.fail(f"{key}.{unknown[0]}", "unknown_key", allowed=", ".join(sorted(allowed)))
 
+    def text(self, value: Any, key: str) -> LocalizedText:
+        """A label or confirmation: German text, or one per language ({de: ..., en: ...},
+        German required); shown in the reader's language (core/i18n.py)."""
+        if value is None or value == "":
+            return LocalizedText("")
+        if isinstance(value, str):
+            return LocalizedText(value.strip())
+        if not isinstance(value, dict):
+            raise self.fail(key, "text_not_localized")
+        for code, text in value.items():
+            if code not in KNOWN_LANGUAGES:
+                raise self.fail(f"{key}.{code}", "unknown_language", known=", ".join(KNOWN_LANGUAGES))
+            if not isinstance(text, str) or not text.strip():
+                raise self.fail(f"{key}.{code}", "empty_text")
+        if SOURCE_LANGUAGE not in value:
+            raise self.fail(f"{key}.{SOURCE_LANGUAGE}", "german_missing")
+        return LocalizedText(value[SOURCE_LANGUAGE].strip(), {code: text.strip() for code, text in value.items()})
+
     def name(self, value: Any, key: str) -> str:
         if not isinstance(value, str) or not value.isidentifier() or value.startswith("_"):
             raise self.fail(key, "bad_name", value=repr(value))
@@ -274,15 +309,15 @@ class _Validator:
             self.name(state_name, key)
             spec = self.mapping(spec, key)
             self.only(spec, STATE_KEYS, key)
-            label = spec.get("label")
-            if not isinstance(label, str) or not label.strip():
+            label = self.text(spec.get("label"), f"{key}.label")
+            if not label:
                 raise self.fail(f"{key}.label", "label_missing")
             badge = spec.get("badge", "neutral")
             if badge not in BADGE_STYLES:
                 raise self.fail(f"{key}.badge", "one_of", allowed=", ".join(sorted(BADGE_STYLES)))
             states[state_name] = StateDef(
                 name=state_name,
-                label=label.strip(),
+                label=label,
                 badge=badge,
                 initial=spec.get("initial") is True,
                 final=spec.get("final") is True,
@@ -387,9 +422,9 @@ class _Validator:
                     guard=guard,
                     actions=self.actions(spec.get("actions") or [], f"{key}.actions"),
                     internal=internal,
-                    label=str(spec.get("label") or ""),
+                    label=self.text(spec.get("label"), f"{key}.label"),
                     trigger=trigger,
-                    confirm=str(spec.get("confirm") or ""),
+                    confirm=self.text(spec.get("confirm"), f"{key}.confirm"),
                     role=self.role(spec.get("role"), "event", f"{key}.role"),
                     auto=auto,
                 )

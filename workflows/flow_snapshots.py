@@ -4,11 +4,13 @@ on the published version of each flow."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from core.clock import SystemClock
 from db import flow_versions
 from db.engine import ConflictError, Database
 from db.tables import FlowDefinitionSnapshot
-from workflows.definition import FlowDefinition, FlowDefinitionError, check_roles
+from workflows.definition import FlowDefinition, FlowDefinitionError, check_roles, parse
 from workflows.registry import FlowRegistry
 
 
@@ -36,6 +38,9 @@ async def load(db: Database, registry: FlowRegistry) -> list[FlowDefinition]:
     for name in registry.names():
         definition = registry.current(name).definition
         row = stored.get((name, definition.version))
+        if row is not None and row["sha256"] != definition.sha256 and translations_only(row["text"], definition):
+            pending.append(definition)  # `store` updates the stored text of this version
+            continue
         if row is not None and row["sha256"] != definition.sha256:
             raise FlowDefinitionError(definition.source, "version", "file_changed", version=str(definition.version))
         current = published.get(name)
@@ -49,11 +54,16 @@ async def store(db: Database, registry: FlowRegistry, pending: list[FlowDefiniti
     now = (clock or SystemClock()).now()
     if pending:
         published = await flow_versions.publications(db)
-        stored = {(r["flow_name"], r["flow_version"]) for r in await db.fetch(
-            FlowDefinitionSnapshot.select(FlowDefinitionSnapshot.flow_name, FlowDefinitionSnapshot.flow_version)
+        stored = {(r["flow_name"], r["flow_version"]): r["sha256"] for r in await db.fetch(
+            FlowDefinitionSnapshot.select(
+                FlowDefinitionSnapshot.flow_name, FlowDefinitionSnapshot.flow_version, FlowDefinitionSnapshot.sha256)
         )}
         for definition in pending:
             name, known = definition.name, (definition.name, definition.version) in stored
+            if known and stored[(name, definition.version)] != definition.sha256:
+                # Checked by `load`: only translations changed. Every process that starts
+                # with this file writes the same text, so the order does not matter.
+                await db.write([flow_versions.retext_step(name, definition.version, definition.sha256, definition.text)])
             current = published.get(name)
             if current is not None and current["flow_version"] >= definition.version:
                 if not known:  # an older file than the published version: keep its text all the same
@@ -79,6 +89,18 @@ def _load_stored(registry: FlowRegistry, rows, published, keep_newer_files: bool
             continue
         flow = registry.make_current(name, publication["flow_version"])
         check_roles(flow.definition)
+
+
+def translations_only(stored_text: str, definition: FlowDefinition) -> bool:
+    """Whether the file differs from the stored text of its version only in translations
+    (the non-German texts of labels and confirmations): the same behaviour and the same
+    German texts, which is what running instances rely on."""
+    try:
+        stored = parse(stored_text, source=definition.source, require_roles=False)
+    except FlowDefinitionError:
+        return False
+    # LocalizedText compares by its German text, so translations do not take part.
+    return replace(stored, text="", source="") == replace(definition, text="", source="")
 
 
 def _store(definition, now, actor: str | None):

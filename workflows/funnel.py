@@ -22,6 +22,7 @@ from typing import Any
 
 from db.funnel import bucket_value
 from workflows.definition import FlowDefinition
+from core.i18n import _, ngettext
 
 QUANTILES = (0.5, 0.9)
 
@@ -211,20 +212,23 @@ def as_json(report: FunnelReport) -> dict[str, Any]:
 
 
 def summary(report: FunnelReport) -> str:
-    """The chart's text alternative: one German paragraph."""
+    """The chart's text alternative: one paragraph in the current language."""
     if not report.invitations:
-        return "Im gewählten Zeitraum gibt es keine Einladungen dieser Version."
+        return _("Im gewählten Zeitraum gibt es keine Einladungen dieser Version.")
     first, last = report.steps[0], report.steps[-1]
     parts = [
-        f"{first.reached} Einladungen; {last.reached} erreichten „{last.label}“ "
-        f"({percent(last.reached / first.reached)})."
+        ngettext("%(count)d Einladung; %(reached)d erreichten „%(label)s“ (%(share)s).",
+                 "%(count)d Einladungen; %(reached)d erreichten „%(label)s“ (%(share)s).", first.reached)
+        % {"count": first.reached, "reached": last.reached, "label": last.label, "share": percent(last.reached / first.reached)}
     ]
     worst = max(report.steps[1:], key=lambda s: (1 - (s.conversion or 0)), default=None)
     if worst is not None and worst.conversion is not None:
-        parts.append(f"Der größte Verlust liegt vor „{worst.label}“: nur {percent(worst.conversion)} des vorigen Schritts kamen an.")
+        parts.append(_("Der größte Verlust liegt vor „%(label)s“: nur %(share)s des vorigen Schritts kamen an.")
+                     % {"label": worst.label, "share": percent(worst.conversion)})
     stopped = sum(sum(s.stopped.values()) for s in report.steps)
-    labels = ", ".join(label for _, label in report.stops)
-    parts.append(f"{stopped} Einladungen sind gestoppt ({labels}).")
+    labels = ", ".join(str(label) for _stop, label in report.stops)
+    parts.append(ngettext("%(count)d Einladung ist gestoppt (%(labels)s).", "%(count)d Einladungen sind gestoppt (%(labels)s).", stopped)
+                 % {"count": stopped, "labels": labels})
     return " ".join(parts)
 
 

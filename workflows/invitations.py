@@ -18,6 +18,7 @@ class Person:
     first_name: str
     last_name: str
     email: str
+    language: str = "de"  # the invitation's language: its mails and the person's first pages
 
 
 class AlreadyInvited(Exception):
@@ -63,7 +64,8 @@ async def invite(
     quotas = mail_limits.quotas(actor, person.email) if mail_limits else []
     steps = [
         *limits.take_steps(quotas, now, postgres=not db.is_sqlite),
-        accounts.insert_step(organisation_id, role, person.salutation, person.first_name, person.last_name, person.email, now),
+        accounts.insert_step(organisation_id, role, person.salutation, person.first_name, person.last_name, person.email, now,
+                             person.language),
         Deferred(start),
     ]
     try:

@@ -24,6 +24,7 @@ from db.people import latest_instance_of
 from core.crypto import PinHasher, verify_signature
 from workflows.service import FlowService
 from workflows.twofactor import Limits, TwoFactorError, device_for, lock_person_after_pin_lock
+from core.i18n import _, lazy_gettext, ngettext
 
 NUMBER_DIGITS = 6
 # A signed request of the app is accepted this long before and after its timestamp; its
@@ -31,11 +32,11 @@ NUMBER_DIGITS = 6
 CLOCK_WINDOW = timedelta(minutes=5)
 NONCE = re.compile(r"[A-Za-z0-9_-]{16,64}")
 DECISIONS = ("approve", "deny", "not_me")
-ENDED = "Diese Anmeldung ist abgelaufen oder bereits beantwortet."
-NUMBER_FORMAT = f"Bitte geben Sie die {NUMBER_DIGITS} Ziffern ein, die Ihnen die Anmeldeseite im Browser zeigt."
+ENDED = lazy_gettext("Diese Anmeldung ist abgelaufen oder bereits beantwortet.")
+NUMBER_FORMAT = lazy_gettext("Bitte geben Sie die %(digits)d Ziffern ein, die Ihnen die Anmeldeseite im Browser zeigt.")
 WRONG_NUMBER = (
-    "Die Zahl stimmt nicht mit der Anmeldeseite überein. Diese Anmeldung wurde deshalb abgebrochen. "
-    "Wenn Sie sich selbst anmelden wollten, beginnen Sie die Anmeldung bitte neu."
+    lazy_gettext("Die Zahl stimmt nicht mit der Anmeldeseite überein. Diese Anmeldung wurde deshalb abgebrochen. "
+    "Wenn Sie sich selbst anmelden wollten, beginnen Sie die Anmeldung bitte neu.")
 )
 
 
@@ -131,12 +132,12 @@ async def _check_signed(service: FlowService, device: devices.DeviceInfo, messag
     a valid signature, so strangers cannot fill the table."""
     now = service.clock.now()
     if not isinstance(timestamp, int) or isinstance(timestamp, bool) or abs(now.timestamp() * 1000 - timestamp) > CLOCK_WINDOW.total_seconds() * 1000:
-        raise TwoFactorError("Die Uhrzeit des Geräts weicht zu stark ab.", status=401)
+        raise TwoFactorError(_("Die Uhrzeit des Geräts weicht zu stark ab."), status=401)
     if not isinstance(nonce, str) or not NONCE.fullmatch(nonce) or not verify_signature(device.public_key, message, signature):
-        raise TwoFactorError("Die Anfrage konnte nicht geprüft werden.", status=401)
+        raise TwoFactorError(_("Die Anfrage konnte nicht geprüft werden."), status=401)
     sent_at = datetime.fromtimestamp(timestamp / 1000, tz=timezone.utc)
     if not await app_nonces.remember(service.db, device.public_id, nonce, sent_at + CLOCK_WINDOW, now):
-        raise TwoFactorError("Diese Anfrage wurde bereits gesendet und gilt nicht noch einmal.", status=401)
+        raise TwoFactorError(_("Diese Anfrage wurde bereits gesendet und gilt nicht noch einmal."), status=401)
 
 
 def list_message(device_id: str, timestamp: object, nonce: object) -> str:
@@ -181,7 +182,7 @@ async def answer_request(service: FlowService, hasher: PinHasher, limits: Limits
     if answer.decision == "approve":
         number = normalise_number(answer.number)
         if number is None:
-            raise TwoFactorError(NUMBER_FORMAT, field="number", status=422)
+            raise TwoFactorError(NUMBER_FORMAT % {"digits": NUMBER_DIGITS}, field="number", status=422)
     device = await device_for(service, answer.device_id)
     db, now = service.db, service.clock.now()
     challenge = await challenges.by_public_id(db, answer.challenge_id)
@@ -229,7 +230,7 @@ async def _check_pin(service: FlowService, hasher: PinHasher, limits: Limits, de
     db, now = service.db, service.clock.now()
     failures = await attempts.reserve_pin_attempt(db, device.id, limits.pin_attempts)
     if failures is None:
-        raise TwoFactorError("Dieses Gerät ist nach zu vielen falschen PIN-Eingaben gesperrt.", status=423)
+        raise TwoFactorError(_("Dieses Gerät ist nach zu vielen falschen PIN-Eingaben gesperrt."), status=423)
     if isinstance(pin, str) and await hasher.verify(device.pin_hash, pin):
         return
     rows = await db.write([
@@ -239,9 +240,10 @@ async def _check_pin(service: FlowService, hasher: PinHasher, limits: Limits, de
     if rows[0]:
         await db.write([audit_step("pin_lock", now, actor="system:attempt-limit", organisation_id=device.organisation_id, client_ip=client_ip, details={"device": device.id})])
         await lock_person_after_pin_lock(service, device.account_id, client_ip)
-        raise TwoFactorError("Falscher PIN-Code. Das Gerät ist jetzt gesperrt; bitte wenden Sie sich an Ihren Admin.", field="pin", status=423)
+        raise TwoFactorError(_("Falscher PIN-Code. Das Gerät ist jetzt gesperrt; bitte wenden Sie sich an Ihren Admin."), field="pin", status=423)
     left = limits.pin_attempts - failures - 1
-    raise TwoFactorError(f"Falscher PIN-Code. Noch {left} Versuche.", field="pin", status=401, attempts_left=left)
+    message = ngettext("Falscher PIN-Code. Noch ein Versuch.", "Falscher PIN-Code. Noch %(count)d Versuche.", left) % {"count": left}
+    raise TwoFactorError(message, field="pin", status=401, attempts_left=left)
 
 
 async def _write_answer(db, steps: list[Step]) -> None:

@@ -20,6 +20,7 @@ from db.audit import audit_step
 from db.engine import ConflictError, Database
 from workflows.definition import FlowDefinition, FlowDefinitionError, parse
 from workflows.registry import FlowRegistry, UnknownFlow
+from core.i18n import _
 
 log = logging.getLogger(__name__)
 
@@ -55,21 +56,21 @@ async def publish(
     definition = parse(text, source=source)
     if definition.name not in registry.names():
         raise PublishRefused(
-            f"Einen Ablauf „{definition.name}“ gibt es nicht; bekannt: {', '.join(registry.names())}. "
-            "Neue Abläufe kommen als Datei in den Ablauf-Ordner."
+            _("Einen Ablauf „%(name)s“ gibt es nicht; bekannt: %(known)s. Neue Abläufe kommen als Datei in den Ablauf-Ordner.")
+            % {"name": definition.name, "known": ", ".join(registry.names())}
         )
     current = (await flow_versions.publications(db)).get(definition.name)
     published_version = current["flow_version"] if current else None
     if base_version is not None and published_version != base_version:
         raise PublishConflict(
-            f"Seit dieser Entwurf begonnen wurde, ist Version {published_version} veröffentlicht worden. "
-            "Übernehmen Sie Ihre Änderungen in einen neuen Entwurf."
+            _("Seit dieser Entwurf begonnen wurde, ist Version %(version)s veröffentlicht worden. "
+              "Übernehmen Sie Ihre Änderungen in einen neuen Entwurf.") % {"version": published_version}
         )
     highest = await flow_versions.highest_version(db, definition.name)
     if definition.version <= highest:
         raise PublishRefused(
-            f"Die Version muss höher als {highest} sein (die höchste gespeicherte Version); "
-            f"setzen Sie „version: {highest + 1}“."
+            _("Die Version muss höher als %(highest)d sein (die höchste gespeicherte Version); "
+              "setzen Sie „version: %(next)d“.") % {"highest": highest, "next": highest + 1}
         )
     previous = await flow_versions.stored(db, definition.name, published_version) if published_version else None
     diff = text_diff(
@@ -101,10 +102,10 @@ async def publish(
 
 
 def _lost(definition: FlowDefinition) -> str:
-    return (
-        f"Gleichzeitig wurde eine andere Version von „{definition.name}“ veröffentlicht; "
+    return _(
+        "Gleichzeitig wurde eine andere Version von „%(name)s“ veröffentlicht; "
         "diese hier wurde nicht veröffentlicht. Laden Sie die Seite neu und prüfen Sie den Stand."
-    )
+    ) % {"name": definition.name}
 
 
 def _is_unique_violation(exc: Exception) -> bool:

@@ -17,14 +17,19 @@ from workflows.engine import EventNotAllowed
 from workflows.registry import FlowRegistry
 from workflows.roles import EventOf
 from workflows.service import FlowService, TransitionConflict
-NEW_CODE_ADVICE = "Bitte lassen Sie sich im Portal mit „Neuen Code anzeigen“ einen neuen Aktivierungscode anzeigen und geben Sie diesen ein."
-WRONG_CODE = (
-    "Benutzername oder Aktivierungscode ist nicht korrekt, oder der Code ist abgelaufen oder verbraucht. " + NEW_CODE_ADVICE
+from core.i18n import _, lazy_gettext, ngettext
+# Whole sentences for translators, each ending with the same advice.
+WRONG_CODE = lazy_gettext(
+    "Benutzername oder Aktivierungscode ist nicht korrekt, oder der Code ist abgelaufen oder verbraucht. "
+    "Bitte lassen Sie sich im Portal mit „Neuen Code anzeigen“ einen neuen Aktivierungscode anzeigen und geben Sie diesen ein."
 )
-CODE_USED_UP = "Der Aktivierungscode ist nicht korrekt und nach zu vielen Fehlversuchen jetzt verbraucht. " + NEW_CODE_ADVICE
+CODE_USED_UP = lazy_gettext(
+    "Der Aktivierungscode ist nicht korrekt und nach zu vielen Fehlversuchen jetzt verbraucht. "
+    "Bitte lassen Sie sich im Portal mit „Neuen Code anzeigen“ einen neuen Aktivierungscode anzeigen und geben Sie diesen ein."
+)
 LOCKED_REGISTRATION = (
-    "Zu viele Fehlversuche: Die Registrierung ist gesperrt. Bitte wenden Sie sich an die Person, "
-    "die Sie eingeladen hat, damit sie die Registrierung wieder freigibt."
+    lazy_gettext("Zu viele Fehlversuche: Die Registrierung ist gesperrt. Bitte wenden Sie sich an die Person, "
+    "die Sie eingeladen hat, damit sie die Registrierung wieder freigibt.")
 )
 
 
@@ -65,6 +70,7 @@ class TwoFactorError(Exception):
     """A refusal to show the user: `field` says where (None: the whole form)."""
 
     def __init__(self, message: str, field: str | None = None, status: int = 422, **extra):
+        message = str(message)  # a lazy text, translated now in the request's language
         self.message, self.field, self.status, self.extra = message, field, status, extra
         super().__init__(message)
 
@@ -111,10 +117,10 @@ class ActivationRequest:
 def _check_activation_input(username: object, code: object) -> tuple[dict[str, str], str | None]:
     errors = {}
     if not isinstance(username, str) or not username.strip() or len(username) > 254:
-        errors["username"] = "Bitte geben Sie Ihren Benutzernamen oder Ihre E-Mail-Adresse ein."
+        errors["username"] = _("Bitte geben Sie Ihren Benutzernamen oder Ihre E-Mail-Adresse ein.")
     digits = normalise_code(code)
     if digits is None:
-        errors["code"] = "Der Aktivierungscode besteht aus 8 Ziffern, zum Beispiel 2748 0323."
+        errors["code"] = _("Der Aktivierungscode besteht aus 8 Ziffern, zum Beispiel 2748 0323.")
     return errors, digits
 
 
@@ -124,14 +130,14 @@ async def activate_device(
     """Bind the app's key to the registration whose code matches; returns the device's public id."""
     errors, code = _check_activation_input(request.username, request.code)
     if request.terms_accepted is not True:
-        errors["terms_accepted"] = "Bitte akzeptieren Sie die Nutzungsbedingungen der App."
+        errors["terms_accepted"] = _("Bitte akzeptieren Sie die Nutzungsbedingungen der App.")
     if problem := pin_problem(request.pin, request.pin_repeat):
         errors["pin"] = problem
     public_key = parse_public_key(request.public_key)
     if public_key is None:
-        errors["public_key"] = "Die App konnte keinen Geräteschlüssel erzeugen. Bitte aktualisieren Sie Ihren Browser."
+        errors["public_key"] = _("Die App konnte keinen Geräteschlüssel erzeugen. Bitte aktualisieren Sie Ihren Browser.")
     if errors:
-        raise TwoFactorError("Bitte prüfen Sie Ihre Eingaben.", status=422, errors=errors)
+        raise TwoFactorError(_("Bitte prüfen Sie Ihre Eingaben."), status=422, errors=errors)
     registration, open_code = await _match_code(service, limits, request.username, code, client_ip)
     return await _bind(service, hasher, registration, open_code["id"], public_key, request.pin, client_ip)
 
@@ -142,7 +148,7 @@ async def check_activation_code(service: FlowService, limits: Limits, username: 
     code gives its try back, since the activation that follows takes one again."""
     errors, digits = _check_activation_input(username, code)
     if errors:
-        raise TwoFactorError("Bitte prüfen Sie Ihre Eingaben.", status=422, errors=errors)
+        raise TwoFactorError(_("Bitte prüfen Sie Ihre Eingaben."), status=422, errors=errors)
     registration, open_code = await _match_code(service, limits, username, digits, client_ip)
     await service.db.write(attempts.release_code_attempt_steps(
         open_code["id"], registration_scope(registration["id"]), service.clock.now()))
@@ -176,8 +182,11 @@ async def _match_code(service: FlowService, limits: Limits, username: str, code:
         left = min(limits.code_attempts - taken, limits.registration_attempts - used)
         tries_left = left if tries_left is None else max(tries_left, left)
     if tries_left:
-        word = "einen Versuch" if tries_left == 1 else f"{tries_left} Versuche"
-        raise TwoFactorError(f"Der Aktivierungscode ist nicht korrekt. Sie haben noch {word}.", field="code",
+        message = ngettext(
+            "Der Aktivierungscode ist nicht korrekt. Sie haben noch einen Versuch.",
+            "Der Aktivierungscode ist nicht korrekt. Sie haben noch %(count)d Versuche.", tries_left,
+        ) % {"count": tries_left}
+        raise TwoFactorError(message, field="code",
                              status=422, attempts_left=tries_left, code_state="wrong")
     if tries_left == 0:
         raise TwoFactorError(CODE_USED_UP, field="code", status=422, attempts_left=0, code_state="used_up")
@@ -214,9 +223,9 @@ async def _lock_registration(service: FlowService, instance_id: int, client_ip: 
 async def device_for(service: FlowService, device_public_id: object) -> devices.DeviceInfo:
     device = await devices.by_public_id(service.db, device_public_id)
     if device is None or device.revoked:
-        raise TwoFactorError("Dieses Gerät ist nicht (mehr) registriert.", status=401)
+        raise TwoFactorError(_("Dieses Gerät ist nicht (mehr) registriert."), status=401)
     if device.locked:
-        raise TwoFactorError("Dieses Gerät ist nach zu vielen falschen PIN-Eingaben gesperrt.", status=423)
+        raise TwoFactorError(_("Dieses Gerät ist nach zu vielen falschen PIN-Eingaben gesperrt."), status=423)
     return device
 
 

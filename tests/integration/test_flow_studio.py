@@ -64,7 +64,7 @@ async def test_without_javascript_the_save_button_shows_every_problem_and_keeps_
     async with running_app(settings, clock) as (_, client):
         owner = await product_owner(client, db, clock)
         draft = await _new_draft(owner)
-        text = shipped_text(version=3).replace("    label: Neu\n", "").replace("to: expired\n", "to: expird\n")
+        text = shipped_text(version=3).replace("    label:\n      de: Neu\n      en: New\n", "").replace("to: expired\n", "to: expird\n")
 
         saved = await owner.post(draft, {"text": text})
 

@@ -206,6 +206,34 @@ async def test_an_edited_file_without_a_new_version_is_refused(db, service, tmp_
         await flow_snapshots.sync(db, FlowRegistry.from_directory(tmp_path))
 
 
+async def test_changed_translations_alone_update_the_stored_version_without_a_new_one(db, service, tmp_path):
+    """Labels are no behaviour: a file whose only change is a translation keeps its
+    version, and the stored text of that version follows it (also for a restart of
+    another process with the same file); a German label changed the same way is refused."""
+    import yaml
+
+    from db.tables import FlowDefinitionSnapshot
+    from workflows import flow_snapshots
+    from workflows.definition import FlowDefinitionError
+    from workflows.registry import SHIPPED_FLOWS_DIR
+
+    data = yaml.safe_load((SHIPPED_FLOWS_DIR / "onboarding.yaml").read_text())
+    data["states"]["invited"]["label"]["en"] = "Invitation sent"
+    path = tmp_path / "onboarding.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    registry = FlowRegistry.from_directory(tmp_path)
+    await flow_snapshots.sync(db, registry)
+    await flow_snapshots.sync(db, FlowRegistry.from_directory(tmp_path))
+    rows = await db.fetch(FlowDefinitionSnapshot.select().where(FlowDefinitionSnapshot.flow_name == "onboarding"))
+    assert [(r["flow_version"], "Invitation sent" in r["text"]) for r in rows] == [(data["version"], True)]
+    assert registry.current("onboarding").version == data["version"]
+
+    data["states"]["invited"]["label"]["de"] = "Einladung verschickt"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(FlowDefinitionError, match="raise the version"):
+        await flow_snapshots.sync(db, FlowRegistry.from_directory(tmp_path))
+
+
 async def test_a_chain_of_outcomes_of_one_instance_is_written_in_one_transaction(factory, service, db):
     """What an event and the event that follows it at once write: both, in order, each
     version-checked against the one before (one WritePlan, one transaction)."""

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from tests.support.environment import chromium_path, require
 from web.auth import SESSION_COOKIE
+from web.i18n import LANGUAGE_COOKIE
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -50,18 +51,24 @@ async def chromium():
             await browser.close()
 
 
-async def admin_context(browser, base_url: str, session_token: str | None, **options):
-    """A browser context whose cookie jar holds the admin's session for the loopback host."""
+async def admin_context(browser, base_url: str, session_token: str | None, language: str | None = None, **options):
+    """A browser context whose cookie jar holds the admin's session for the loopback host;
+    with `language`, also the cookie the language switch sets (it beats the language of
+    a person's profile, which Accept-Language does not)."""
     options.setdefault("locale", "de-DE")
     options.setdefault("viewport", {"width": 1280, "height": 900})
     context = await browser.new_context(base_url=base_url, **options)
     context.set_default_timeout(10_000)
+    host = urlsplit(base_url).hostname
+    cookies = []
     if session_token is not None:
-        host = urlsplit(base_url).hostname
-        await context.add_cookies(
-            [{"name": SESSION_COOKIE, "value": session_token, "domain": host, "path": "/",
-              "httpOnly": True, "sameSite": "Lax", "secure": False}]
-        )
+        cookies.append({"name": SESSION_COOKIE, "value": session_token, "domain": host, "path": "/",
+                        "httpOnly": True, "sameSite": "Lax", "secure": False})
+    if language is not None:
+        cookies.append({"name": LANGUAGE_COOKIE, "value": language, "domain": host, "path": "/",
+                        "httpOnly": True, "sameSite": "Lax", "secure": False})
+    if cookies:
+        await context.add_cookies(cookies)
     return context
 
 

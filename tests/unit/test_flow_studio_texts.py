@@ -14,7 +14,7 @@ def _line(text: str, content: str) -> int:
 
 
 def test_every_problem_is_listed_with_its_line_and_key():
-    text = shipped_text(version=3, expiry="336 Stunden").replace("    label: Neu\n", "").replace("    to: expired\n", "    to: expird\n")
+    text = shipped_text(version=3, expiry="336 Stunden").replace("    label:\n      de: Neu\n      en: New\n", "").replace("    to: expired\n", "    to: expird\n")
 
     result = check_text(text)
 
@@ -49,7 +49,7 @@ def test_the_diff_names_timers_labels_transitions_and_mails_in_german():
     old = parse(shipped_text())
     new = parse(
         shipped_text(version=3, expiry="336h")
-        .replace("    label: Abgelaufen\n", "    label: Verfallen\n")
+        .replace("      de: Abgelaufen\n      en: Expired\n", "      de: Verfallen\n      en: Expired\n")
         .replace("      - end_registration_sessions\n      - send_mail: invitation_expired\n", "      - end_registration_sessions\n")
     )
 
@@ -66,20 +66,20 @@ def test_the_diff_names_timers_labels_transitions_and_mails_in_german():
 def test_every_problem_id_has_a_german_text_with_the_same_parameters():
     import string
 
-    from web.flow_check_texts import GERMAN
+    from web.flow_check_texts import TEXTS
     from workflows.definition_messages import MESSAGES
 
-    assert set(GERMAN) == set(MESSAGES)
+    assert set(TEXTS) == set(MESSAGES)
     for code, english in MESSAGES.items():
         fields = {name for _, name, _, _ in string.Formatter().parse(english) if name}
-        assert {name for _, name, _, _ in string.Formatter().parse(GERMAN[code]) if name} <= fields, code
+        assert {name for _, name, _, _ in string.Formatter().parse(str(TEXTS[code])) if name} <= fields, code
 
 
 def test_the_editor_says_each_problem_in_german_with_its_line_and_key():
-    from web.flow_check_texts import german
+    from web.flow_check_texts import problem_text
 
     text = shipped_text(version=3, expiry="336 Stunden").replace("    to: expired\n", "    to: expird\n")
-    problems = {p.key: (p.line, german(p), p.message) for p in check_text(text).problems}
+    problems = {p.key: (p.line, problem_text(p), p.message) for p in check_text(text).problems}
 
     line, in_german, in_english = problems["timers[0].after"]
     assert line == _line(text, "    after: 336 Stunden")

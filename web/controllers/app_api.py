@@ -13,6 +13,7 @@ from litestar.params import FromPath
 from web.auth import client_ip
 from workflows.login_approval import Answer, answer_request, pending_requests
 from workflows.twofactor import ActivationRequest, Limits, TwoFactorError, activate_device, check_activation_code
+from core.i18n import _, lazy_gettext
 
 ACTIVATE_FIELDS = {"username", "code", "pin", "pin_repeat", "public_key", "terms_accepted"}
 CODE_CHECK_FIELDS = {"username", "code"}
@@ -23,7 +24,7 @@ ANSWER_FIELDS = {"device_id", "decision", "pin", "number", "timestamp", "nonce",
 MAX_BODY = 16 * 1024
 # A body is an object of fields; only the public key is an object itself.
 MAX_DEPTH = 2
-INVALID = "Die Anfrage ist ungültig."
+INVALID = lazy_gettext("Die Anfrage ist ungültig.")
 
 
 def api_post(path: str, name: str, fields: set[str]):
@@ -38,7 +39,7 @@ async def _json(request: Request, expected: set[str]) -> dict[str, Any]:
         # RecursionError: the JSON decoder's answer to deeply nested arrays or objects.
         raise TwoFactorError(INVALID, status=400) from None
     if not isinstance(body, dict) or set(body) - expected:
-        raise TwoFactorError("Die Anfrage enthält unerwartete Felder.", status=400)
+        raise TwoFactorError(_("Die Anfrage enthält unerwartete Felder."), status=400)
     if not _plain(body):
         raise TwoFactorError(INVALID, status=400)
     return body

@@ -12,11 +12,13 @@ from litestar import Request, Response, get
 from litestar.response import Redirect, Template
 from litestar.static_files import create_static_files_router
 
-from web.texts import TEXTS, DEFAULT_LANGUAGE
+from core.i18n import _, format_locale, html_lang, lazy_gettext
+from core.portal_name import PortalName
+from web.texts import TEXTS
 
 APP_PATH = "/app/"
 APP_STATIC = Path(__file__).parent.parent / "static" / "app"
-APP_NAME = "Zwei-Faktor-App"
+APP_NAME = lazy_gettext("Zwei-Faktor-App")
 MESSAGE_PREFIX = "app.message."
 
 # No page or file of the app needs the CSRF cookie (its only writes go to /api/app/,
@@ -30,10 +32,11 @@ companion_static = create_static_files_router(
 
 
 def app_messages() -> dict[str, str]:
-    """The texts the app's JavaScript shows (errors, live status), by short key."""
+    """The texts the app's JavaScript shows (errors, live status), by short key, in the
+    current language (rendered into the app's page: its catalog for the script)."""
     return {
-        key.removeprefix(MESSAGE_PREFIX): value
-        for key, value in TEXTS[DEFAULT_LANGUAGE].items()
+        key.removeprefix(MESSAGE_PREFIX): str(value)
+        for key, value in TEXTS.items()
         if key.startswith(MESSAGE_PREFIX)
     }
 
@@ -45,10 +48,12 @@ async def companion_app(request: Request) -> Response:
         return Redirect(APP_PATH, status_code=308)
     settings = request.app.state.settings
     return Template("companion.html", context={
-        "app_name": APP_NAME,
+        "app_name": str(APP_NAME),
         "app_path": APP_PATH,
         "theme_color": settings.brand_primary_color,
         "messages": app_messages(),
+        # Times in the app ("Anmeldung von 14:05 Uhr") in the language's format (BCP 47).
+        "time_locale": format_locale().replace("_", "-"),
         "pin_attempts": settings.pin_attempts,
         "code_minutes": settings.activation_code_minutes,
     })
@@ -64,10 +69,10 @@ async def companion_manifest(request: Request) -> Response:
 
     manifest = {
         "id": APP_PATH,
-        "name": APP_NAME,
+        "name": str(APP_NAME),
         "short_name": "2FA-App",
-        "description": f"Bestätigt Ihre Anmeldungen bei {settings.portal_name} mit Ihrem PIN-Code.",
-        "lang": "de",
+        "description": _("Bestätigt Ihre Anmeldungen %(beim_portal)s mit Ihrem PIN-Code.") % PortalName(settings.portal_name, settings.portal_name_gender).forms(),
+        "lang": html_lang(),
         "dir": "ltr",
         "start_url": APP_PATH,
         "scope": APP_PATH,

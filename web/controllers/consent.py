@@ -18,11 +18,12 @@ from web.rendering import page
 from workflows.engine import EventNotAllowed
 from workflows.roles import EventOf
 from workflows.service import TransitionConflict
+from core.i18n import lazy_gettext
 
 CHOICES = {"datenschutz": "accept_privacy", "nutzungsbedingungen": "accept_terms"}
 ERRORS = {
-    "datenschutz": "Bitte willigen Sie in die Verarbeitung Ihrer Daten ein, um das Portal zu nutzen.",
-    "nutzungsbedingungen": "Bitte akzeptieren Sie die Teilnahme- und Nutzungsbedingungen, um das Portal zu nutzen.",
+    "datenschutz": lazy_gettext("Bitte willigen Sie in die Verarbeitung Ihrer Daten ein, um das Portal zu nutzen."),
+    "nutzungsbedingungen": lazy_gettext("Bitte akzeptieren Sie die Teilnahme- und Nutzungsbedingungen, um das Portal zu nutzen."),
 }
 
 

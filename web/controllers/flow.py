@@ -8,6 +8,7 @@ from litestar.status_codes import HTTP_503_SERVICE_UNAVAILABLE
 from web.auth import require_admin
 from web.rendering import page
 from workflows import diagram
+from core.i18n import _
 
 
 @get("/nutzerverwaltung/ablauf", name="flow_view")
@@ -27,5 +28,5 @@ async def flow_svg(request: Request) -> Response:
         try:
             cache[key] = diagram.svg(flow)
         except diagram.GraphvizMissing:
-            return Response("Graphviz fehlt auf dem Server.", status_code=HTTP_503_SERVICE_UNAVAILABLE, media_type="text/plain")
+            return Response(_("Graphviz fehlt auf dem Server."), status_code=HTTP_503_SERVICE_UNAVAILABLE, media_type="text/plain")
     return Response(cache[key], media_type="image/svg+xml", headers={"Cache-Control": "private, max-age=300"})

@@ -17,6 +17,7 @@ from web.forms import CSRF_FIELD
 from web.rendering import fragment, page, wants_fragment
 from workflows import flow_migration, publication
 from workflows.registry import UnknownFlow
+from core.i18n import _
 
 TEMPLATE = "flow_migrate.html"
 BATCH = 200
@@ -65,16 +66,17 @@ class FlowMigrateController(Controller):
         expected = {_state_field(s) for s in old.states}
         choices, errors = {}, {}
         if any(key not in expected and key != CSRF_FIELD for key in form.keys()):
-            errors["_form"] = "Das Formular enthält unerwartete Felder. Bitte laden Sie die Seite neu."
+            errors["_form"] = _("Das Formular enthält unerwartete Felder. Bitte laden Sie die Seite neu.")
         for state, spec in old.states.items():
             values = form.getall(_state_field(state)) if _state_field(state) in form else []
             value = values[0] if len(values) == 1 and isinstance(values[0], str) else ""
             choices[state] = value
             if value not in new.states:
-                errors[state] = (f"Bitte wählen Sie, in welchen Status von Version {new.version} die Einladungen "
-                                 f"im Status „{spec.label}“ kommen.")
+                errors[state] = _("Bitte wählen Sie, in welchen Status von Version %(version)d die Einladungen "
+                                  "im Status „%(state)s“ kommen.") % {"version": new.version, "state": spec.label}
         if old.version == new.version:
-            errors["_form"] = f"Version {old.version} ist die veröffentlichte Version; es gibt nichts zu migrieren."
+            errors["_form"] = _("Version %(version)d ist die veröffentlichte Version; es gibt nichts zu migrieren.") % {
+                "version": old.version}
         if errors:
             return await self._form(request, old, new, choices, errors, HTTP_422_UNPROCESSABLE_ENTITY)
         total = sum((await flow_versions.instances_per_state(db, old.name, old.version)).values())

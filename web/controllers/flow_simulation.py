@@ -14,6 +14,7 @@ from litestar.response import Redirect
 from litestar.status_codes import HTTP_422_UNPROCESSABLE_ENTITY
 
 from db import flow_simulations, flow_versions
+from core.i18n import lazy_gettext
 from web.auth import actor_of, require_product_owner
 from web.controllers.flow_studio import draft_or_404, preview_page
 from web.forms import CSRF_FIELD
@@ -22,7 +23,7 @@ from workflows import draft_check, simulation
 
 TEMPLATE = "flow_simulation.html"
 MAX_DAYS = 365
-DAYS_ERROR = f"Bitte geben Sie eine Zahl von Tagen zwischen 1 und {MAX_DAYS} ein."
+DAYS_ERROR = lazy_gettext("Bitte geben Sie eine Zahl von Tagen zwischen 1 und %(max)d ein.")
 
 
 class FlowSimulationController(Controller):
@@ -39,7 +40,7 @@ class FlowSimulationController(Controller):
         days = int(text) if text.isdigit() and 1 <= int(text) <= MAX_DAYS and not unexpected else None
         if days is None:
             return await preview_page(request, draft, status=HTTP_422_UNPROCESSABLE_ENTITY, days=text[:10],
-                                      days_error=DAYS_ERROR)
+                                      days_error=DAYS_ERROR % {"max": MAX_DAYS})
         if draft_check.check_text(draft["text"]).definition is None:
             return await preview_page(request, draft, "Der Entwurf hat noch Fehler; beheben Sie sie im Entwurf.",
                                       HTTP_422_UNPROCESSABLE_ENTITY, days=text)

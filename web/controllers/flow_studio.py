@@ -25,25 +25,26 @@ from web.rendering import fragment, page, wants_fragment
 from workflows import diagram, draft_check, flow_diff, publication
 from workflows.definition import FlowDefinitionError, parse
 from workflows.engine import Flow
+from core.i18n import _, format_number, lazy_gettext
 
 FLOWS_TEMPLATE = "flows.html"
 DRAFT_TEMPLATE = "flow_draft.html"
 PREVIEW_TEMPLATE = "flow_preview.html"
 MAX_TEXT = 200_000  # characters; the shipped flow has ~9 000
 MAX_BODY = 4 * MAX_TEXT
-TOO_LONG = f"Der Text ist zu lang: höchstens {MAX_TEXT // 1000} 000 Zeichen."
+TOO_LONG = lazy_gettext("Der Text ist zu lang: höchstens %(max)s Zeichen.")
 _VERSION_LINE = re.compile(r"^version:[^\n]*$", re.MULTILINE)
 
 
 def publisher_name(actor: str, names: dict[int, str]) -> str:
     """Who published, as the studio may show it: product owners by name, else the way."""
-    kind, _, rest = actor.partition(":")
+    kind, _colon, rest = actor.partition(":")
     if kind == "account" and rest.isdigit():
-        return names.get(int(rest), "ein Konto")
+        return names.get(int(rest), _("ein Konto"))
     if kind == "file":
-        return f"Datei {rest} beim Start"
+        return _("Datei %(file)s beim Start") % {"file": rest}
     if kind == "cli":
-        return "Kommandozeile"
+        return _("Kommandozeile")
     return actor or "–"
 
 
@@ -62,12 +63,12 @@ async def _text_field(request: Request) -> tuple[str | None, str | None]:
     """The one `text` field (a list is refused, SES-8), and a German problem if any."""
     form = await request.form()
     if any(key not in ("text", CSRF_FIELD) for key in form.keys()):
-        return None, "Das Formular enthält unerwartete Felder. Bitte laden Sie die Seite neu."
+        return None, _("Das Formular enthält unerwartete Felder. Bitte laden Sie die Seite neu.")
     values = form.getall("text") if "text" in form else []
     if len(values) != 1 or not isinstance(values[0], str):
-        return None, "Bitte geben Sie den Ablauf als Text ein."
+        return None, _("Bitte geben Sie den Ablauf als Text ein.")
     if len(values[0]) > MAX_TEXT:
-        return None, TOO_LONG
+        return None, TOO_LONG % {"max": format_number(MAX_TEXT)}
     return values[0].replace("\r\n", "\n"), None
 
 
@@ -98,7 +99,8 @@ class FlowStudioController(Controller):
         just = re.fullmatch(r"([a-z_][a-z0-9_]*)-([0-9]{1,9})", request.query_params.get("veroeffentlicht", ""))
         message = None
         if just and just.group(1) in registry.names():
-            message = f"Version {int(just.group(2))} von „{registry.current(just.group(1)).definition.title}“"
+            message = _("Version %(version)d von „%(title)s“") % {
+                "version": int(just.group(2)), "title": registry.current(just.group(1)).definition.title}
         return page(FLOWS_TEMPLATE, {"rows": rows, "who": lambda actor: publisher_name(actor, names), "message": message})
 
     @post("/{flow_name:str}/entwurf", name="draft_create")
@@ -156,16 +158,16 @@ class FlowStudioController(Controller):
         files = form.getall("file") if "file" in form else []
         problem = None
         if len(files) != 1 or not isinstance(files[0], UploadFile):
-            problem = "Bitte wählen Sie genau eine Datei (YAML) aus."
+            problem = _("Bitte wählen Sie genau eine Datei (YAML) aus.")
         else:
             data = await files[0].read(MAX_TEXT + 1)
             try:
                 text = data.decode("utf-8").replace("\r\n", "\n")
             except UnicodeDecodeError:
-                problem = "Die Datei ist keine UTF-8-Textdatei."
+                problem = _("Die Datei ist keine UTF-8-Textdatei.")
             else:
                 if len(text) > MAX_TEXT:
-                    problem = TOO_LONG
+                    problem = TOO_LONG % {"max": format_number(MAX_TEXT)}
         if problem:
             return page(DRAFT_TEMPLATE, _draft_context(draft, draft["text"], None, upload_error=problem),
                         status_code=HTTP_422_UNPROCESSABLE_ENTITY)
@@ -182,7 +184,7 @@ class FlowStudioController(Controller):
         draft = await draft_or_404(request, draft_id)
         db, registry, now = request.app.state.db, request.app.state.registry, request.app.state.clock.now()
         if draft["status"] != flow_drafts.OPEN:
-            return await preview_page(request, draft, "Dieser Entwurf ist bereits veröffentlicht.", HTTP_409_CONFLICT)
+            return await preview_page(request, draft, _("Dieser Entwurf ist bereits veröffentlicht."), HTTP_409_CONFLICT)
         try:
             version = parse(draft["text"]).version
             result = await publication.publish(
@@ -190,7 +192,7 @@ class FlowStudioController(Controller):
                 client_ip=client_ip(request), extra_steps=[flow_drafts.published_step(draft["id"], version, now)],
             )
         except FlowDefinitionError:
-            return await preview_page(request, draft, "Der Entwurf hat noch Fehler; beheben Sie sie im Entwurf.",
+            return await preview_page(request, draft, _("Der Entwurf hat noch Fehler; beheben Sie sie im Entwurf."),
                                        HTTP_422_UNPROCESSABLE_ENTITY)
         except publication.PublishRefused as exc:
             return await preview_page(request, draft, str(exc), HTTP_422_UNPROCESSABLE_ENTITY)
@@ -227,21 +229,21 @@ def _svg(request: Request, key: tuple, definition) -> Response:
         try:
             cache[key] = diagram.svg(Flow(definition))
         except diagram.GraphvizMissing:
-            return Response("Graphviz fehlt auf dem Server.", status_code=HTTP_503_SERVICE_UNAVAILABLE, media_type="text/plain")
+            return Response(_("Graphviz fehlt auf dem Server."), status_code=HTTP_503_SERVICE_UNAVAILABLE, media_type="text/plain")
     return Response(cache[key], media_type="image/svg+xml", headers={"Cache-Control": "private, max-age=300"})
 
 
 def _draft_context(draft: dict, text: str, result, form_error: str | None = None, upload_error: str | None = None,
                    saved: bool = False) -> dict:
     return {"draft": draft, "text": text, "result": result, "form_error": form_error, "upload_error": upload_error,
-            "saved": saved, "max_text": MAX_TEXT, "in_german": flow_check_texts.german}
+            "saved": saved, "max_text": MAX_TEXT, "problem_text": flow_check_texts.problem_text}
 
 
 async def _store(request: Request, info, draft: dict, text: str) -> Response:
     db, now = request.app.state.db, request.app.state.clock.now()
     result = draft_check.check_text(text)
     if draft["status"] != flow_drafts.OPEN:
-        return page(DRAFT_TEMPLATE, _draft_context(draft, text, result, form_error="Dieser Entwurf ist bereits veröffentlicht."),
+        return page(DRAFT_TEMPLATE, _draft_context(draft, text, result, form_error=_("Dieser Entwurf ist bereits veröffentlicht.")),
                     status_code=HTTP_409_CONFLICT)
     diff = publication.text_diff(draft["text"], text, f"Entwurf {draft['id']}", f"Entwurf {draft['id']}")
     try:
@@ -252,8 +254,8 @@ async def _store(request: Request, info, draft: dict, text: str) -> Response:
         ])
     except ConflictError:
         return page(DRAFT_TEMPLATE, _draft_context(
-            draft, text, result, form_error="Der Entwurf wurde inzwischen an anderer Stelle gespeichert. "
-            "Laden Sie die Seite neu; Ihr Text steht unten noch zum Kopieren."), status_code=HTTP_409_CONFLICT)
+            draft, text, result, form_error=_("Der Entwurf wurde inzwischen an anderer Stelle gespeichert. "
+            "Laden Sie die Seite neu; Ihr Text steht unten noch zum Kopieren.")), status_code=HTTP_409_CONFLICT)
     draft = {**draft, "text": text, "updated_at": now}
     status = 200 if result.ok else HTTP_422_UNPROCESSABLE_ENTITY
     return page(DRAFT_TEMPLATE, _draft_context(draft, text, result, saved=True), status_code=status)

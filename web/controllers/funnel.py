@@ -14,6 +14,7 @@ from db.tables import Organisation
 from web.auth import require_product_owner
 from web.rendering import page
 from workflows import funnel
+from core.i18n import _
 
 
 @dataclass
@@ -35,7 +36,7 @@ def _date(value: str, key: str, errors: dict[str, str]) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        errors[key] = "Bitte ein Datum im Format JJJJ-MM-TT angeben, z. B. 2026-11-01."
+        errors[key] = _("Bitte ein Datum im Format JJJJ-MM-TT angeben, z. B. 2026-11-01.")
         return None
 
 
@@ -55,25 +56,25 @@ async def parse_query(request: Request, organisations: list[dict]) -> FunnelQuer
     errors: dict[str, str] = {}
     name = raw["ablauf"] or registry.onboarding().name
     if name not in registry.names():
-        errors["ablauf"] = "Diesen Ablauf gibt es nicht."
+        errors["ablauf"] = _("Diesen Ablauf gibt es nicht.")
         name = registry.onboarding().name
-    version = _number(raw["version"], "version", errors, "Bitte eine Versionsnummer angeben.")
+    version = _number(raw["version"], "version", errors, _("Bitte eine Versionsnummer angeben."))
     if version is not None and version not in registry.versions(name):
-        errors["version"] = "Diese Version gibt es für den Ablauf nicht."
+        errors["version"] = _("Diese Version gibt es für den Ablauf nicht.")
         version = None
     query = FunnelQuery(
         flow=name,
         version=version or registry.current(name).version,
         since=_date(raw["von"], "von", errors),
         until=_date(raw["bis"], "bis", errors),
-        organisation=_number(raw["organisation"], "organisation", errors, "Bitte eine Organisation aus der Liste wählen."),
+        organisation=_number(raw["organisation"], "organisation", errors, _("Bitte eine Organisation aus der Liste wählen.")),
         raw=raw,
         errors=errors,
     )
     if query.since and query.until and query.since > query.until:
-        errors["bis"] = "Das Ende des Zeitraums liegt vor seinem Anfang."
+        errors["bis"] = _("Das Ende des Zeitraums liegt vor seinem Anfang.")
     if query.organisation is not None and query.organisation not in {o["id"] for o in organisations}:
-        errors["organisation"] = "Bitte eine Organisation aus der Liste wählen."
+        errors["organisation"] = _("Bitte eine Organisation aus der Liste wählen.")
     return query
 
 

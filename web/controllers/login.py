@@ -21,6 +21,7 @@ from web.rendering import client_redirect, page, wants_fragment
 from workflows.login_approval import finish_login, format_number, start_login
 from workflows.twofactor import Limits, may_log_in
 from web.return_path import forget_return_path, remember_return_path, return_target
+from core.i18n import _
 
 LOGIN_COOKIE = "pp_login"
 
@@ -35,7 +36,7 @@ async def login_start(request: Request) -> Response:
     form = await read_form(request, ("username",))
     username = form.values["username"]
     if not form.ok or not username:
-        errors = form.errors or {"username": "Bitte geben Sie Ihren Benutzernamen oder Ihre E-Mail-Adresse ein."}
+        errors = form.errors or {"username": _("Bitte geben Sie Ihren Benutzernamen oder Ihre E-Mail-Adresse ein.")}
         return page("login.html", {"values": form.values, "errors": errors}, status_code=HTTP_422_UNPROCESSABLE_ENTITY)
     settings = request.app.state.settings
     started = await start_login(
@@ -95,7 +96,7 @@ async def login_finish(request: HTMXRequest, public_id: FromPath[str]) -> Respon
     if challenge is not None and challenge["status"] == "pending" and challenge["expires_at"] > service.clock.now():
         if wants_fragment(request):
             return Response("", status_code=204)
-        return _waiting(challenge, "Die Anmeldung ist noch nicht bestätigt.")
+        return _waiting(challenge, _("Die Anmeldung ist noch nicht bestätigt."))
     status = challenge["status"] if challenge is not None else ""
     return _ended(request, ENDED_REASONS.get(status, "timed_out"))
 

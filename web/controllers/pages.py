@@ -14,11 +14,13 @@ from litestar.exceptions import NoRouteMatchFoundException
 from litestar.response import Redirect
 from litestar.status_codes import HTTP_422_UNPROCESSABLE_ENTITY, HTTP_429_TOO_MANY_REQUESTS
 
+from core.i18n import _
 from db import barrier_reports
 from core.settings import Settings
 from web.auth import client_ip
 from web.forms import FormResult, check_email, has_control_characters, normalise_email, read_form
 from web.rendering import page
+from core.i18n import _, ngettext
 
 REPORT_FIELDS = ("page_url", "description", "email")
 PAGE_URL_MAX = 500
@@ -38,6 +40,7 @@ class Contact:
     intro: str
     email: str
     phone: str
+    kind: str = "support"  # "support" or "payment": pages in Leichte Sprache word each their own way
 
     @property
     def tel(self) -> str:
@@ -67,7 +70,7 @@ def _contact_value(settings: Settings, name: str) -> str:
 
 
 def support_contact(settings: Settings) -> Contact:
-    return Contact("Technischer Support", "Bei technischen Problemen, etwa mit der Anmeldung oder der Zwei-Faktor-App:",
+    return Contact(_("Technischer Support"), _("Bei technischen Problemen, etwa mit der Anmeldung oder der Zwei-Faktor-App:"),
                    _contact_value(settings, "support_email"), _contact_value(settings, "support_phone"))
 
 
@@ -75,8 +78,9 @@ def contacts(settings: Settings, support_only: bool = False) -> list[Contact]:
     """The contacts configured (an unset one hides its line; both unset, the topic)."""
     found = [support_contact(settings)]
     if not support_only:
-        found.append(Contact("Fragen zu Zahlungsavisen", "Bei Fragen rund um Zahlungsavise:",
-                             _contact_value(settings, "payment_contact_email"), _contact_value(settings, "payment_contact_phone")))
+        found.append(Contact(_("Fragen zu Zahlungsavisen"), _("Bei Fragen rund um Zahlungsavise:"),
+                             _contact_value(settings, "payment_contact_email"), _contact_value(settings, "payment_contact_phone"),
+                             kind="payment"))
     return [c for c in found if c.shown]
 
 
@@ -107,12 +111,13 @@ def same_site_path(value: str, base_url: str) -> str | None:
 
 def description_problem(value: str) -> str | None:
     if not value:
-        return "Bitte beschreiben Sie die Barriere."
+        return _("Bitte beschreiben Sie die Barriere.")
     # Only C0/C1 controls: format characters (soft hyphens, emoji joiners) come with pasted text.
     if any(unicodedata.category(c) == "Cc" for c in _TEXT_WHITESPACE.sub("", value)):
-        return "Die Beschreibung darf keine Steuerzeichen enthalten."
+        return _("Die Beschreibung darf keine Steuerzeichen enthalten.")
     if len(value) > DESCRIPTION_MAX:
-        return f"Die Beschreibung darf höchstens {DESCRIPTION_MAX} Zeichen lang sein; sie hat jetzt {len(value)}."
+        return _("Die Beschreibung darf höchstens %(max)d Zeichen lang sein; sie hat jetzt %(length)d.") % {
+            "max": DESCRIPTION_MAX, "length": len(value)}
     return None
 
 
@@ -123,7 +128,7 @@ def validate_report(result: FormResult, base_url: str) -> FormResult:
         path = same_site_path(values["page_url"], base_url)
         if path is None:
             errors["page_url"] = (
-                "Bitte geben Sie eine Adresse dieses Portals an, zum Beispiel /hilfe, oder lassen Sie das Feld leer."
+                _("Bitte geben Sie eine Adresse dieses Portals an, zum Beispiel /hilfe, oder lassen Sie das Feld leer.")
             )
         else:
             values["page_url"] = path
@@ -205,10 +210,13 @@ async def barrier_report_submit(request: Request) -> Response:
     report = barrier_reports.NewReport(client_ip=client_ip(request), **form.values)
     stored = await barrier_reports.add(request.app.state.db, report, request.app.state.clock.now(), limit)
     if stored is None:
-        form.errors["_form"] = (
-            f"Von Ihrer Internetverbindung sind in der letzten Stunde bereits {limit} Meldungen eingegangen. "
-            "Bitte versuchen Sie es später noch einmal oder wenden Sie sich an den technischen Support."
-        )
+        form.errors["_form"] = ngettext(
+            "Von Ihrer Internetverbindung ist in der letzten Stunde bereits %(count)d Meldung eingegangen. "
+            "Bitte versuchen Sie es später noch einmal oder wenden Sie sich an den technischen Support.",
+            "Von Ihrer Internetverbindung sind in der letzten Stunde bereits %(count)d Meldungen eingegangen. "
+            "Bitte versuchen Sie es später noch einmal oder wenden Sie sich an den technischen Support.",
+            limit,
+        ) % {"count": limit}
         return _report_form(form.values, form.errors, HTTP_429_TOO_MANY_REQUESTS, headers={"Retry-After": "3600"})
     return Redirect(request.app.route_reverse("barrier_thanks"), status_code=303)
 

@@ -17,16 +17,17 @@ from web.rendering import page
 from workflows.engine import EventNotAllowed
 from workflows.roles import EventOf
 from workflows.service import TransitionConflict
+from core.i18n import lazy_gettext
 
 
 # A conflict means another change to the account committed in between (an admin, a
 # timer, a second tab): load the new state and try again, a few times.
 LOSE_DEVICE_ATTEMPTS = 3
 DEVICE_ERRORS = {
-    "conflict": "Das Gerät konnte gerade nicht gesperrt werden, weil sich Ihr Zugang im selben Moment geändert hat. "
-                "Bitte klicken Sie noch einmal auf „Gerät verloren“.",
-    "not_allowed": "Das Gerät kann in diesem Zustand Ihres Zugangs nicht hier gesperrt werden. Bitte wenden Sie sich "
-                   "an den Admin Ihrer Organisation, damit das Gerät zurückgesetzt wird.",
+    "conflict": lazy_gettext("Das Gerät konnte gerade nicht gesperrt werden, weil sich Ihr Zugang im selben Moment geändert hat. "
+                "Bitte klicken Sie noch einmal auf „Gerät verloren“."),
+    "not_allowed": lazy_gettext("Das Gerät kann in diesem Zustand Ihres Zugangs nicht hier gesperrt werden. Bitte wenden Sie sich "
+                   "an den Admin Ihrer Organisation, damit das Gerät zurückgesetzt wird."),
 }
 
 

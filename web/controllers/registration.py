@@ -23,14 +23,15 @@ from web.rendering import client_redirect, page, render_block, wants_fragment
 from workflows.engine import EventNotAllowed, Flow
 from workflows.service import FlowService, TransitionConflict
 from workflows.twofactor import Limits, issue_code
+from core.i18n import _, lazy_gettext
 
 PROFILE_FIELDS = ("salutation", "first_name", "last_name", "phone")
 PHONE = re.compile(r"^\+?[0-9 ()/-]{5,40}$")
 
 # Wizard steps: route name, title. The device step has three pages without a state change.
 STEPS = [
-    ("registration_profile", "Persönliche Daten"),
-    ("registration_device", "Geräteregistrierung"),
+    ("registration_profile", lazy_gettext("Persönliche Daten")),
+    ("registration_device", lazy_gettext("Geräteregistrierung")),
     ("registration_app", "App herunterladen"),
     ("registration_activation", "Aktivierung"),
     ("registration_done", "Abschluss"),
@@ -118,12 +119,12 @@ class RegistrationController(Controller):
         form = await read_form(request, PROFILE_FIELDS)
         v, errors = form.values, form.errors
         if "salutation" not in errors and v["salutation"] not in SALUTATIONS:
-            errors["salutation"] = "Bitte wählen Sie eine Anrede aus."
+            errors["salutation"] = _("Bitte wählen Sie eine Anrede aus.")
         for name in ("first_name", "last_name"):
             if name not in errors and (problem := check_name(v[name], name)):
                 errors[name] = problem
         if "phone" not in errors and v["phone"] and (has_control_characters(v["phone"]) or not PHONE.match(v["phone"])):
-            errors["phone"] = "Bitte geben Sie eine Telefonnummer nur mit Ziffern, Leerzeichen und + - / ( ) ein."
+            errors["phone"] = _("Bitte geben Sie eine Telefonnummer nur mit Ziffern, Leerzeichen und + - / ( ) ein.")
         account = await request.app.state.db.fetch_one(Account.select(Account.email).where(Account.id == info.account_id))
         if errors:
             return page("registration_profile.html", self._context(

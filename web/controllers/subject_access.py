@@ -13,23 +13,24 @@ from db import subject_access
 from db.audit import audit_step
 from web.auth import actor_of, client_ip, require_admin
 from web.rendering import page
+from core.i18n import lazy_gettext
 
 # German headings and column names of the readable page.
 SECTIONS = {
-    "history": "Verlauf", "timers": "Geplante Ereignisse", "mails": "E-Mails", "consent_records": "Einwilligungen",
-    "devices": "Geräte", "login_requests": "Anmeldeanfragen", "sessions": "Sitzungen",
-    "security_events": "Sicherheitsereignisse",
+    "history": lazy_gettext("Verlauf"), "timers": lazy_gettext("Geplante Ereignisse"), "mails": lazy_gettext("E-Mails"), "consent_records": lazy_gettext("Einwilligungen"),
+    "devices": lazy_gettext("Geräte"), "login_requests": lazy_gettext("Anmeldeanfragen"), "sessions": lazy_gettext("Sitzungen"),
+    "security_events": lazy_gettext("Sicherheitsereignisse"),
 }
 COLUMNS = {
-    "organisation": "Organisation", "role": "Rolle", "salutation": "Anrede", "first_name": "Vorname",
-    "last_name": "Nachname", "email": "E-Mail", "phone": "Telefon", "created_at": "Zeitpunkt",
-    "event": "Ereignis", "from_state": "von", "to_state": "nach", "actor": "durch", "client_ip": "IP-Adresse",
-    "due_at": "fällig", "status": "Status", "fired_at": "ausgelöst", "kind": "Art", "recipient": "Empfänger",
-    "attempts": "Versuche", "sent_at": "versendet", "last_error": "Fehler", "document": "Dokument",
-    "version": "Version", "action": "Aktion", "text_sha256": "Prüfsumme des Textes", "public_id": "Gerät",
-    "pin_failures": "falsche PINs", "locked_at": "gesperrt", "revoked_at": "entfernt",
-    "last_seen_at": "zuletzt aktiv", "ended_at": "beendet", "flow_name": "Ablauf", "flow_version": "Ablauf-Version",
-    "state": "Status", "context": "Daten des Ablaufs", "updated_at": "geändert", "id": "Nummer",
+    "organisation": lazy_gettext("Organisation"), "role": lazy_gettext("Rolle"), "salutation": lazy_gettext("Anrede"), "first_name": lazy_gettext("Vorname"),
+    "last_name": lazy_gettext("Nachname"), "email": lazy_gettext("E-Mail"), "phone": lazy_gettext("Telefon"), "created_at": lazy_gettext("Zeitpunkt"),
+    "event": lazy_gettext("Ereignis"), "from_state": lazy_gettext("von"), "to_state": lazy_gettext("nach"), "actor": lazy_gettext("durch"), "client_ip": lazy_gettext("IP-Adresse"),
+    "due_at": lazy_gettext("fällig"), "status": lazy_gettext("Status"), "fired_at": lazy_gettext("ausgelöst"), "kind": lazy_gettext("Art"), "recipient": lazy_gettext("Empfänger"),
+    "attempts": lazy_gettext("Versuche"), "sent_at": lazy_gettext("versendet"), "last_error": lazy_gettext("Fehler"), "document": lazy_gettext("Dokument"),
+    "version": lazy_gettext("Version"), "action": lazy_gettext("Aktion"), "text_sha256": lazy_gettext("Prüfsumme des Textes"), "public_id": lazy_gettext("Gerät"),
+    "pin_failures": lazy_gettext("falsche PINs"), "locked_at": lazy_gettext("gesperrt"), "revoked_at": lazy_gettext("entfernt"),
+    "last_seen_at": lazy_gettext("zuletzt aktiv"), "ended_at": lazy_gettext("beendet"), "flow_name": lazy_gettext("Ablauf"), "flow_version": lazy_gettext("Ablauf-Version"),
+    "state": lazy_gettext("Status"), "context": lazy_gettext("Daten des Ablaufs"), "updated_at": lazy_gettext("geändert"), "id": lazy_gettext("Nummer"),
 }
 
 

@@ -26,8 +26,7 @@ from db.people import PersonRow
 from web import mail_failures
 from web.actors import actor_label
 from web.auth import actor_of, client_ip, require_admin
-from web.formatting import datetime_de
-from web.forms import PERSON_FIELDS, SALUTATIONS, FormResult, read_form, validate_person
+from web.forms import INVITE_FIELDS, SALUTATIONS, FormResult, read_form, validate_invitation
 from web.live import LOOK_BACK
 from web.rendering import fragment, page, render_block, wants_fragment
 from workflows import admins as admin_rules
@@ -36,6 +35,7 @@ from workflows.engine import EventNotAllowed
 from workflows.invitations import AlreadyInvited, Person, invite
 from workflows.mail_limits import InviteLimitReached, MailLimitReached, MailLimits, RecipientLimitReached
 from workflows.service import FlowService, InstanceNotFound
+from core.i18n import _, format_datetime, ngettext
 
 TEMPLATE = "users.html"
 FORM_TEMPLATE = "users_new.html"
@@ -88,14 +88,15 @@ class RowViews:
 
     def of(self, person: PersonRow) -> RowView:
         label, badge, actions, description = self._state(person)
-        salutation = person.salutation if person.salutation and person.salutation != "keine Angabe" else ""
+        # The salutation is stored in German (the form's values); it is shown in the page's language.
+        salutation = _(person.salutation) if person.salutation and person.salutation != "keine Angabe" else ""
         name = person.name
         display_name = f"{salutation} {name}" if salutation and name else (name or "–")
-        validity = (f"gültig bis {datetime_de(person.expires_at)}" if person.expires_at
-                    else datetime_de(person.last_activity_at))
+        validity = (_("gültig bis %(date)s") % {"date": format_datetime(person.expires_at)} if person.expires_at
+                    else format_datetime(person.last_activity_at))
         return RowView(
             person, label, badge, actions, description, f"{self._prefix}{person.instance_id}",
-            display_name, datetime_de(person.invited_at), validity,
+            display_name, format_datetime(person.invited_at), validity,
         )
 
 
@@ -116,7 +117,8 @@ class RowCells(NamedTuple):
     has_actions: bool
 
 
-# A flow has a handful of labels and badges: each is escaped once per process.
+# A flow has a handful of labels and badges: each is escaped once per process (a label
+# as the plain text of the current language: LocalizedText hashes as its German text).
 _escaped_label = lru_cache(maxsize=1024)(escape)
 
 
@@ -124,7 +126,7 @@ def cells_of(view: RowView) -> RowCells:
     # Not escaped: the URL (a route and an id) and the dates (digits and fixed words).
     return RowCells(
         view.id, view.url, escape(view.display_name), escape(view.person.email), _escaped_label(view.badge),
-        _escaped_label(view.label), view.person.mail_failed, view.invited, view.validity, bool(view.actions),
+        _escaped_label(str(view.label)), view.person.mail_failed, view.invited, view.validity, bool(view.actions),
     )
 
 
@@ -201,15 +203,22 @@ def expiry_events(service: FlowService) -> frozenset[str]:
 def mail_limit_message(exc: MailLimitReached) -> str:
     """Why an admin's action was refused by a mail limit (LIM-1), in words for the admin."""
     if isinstance(exc, RecipientLimitReached):
-        return (
-            f"An diese E-Mail-Adresse wurden in den letzten 24 Stunden bereits {exc.limit} E-Mails "
+        return ngettext(
+            "An diese E-Mail-Adresse wurde in den letzten 24 Stunden bereits %(count)d E-Mail "
             "aus der Nutzerverwaltung verschickt. Damit niemand mit E-Mails überhäuft wird, geht heute "
-            "keine weitere an diese Adresse. Bitte versuchen Sie es morgen noch einmal."
-        )
-    return (
-        f"Sie haben in der letzten Stunde bereits {exc.limit} Einladungen oder Registrierungslinks verschickt. "
-        "Bitte versuchen Sie es später noch einmal."
-    )
+            "keine weitere an diese Adresse. Bitte versuchen Sie es morgen noch einmal.",
+            "An diese E-Mail-Adresse wurden in den letzten 24 Stunden bereits %(count)d E-Mails "
+            "aus der Nutzerverwaltung verschickt. Damit niemand mit E-Mails überhäuft wird, geht heute "
+            "keine weitere an diese Adresse. Bitte versuchen Sie es morgen noch einmal.",
+            exc.limit,
+        ) % {"count": exc.limit}
+    return ngettext(
+        "Sie haben in der letzten Stunde bereits %(count)d Einladung oder Registrierungslink verschickt. "
+        "Bitte versuchen Sie es später noch einmal.",
+        "Sie haben in der letzten Stunde bereits %(count)d Einladungen oder Registrierungslinks verschickt. "
+        "Bitte versuchen Sie es später noch einmal.",
+        exc.limit,
+    ) % {"count": exc.limit}
 
 
 def state_choices(service: FlowService) -> list[tuple[str, str]]:
@@ -249,7 +258,8 @@ class UsersController(Controller):
     @get("/neu", name="users_new")
     async def new_form(self, request: HTMXRequest) -> Response:
         await require_admin(request)
-        context = {"values": dict.fromkeys(PERSON_FIELDS, ""), "errors": {}, "salutations": SALUTATIONS}
+        context = {"values": {**dict.fromkeys(INVITE_FIELDS, ""), "invitation_language": "de"}, "errors": {},
+                   "salutations": SALUTATIONS}
         if wants_fragment(request):
             return fragment(request, FORM_TEMPLATE, "dialog", context)
         return page(FORM_TEMPLATE, context)
@@ -258,10 +268,11 @@ class UsersController(Controller):
     async def create(self, request: HTMXRequest) -> Response:
         admin = await require_admin(request)
         service: FlowService = request.app.state.service
-        form = validate_person(await read_form(request, PERSON_FIELDS))
+        form = validate_invitation(await read_form(request, INVITE_FIELDS), request.app.state.settings.language_list())
         if not form.ok:
             return self._form_again(request, form, HTTP_422_UNPROCESSABLE_ENTITY)
-        person = Person(**form.values)
+        values = dict(form.values)
+        person = Person(language=values.pop("invitation_language"), **values)
         try:
             record = await invite(
                 service, admin.organisation_id, person, actor_of(admin), client_ip(request),
@@ -269,7 +280,7 @@ class UsersController(Controller):
             )
         except AlreadyInvited as exc:
             form.errors["email"] = (
-                "Für diese E-Mail-Adresse gibt es bereits eine Einladung oder einen Zugang in Ihrer Organisation."
+                _("Für diese E-Mail-Adresse gibt es bereits eine Einladung oder einen Zugang in Ihrer Organisation.")
             )
             return self._form_again(request, form, HTTP_409_CONFLICT, existing=exc)
         except MailLimitReached as exc:

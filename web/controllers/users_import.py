@@ -34,6 +34,7 @@ from web.rendering import fragment, page, wants_fragment
 from workflows.invitations import AlreadyInvited, Person, invite
 from workflows.mail_limits import InviteLimitReached, MailLimits, RecipientLimitReached
 from workflows.service import FlowService
+from core.i18n import _, lazy_gettext
 
 log = logging.getLogger(__name__)
 
@@ -44,19 +45,18 @@ STALE_CLAIM = timedelta(minutes=2)  # far longer than one step takes
 # Room for the multipart framing and the CSRF field around a file of MAX_BYTES; a
 # larger body is refused before it is read.
 MAX_BODY = csv_import.MAX_BYTES + 64 * 1024
-TOO_LARGE = (
-    f"Die Datei ist zu groß: höchstens {csv_import.MAX_BYTES // (1024 * 1024)} MiB sind möglich. "
-    "Bitte teilen Sie die Liste auf mehrere Dateien auf."
+TOO_LARGE = lazy_gettext(
+    "Die Datei ist zu groß: höchstens %(mib)d MiB sind möglich. Bitte teilen Sie die Liste auf mehrere Dateien auf."
 )
 
 RESULT_LABELS = {
-    RowStatus.INVALID: "ungültig",
-    RowStatus.KNOWN: "bereits eingeladen",
-    RowStatus.PENDING: "wird eingeladen",
-    RowStatus.RUNNING: "wird eingeladen",
-    RowStatus.INVITED: "eingeladen",
-    RowStatus.ALREADY_INVITED: "bereits eingeladen",
-    RowStatus.LIMIT: "Limit erreicht – bitte später erneut importieren",
+    RowStatus.INVALID: lazy_gettext("ungültig"),
+    RowStatus.KNOWN: lazy_gettext("bereits eingeladen"),
+    RowStatus.PENDING: lazy_gettext("wird eingeladen"),
+    RowStatus.RUNNING: lazy_gettext("wird eingeladen"),
+    RowStatus.INVITED: lazy_gettext("eingeladen"),
+    RowStatus.ALREADY_INVITED: lazy_gettext("bereits eingeladen"),
+    RowStatus.LIMIT: lazy_gettext("Limit erreicht – bitte später erneut importieren"),
 }
 BADGES = {
     RowStatus.INVALID: "danger",
@@ -132,7 +132,7 @@ class Progress:
 def body_too_large(request: HTMXRequest, exc: RequestEntityTooLarge) -> Response:
     """The body is refused before it is read, also while the CSRF middleware looks for
     the token in it: the upload form again, with the German message."""
-    context = {"csv": None, "error": TOO_LARGE, "recent": [], **_limits()}
+    context = {"csv": None, "error": TOO_LARGE % {"mib": csv_import.MAX_BYTES // (1024 * 1024)}, "recent": [], **_limits()}
     return page(TEMPLATE, context, status_code=HTTP_413_REQUEST_ENTITY_TOO_LARGE)
 
 
@@ -209,7 +209,7 @@ class UsersImportController(Controller):
         form = await read_form(request, ())
         if not form.ok:
             context = await self._context(request, info, await csv_imports.rows(request.app.state.db, info.id))
-            context["error"] = form.errors.get("_form") or "Das Formular ist ungültig. Bitte laden Sie die Seite neu."
+            context["error"] = form.errors.get("_form") or _("Das Formular ist ungültig. Bitte laden Sie die Seite neu.")
             return page(TEMPLATE, context, status_code=HTTP_422_UNPROCESSABLE_ENTITY)
         service: FlowService = request.app.state.service
         if retry:
@@ -288,12 +288,12 @@ async def invite_next_rows(
 def _the_one_file(form) -> tuple[UploadFile | None, str]:
     """The upload, if the form holds exactly one file in FILE_FIELD and nothing else."""
     if any(key not in (FILE_FIELD, CSRF_FIELD) for key in form.keys()):
-        return None, "Das Formular enthält unerwartete Felder. Bitte laden Sie die Seite neu."
+        return None, _("Das Formular enthält unerwartete Felder. Bitte laden Sie die Seite neu.")
     values = form.getall(FILE_FIELD) if FILE_FIELD in form else []
     if len(values) > 1:
-        return None, "Bitte wählen Sie genau eine Datei aus."
+        return None, _("Bitte wählen Sie genau eine Datei aus.")
     if not values or not isinstance(values[0], UploadFile):
-        return None, "Bitte wählen Sie eine CSV-Datei aus."
+        return None, _("Bitte wählen Sie eine CSV-Datei aus.")
     return values[0], ""
 
 

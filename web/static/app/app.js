@@ -514,7 +514,7 @@
   function timeOf(iso) {
     var date = new Date(iso);
     if (isNaN(date.getTime())) { return ""; }
-    return new Intl.DateTimeFormat("de-DE", { hour: "2-digit", minute: "2-digit" }).format(date);
+    return new Intl.DateTimeFormat(main.dataset.timeLocale || "de-DE", { hour: "2-digit", minute: "2-digit" }).format(date);
   }
 
   function buildRequest(item) {
