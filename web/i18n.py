@@ -14,6 +14,7 @@ from core.i18n import NATIVE_NAMES, SOURCE_LANGUAGE, current_language, html_lang
 
 LANGUAGE_COOKIE = "pp_lang"
 COOKIE_MAX_AGE = 400 * 24 * 3600  # browsers cap cookies at 400 days
+STATIC_PREFIXES = ("/static/", "/app/static/")
 
 
 def from_accept_language(header: str, offered: list[str]) -> str | None:
@@ -78,6 +79,8 @@ async def apply_profile_language(request: Request) -> None:
     settings = request.app.state.settings
     if known(request.cookies.get(LANGUAGE_COOKIE), settings.language_list()):
         return
+    if request.scope.get("path", "").startswith(STATIC_PREFIXES):
+        return  # files have no language; no session lookup for each of them
     from web.auth import current_session, session_cookie_name
 
     if not request.cookies.get(session_cookie_name(settings)):
