@@ -32,6 +32,8 @@ ALLOWED = {
     ("web/mail_failures.py", "Mailserver"): "matches the start of a record the outbox stored (jobs/outbox.py)",
     ("jobs/outbox.py", ""): "reasons recorded in the outbox row for operators (last_error); admins see "
                             "web/mail_failures.py's translated explanation",
+    ("jobs/mail_preparation.py", ""): "as jobs/outbox.py: why a mail was not sent, recorded in the outbox row",
+    ("jobs/smtp.py", ""): "as jobs/outbox.py: SMTP failures recorded in the outbox row (web/mail_failures.py explains them)",
     ("web/browsers.py", " auf "): "browser description joined in German; shown to the person themself in the app "
                                   "(to translate with web/browsers.py's names next)",
     ("workflows/roles.py", ""): "English descriptions of roles quoting German screen names",

@@ -14,7 +14,7 @@ from litestar.response import Redirect
 from litestar.status_codes import HTTP_422_UNPROCESSABLE_ENTITY
 
 from db import flow_simulations, flow_versions
-from core.i18n import lazy_gettext
+from core.i18n import _, lazy_gettext
 from web.auth import actor_of, require_product_owner
 from web.controllers.flow_studio import draft_or_404, preview_page
 from web.forms import CSRF_FIELD
@@ -42,7 +42,7 @@ class FlowSimulationController(Controller):
             return await preview_page(request, draft, status=HTTP_422_UNPROCESSABLE_ENTITY, days=text[:10],
                                       days_error=DAYS_ERROR % {"max": MAX_DAYS})
         if draft_check.check_text(draft["text"]).definition is None:
-            return await preview_page(request, draft, "Der Entwurf hat noch Fehler; beheben Sie sie im Entwurf.",
+            return await preview_page(request, draft, _("Der Entwurf hat noch Fehler; beheben Sie sie im Entwurf."),
                                       HTTP_422_UNPROCESSABLE_ENTITY, days=text)
         db, now = request.app.state.db, request.app.state.clock.now()
         since = now - timedelta(days=days)
