@@ -120,7 +120,10 @@ async def test_a_published_expiry_reaches_a_running_web_process_and_worker(porta
         port = free_port()
         env = dict(database_url=database_url, secret_key=settings.secret_key, smtp_host=smtp.host, smtp_port=str(smtp.port),
                    flow_refresh_seconds="1", base_url=f"http://127.0.0.1:{port}")
-        with started(["serve", "--port", str(port)], {**env, "scheduler_enabled": "false"}, "Application startup complete") as web, \
+        # One web process: /health below must speak for the process that takes the invitation
+        # (with --workers N each process follows on its own, within the refresh interval).
+        with started(["serve", "--port", str(port), "--workers", "1"], {**env, "scheduler_enabled": "false"},
+                     "Application startup complete") as web, \
                 started(["worker"], {**env, "sweep_interval_seconds": "0.5"}, "Worker started") as worker:
             web_url = f"http://127.0.0.1:{port}"
             assert flow_version_served(web_url) == 2
