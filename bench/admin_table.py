@@ -2,7 +2,7 @@
 
 One organisation holds N invitations (bench/admin_seed.py); its admin's session cookie (and
 the CSRF cookie a browser would hold after its first page) goes with every request. The
-server is one uvicorn worker (bench/admin_server.py). For each page and each number of
+server is one uvicorn worker unless `--workers N` (bench/admin_server.py). For each page and each number of
 connections wrk first warms up, then runs for a fixed time (`--latency` distribution).
 
 Pages (newest first unless said otherwise):
@@ -144,7 +144,7 @@ def _median(values: list[float]) -> float:
 
 def run_engine(engine: str, url: str, instances: int, pages: list[str], connections: list[int],
                seconds: float, warmup: float, variants: list[tuple[str, Path | None]], rounds: int = 1,
-               ) -> list[list[object]]:
+               workers: int = 1) -> list[list[object]]:
     """Every page and connection count, per variant (label, checkout to run the app from).
 
     With several variants all servers run at once and the measurements alternate between
@@ -154,7 +154,7 @@ def run_engine(engine: str, url: str, instances: int, pages: list[str], connecti
     paths = page_paths(instances)
     table: list[list[object]] = []
     with contextlib.ExitStack() as stack:
-        servers = [(label, stack.enter_context(serve(url, app_dir=app_dir))) for label, app_dir in variants]
+        servers = [(label, stack.enter_context(serve(url, app_dir=app_dir, workers=workers))) for label, app_dir in variants]
         for name in pages:
             cookies = {}
             for label, server in servers:
@@ -286,6 +286,8 @@ def main() -> None:
                         help="alternating rounds per measurement (default 1, or 3 with --compare)")
     parser.add_argument("--breakdown", action="store_true",
                         help="no wrk: CPU ms per request and per part, in-process (with --compare: both checkouts)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="uvicorn worker processes per server (CPU ms/req then counts all of them)")
     parser.add_argument("--workdir", default=str(DEFAULT_WORKDIR))
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
     parser.add_argument("--name", default=None,
@@ -317,7 +319,8 @@ def main() -> None:
                     labels = list(values)
             continue
         rounds = args.rounds or (3 if args.compare else 1)
-        rows += run_engine(engine, url, args.instances, pages, connections, args.seconds, args.warmup, variants, rounds)
+        rows += run_engine(engine, url, args.instances, pages, connections, args.seconds, args.warmup, variants, rounds,
+                           args.workers)
     if args.breakdown:
         print_table(f"CPU ms per request (median), in-process, {fmt_count(args.instances)} invitations",
                     ["engine", "code", "page", *labels], rows)

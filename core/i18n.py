@@ -228,10 +228,23 @@ def format_locale(code: str | None = None) -> str:
     return FORMAT_LOCALES.get(code or current_language(), FORMAT_LOCALES[SOURCE_LANGUAGE])
 
 
+@lru_cache(maxsize=None)
+def _babel_locale(name: str) -> Locale:
+    # Babel parses a locale given by name again on every call (~5 us, several times per value).
+    return Locale.parse(name)
+
+
 def format_datetime(value: datetime | None) -> str:
     """Date and time in Berlin time: "03.12.2026, 14:05 Uhr" / "3 Dec 2026, 14:05"."""
     if value is None:
         return "–"
+    return _formatted_datetime(_aware(value), current_language())
+
+
+# A table shows the same instants on every visit (invited, valid until): each is formatted
+# once per language (Babel takes ~10 us per date or time, 100 of them on a page).
+@lru_cache(maxsize=4096)
+def _formatted_datetime(value: datetime, code: str) -> str:
     return gettext("%(date)s, %(time)s Uhr") % {"date": format_date(value), "time": format_time(value)}
 
 
@@ -240,16 +253,17 @@ def format_date(value: date | datetime | None, format: str = "medium") -> str:
         return "–"
     if isinstance(value, datetime):
         value = _aware(value).astimezone(BERLIN).date()
-    return babel_dates.format_date(value, format=format, locale=format_locale())
+    return babel_dates.format_date(value, format=format, locale=_babel_locale(format_locale()))
 
 
 def format_time(value: time | datetime | None, format: str = "short") -> str:
     """Hours and minutes in Berlin time ("14:05"), without "Uhr"."""
     if value is None:
         return "–"
+    locale = _babel_locale(format_locale())
     if isinstance(value, datetime):
-        return babel_dates.format_time(_aware(value), format=format, tzinfo=BERLIN, locale=format_locale())
-    return babel_dates.format_time(value, format=format, locale=format_locale())
+        return babel_dates.format_time(_aware(value), format=format, tzinfo=BERLIN, locale=locale)
+    return babel_dates.format_time(value, format=format, locale=locale)
 
 
 def _aware(value: datetime) -> datetime:
@@ -259,11 +273,11 @@ def _aware(value: datetime) -> datetime:
 
 def format_number(value: float | int) -> str:
     """Grouped per language: 12.345 / 12,345."""
-    return babel_numbers.format_decimal(value, locale=format_locale())
+    return babel_numbers.format_decimal(value, locale=_babel_locale(format_locale()))
 
 
 def format_percent(value: float) -> str:
-    return babel_numbers.format_percent(value, locale=format_locale())
+    return babel_numbers.format_percent(value, locale=_babel_locale(format_locale()))
 
 
 class CurrentHtmlLang:

@@ -111,6 +111,9 @@ def create_app(
     def configure_templates(engine: JinjaTemplateEngine) -> None:
         # {% trans %} and _() in the request's language (web/i18n.py sets it per request).
         i18n.install_gettext(engine.engine)
+        # Jinja checks every template file's mtime on each render to reload edits: wanted
+        # while developing, a few stat calls per page for nothing in production.
+        engine.engine.auto_reload = settings.is_development
         engine.engine.filters["datetime_de"] = datetime_de
         engine.engine.filters["format_datetime"] = i18n.format_datetime
         engine.engine.filters["format_date"] = i18n.format_date

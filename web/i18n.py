@@ -91,6 +91,17 @@ async def apply_profile_language(request: Request) -> None:
         set_language(profile_language)
 
 
+def _switch_url(app, code: str) -> str:
+    """On every page: remembered in the app's URLs of the templates (web/rendering.py url_for),
+    as a route's URL does not change while the app runs (route_reverse ~15 us)."""
+    key = ("language_switch", ("code", code))
+    urls = app.state.template_urls
+    url = urls.get(key)
+    if url is None:
+        url = urls[key] = app.route_reverse("language_switch", code=code)
+    return url
+
+
 def language_links(request: Request | None, offered: list[str]) -> list[dict[str, object]]:
     """The switch's links: each language named in itself, back to this page afterwards."""
     here = ""
@@ -99,7 +110,7 @@ def language_links(request: Request | None, offered: list[str]) -> list[dict[str
     current = current_language()
     links = []
     for code in offered:
-        href = request.app.route_reverse("language_switch", code=code) if request is not None else f"/sprache/{code}"
+        href = _switch_url(request.app, code) if request is not None else f"/sprache/{code}"
         if here:
             href += f"?zurueck={quote(here, safe='/')}"
         links.append({"code": code, "name": NATIVE_NAMES[code], "lang": html_lang(code), "href": href,

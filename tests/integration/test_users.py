@@ -78,6 +78,21 @@ async def test_htmx_invite_returns_the_new_row_and_closes_the_dialog(settings, f
         assert response.headers["vary"] == "HX-Request"
 
 
+async def test_a_row_of_the_table_is_the_row_answered_alone(settings, factory, db, clock):
+    """The table builds its 50 rows' cells directly (RowViews.cells), a single row goes
+    through RowView (cells_of): both give the same markup."""
+    async with admin_of(settings, factory, db, clock) as (admin, _, _):
+        created = await admin.invite(htmx=True, salutation="Herr", first_name="Siobhán", last_name="O'Brien", email="s.obrien@example.ie")
+        row_id = re.search(r'<tr id="(person-\d+)"', created.text).group(1)
+        table = await admin.get("/nutzerverwaltung/")
+
+        def row(html: str) -> str:
+            return html.split(f'<tr id="{row_id}"')[1].split("</tr>")[0]
+
+        assert row(table.text) == row(created.text)
+        assert "Herr Siobhán O&#39;Brien" in row(table.text) and "gültig bis" in row(table.text)
+
+
 @pytest.mark.parametrize(
     ("first_name", "last_name", "email"),
     [

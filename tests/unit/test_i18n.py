@@ -21,6 +21,12 @@ def test_a_translated_message_shows_in_english_and_german_stays_the_source():
     assert i18n.format_datetime(WINTER_NOON_UTC) == "03.12.2026, 14:05 Uhr"
 
 
+def test_a_value_without_zone_is_utc_as_stored_by_the_database():
+    assert i18n.format_datetime(WINTER_NOON_UTC.replace(tzinfo=None)) == "03.12.2026, 14:05 Uhr"
+    with i18n.language("en"):
+        assert i18n.format_datetime(WINTER_NOON_UTC.replace(tzinfo=None)) == "3 Dec 2026, 14:05"
+
+
 def test_an_unknown_message_falls_back_to_the_german_msgid():
     with i18n.language("en"):
         assert i18n.gettext("Diesen Satz gibt es in keinem Katalog.") == "Diesen Satz gibt es in keinem Katalog."

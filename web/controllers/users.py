@@ -86,17 +86,27 @@ class RowViews:
             self._states[key] = known
         return known
 
-    def of(self, person: PersonRow) -> RowView:
-        label, badge, actions, description = self._state(person)
+    def _texts(self, person: PersonRow) -> tuple[str, str, str]:
+        """Display name, invitation date and validity, in the page's language."""
         # The salutation is stored in German (the form's values); it is shown in the page's language.
         salutation = _(person.salutation) if person.salutation and person.salutation != "keine Angabe" else ""
         name = person.name
         display_name = f"{salutation} {name}" if salutation and name else (name or "–")
         validity = (_("gültig bis %(date)s") % {"date": format_datetime(person.expires_at)} if person.expires_at
                     else format_datetime(person.last_activity_at))
-        return RowView(
-            person, label, badge, actions, description, f"{self._prefix}{person.instance_id}",
-            display_name, format_datetime(person.invited_at), validity,
+        return display_name, format_datetime(person.invited_at), validity
+
+    def of(self, person: PersonRow) -> RowView:
+        label, badge, actions, description = self._state(person)
+        return RowView(person, label, badge, actions, description, f"{self._prefix}{person.instance_id}", *self._texts(person))
+
+    def cells(self, person: PersonRow) -> RowCells:
+        """What cells_of(self.of(person)) gives, without building the RowView (50 per page)."""
+        label, badge, actions, _description = self._state(person)
+        display_name, invited, validity = self._texts(person)
+        return RowCells(
+            person.instance_id, f"{self._prefix}{person.instance_id}", escape(display_name), escape(person.email),
+            _escaped_label(badge), _escaped_label(str(label)), person.mail_failed, invited, validity, bool(actions),
         )
 
 
@@ -244,7 +254,7 @@ class UsersController(Controller):
         )
         views = RowViews(request.app, service)
         context = {
-            "cells": [cells_of(views.of(p)) for p in result.rows],
+            "cells": [views.cells(p) for p in result.rows],
             "next_cursor": result.next_cursor,
             "filters": {"q": q[:100], "status": status, "sort": sort},
             "cursor": cursor,
