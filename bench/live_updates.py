@@ -233,6 +233,8 @@ def main() -> None:
     parser.add_argument("--gap", type=float, default=0.5, help="mean seconds between changes")
     parser.add_argument("--idle-seconds", type=float, default=20.0)
     parser.add_argument("--reuse", action="store_true", help="reuse the seeded database of a previous run")
+    parser.add_argument("--name", default=None,
+                        help="the database (PostgreSQL) or file stem (SQLite) to seed or reuse; default bench_live_<size>")
     parser.add_argument("--app-dir", default=str(ROOT), help="run the server from this checkout (before/after)")
     parser.add_argument("--workdir", default=str(DEFAULT_WORKDIR))
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
@@ -247,7 +249,7 @@ def main() -> None:
     print_environment(extra)
     rows = []
     for engine in engines:
-        name = DATABASE_NAME.format(size=fmt_count(args.instances))
+        name = args.name or DATABASE_NAME.format(size=fmt_count(args.instances))
         url = existing(engine, name, args.workdir, args.pg_url) if args.reuse else None
         if url is None:
             url, seconds = seed(engine, args.instances, workdir=args.workdir, pg_url=args.pg_url, name=name)
