@@ -80,8 +80,22 @@ async def _stream(index: int, port: int, cookie: str, events: list, opened: asyn
                 events.append((index, int(match.group(1)), now))
 
 
+async def _load_table(port: int, cookie: str) -> None:
+    """The table page, as the browser loads it before it opens the stream (the server then
+    has the page's template compiled, as it would in use)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(
+        f"GET /nutzerverwaltung/ HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Cookie: {PRODUCTION_SESSION_COOKIE}={cookie}\r\n\r\n".encode()
+    )
+    await writer.drain()
+    await reader.read()
+    writer.close()
+
+
 async def client(port: int, cookie: str, streams: int) -> None:
     """Open the streams, say `ready`, collect events until `stop` arrives on stdin, print them as JSON."""
+    await _load_table(port, cookie)
     events: list[tuple[int, int, float]] = []
     opened: asyncio.Queue = asyncio.Queue()
     tasks = [asyncio.create_task(_stream(i, port, cookie, events, opened)) for i in range(streams)]
@@ -178,8 +192,17 @@ def latencies(changes: list[tuple[int, float, float]], events: list, streams: in
     return values, missing
 
 
+def spread(changes: list[tuple[int, float, float]], events: list) -> list[tuple[float, float]]:
+    """Per change, in order: commit to the first and to the last stream that had it (ms)."""
+    times: dict[int, list[float]] = {}
+    for _, instance_id, at in events:
+        times.setdefault(instance_id, []).append(at)
+    return [((min(times[i]) - committed) * 1000, (max(times[i]) - committed) * 1000)
+            for i, _, committed in changes if i in times]
+
+
 def run_engine(engine: str, url: str, streams: int, changes: int, idle_seconds: float, gap: float,
-               app_dir: Path) -> list[object]:
+               app_dir: Path, per_change: bool = False) -> list[object]:
     token = asyncio.run(admin_session(url))
     people = asyncio.run(invited_people(url, changes))
     if len(people) < changes:
@@ -214,6 +237,9 @@ def run_engine(engine: str, url: str, streams: int, changes: int, idle_seconds: 
     worst = max(ms) if ms else float("nan")
     write_ms = [(c - s) * 1000 for _, s, c in done]
     first_ms = first_stream(done, events)
+    if per_change:
+        print(f"  {engine}: per change, commit -> first / last stream (ms): " + ", ".join(
+            f"{first:.0f}/{last:.0f}" for first, last in spread(done, events)), flush=True)
     print(f"  {engine}: {len(ms)} deliveries, {missing} missing, p50 {percentile(ms, 50):.0f} ms, "
           f"p99 {percentile(ms, 99):.0f} ms, max {worst:.0f} ms", flush=True)
     target = TARGET_LATENCY_MS[engine]
@@ -233,9 +259,12 @@ def main() -> None:
     parser.add_argument("--gap", type=float, default=0.5, help="mean seconds between changes")
     parser.add_argument("--idle-seconds", type=float, default=20.0)
     parser.add_argument("--reuse", action="store_true", help="reuse the seeded database of a previous run")
+    parser.add_argument("--name", default=None,
+                        help="the database (PostgreSQL) or file stem (SQLite) to seed or reuse; default bench_live_<size>")
     parser.add_argument("--app-dir", default=str(ROOT), help="run the server from this checkout (before/after)")
     parser.add_argument("--workdir", default=str(DEFAULT_WORKDIR))
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
+    parser.add_argument("--per-change", action="store_true", help="print each change's first and last stream latency")
     parser.add_argument("--client-port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--client-cookie", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -247,12 +276,13 @@ def main() -> None:
     print_environment(extra)
     rows = []
     for engine in engines:
-        name = DATABASE_NAME.format(size=fmt_count(args.instances))
+        name = args.name or DATABASE_NAME.format(size=fmt_count(args.instances))
         url = existing(engine, name, args.workdir, args.pg_url) if args.reuse else None
         if url is None:
             url, seconds = seed(engine, args.instances, workdir=args.workdir, pg_url=args.pg_url, name=name)
             print(f"  {engine}: seeded {args.instances:,} invitations in {seconds:.1f} s", flush=True)
-        rows.append(run_engine(engine, url, args.streams, args.changes, args.idle_seconds, args.gap, Path(args.app_dir)))
+        rows.append(run_engine(engine, url, args.streams, args.changes, args.idle_seconds, args.gap, Path(args.app_dir),
+                               args.per_change))
     print_table(
         f"Live updates, {args.streams} SSE streams, one organisation with {fmt_count(args.instances)} invitations",
         ["engine", "streams", "changes", "deliveries", "missing", "write ms", "first stream p50 ms", "p50 ms", "p90 ms", "p99 ms", "max ms",

@@ -2,7 +2,8 @@
 
 The database is the source: every transition writes a history row. One poller per
 process reads new rows (only while someone listens) and wakes the subscribers of
-that row's organisation; each subscriber renders the changed row for its SSE stream.
+that row's organisation; the row is read and rendered once per process, organisation and
+language and sent on each of their SSE streams (LiveRows in the users controller).
 So a change made by any process reaches every process's admins. On PostgreSQL the poller
 reads when a NOTIFY names one of its organisations (db/wakeups.py), and otherwise only
 every PARTNERPORTAL_WAKE_FALLBACK_SECONDS; on SQLite it polls every 0.1 s."""
@@ -26,8 +27,8 @@ log = logging.getLogger(__name__)
 # row that became visible after a higher one (duplicates are filtered).
 LOOK_BACK = 200
 # How often the poller reads the history while anyone listens. The live status should
-# reach the table within 200 ms of the commit (the poll, reading the row once and
-# rendering it for each stream included); a poll that finds nothing is one indexed query
+# reach the table within 200 ms of the commit (the poll, reading and rendering the
+# row once for all streams included); a poll that finds nothing is one indexed query
 # of well under a millisecond, so 10 polls a second cost ~0.1-0.2 % of a core.
 POLL_INTERVAL_SECONDS = 0.1
 # A stream without news sends a comment this often, and checks its session first (SES-9);
@@ -50,7 +51,7 @@ class ChangeFeed:
         # may still commit (PostgreSQL sequences), or the id is never used (rolled back).
         self._gaps: set[int] = set()
         # Counts the polls that delivered something: a read of a row started at generation g
-        # shows every change delivered up to poll g (see LiveRowLoads in the users controller).
+        # shows every change delivered up to poll g (see LiveRows in the users controller).
         self.generation = 0
         # Set once the running poller has read where the history stands: from then on every
         # later change reaches the subscribers (a stream's first event id is this cursor).

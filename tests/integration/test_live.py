@@ -4,6 +4,7 @@ subscribers of that organisation, and only them; the stream says when it is read
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import httpx
 
@@ -11,6 +12,7 @@ from db.engine import Database
 from tests.support.admin import login_session
 from tests.support.server import running_server
 from web.auth import SESSION_COOKIE
+from web.i18n import LANGUAGE_COOKIE
 from web.live import ChangeFeed
 from workflows.service import FlowService
 
@@ -96,3 +98,49 @@ async def test_a_ready_stream_misses_no_change(settings, factory, db, clock, ser
                 await service.send(person.id, "complete_profile", data={"first_name": "Wera", "last_name": "Weiter"})
                 event, data = await next_event(lines)
                 assert event == "row" and f'id="person-{person.id}"' in data and "Status von Bernhard Tester: beantragt" in data
+
+
+async def _open_stream(stack, base_url: str, token: str, language: str):
+    """An admin's live stream, read up to its `ready` event; returns its event lines."""
+    client = await stack.enter_async_context(httpx.AsyncClient(
+        base_url=base_url, cookies={SESSION_COOKIE: token, LANGUAGE_COOKIE: language}, timeout=WAIT_SECONDS))
+    stream = await stack.enter_async_context(client.stream("GET", "/nutzerverwaltung/live"))
+    assert stream.status_code == 200
+    lines = aiter(stream.aiter_lines())
+    assert (await next_event(lines))[0] == "cursor"
+    assert await next_event(lines) == ("ready", "bereit")
+    return lines
+
+
+async def test_streams_sharing_a_rendering_see_only_their_own_organisation(settings, factory, db, clock, service):
+    """A changed row is read and rendered once per process for all streams of the same
+    organisation and language (web/controllers/users.py LiveRows). Two organisations with
+    two streams each, in two languages: every stream gets its own organisation's rows
+    only, each in its own language, and the other organisation's person never appears."""
+    ours = await factory.invite(email="olga@unsrig.example")
+    ours_later = await factory.invite(ours.organisation_id, email="otto@unsrig.example")
+    theirs = await factory.invite(email="thea@fremd.example")
+    tokens = {}
+    for organisation_id in (ours.organisation_id, theirs.organisation_id):
+        for language in ("de", "en"):
+            admin_id = await factory.account(organisation_id, role="admin")
+            tokens[organisation_id, language] = await login_session(db, clock, admin_id, organisation_id)
+    with running_server(settings, clock) as base_url:
+        async with contextlib.AsyncExitStack() as stack:
+            streams = {key: await _open_stream(stack, base_url, token, key[1]) for key, token in tokens.items()}
+            await service.send(ours.id, "remind_inactive")
+            await service.send(theirs.id, "remind_inactive")
+            # A later change of our own: events come in commit order, so had their change
+            # reached one of our streams, it would come before this one.
+            await service.send(ours_later.id, "remind_inactive")
+            expected = {
+                ours.organisation_id: [(ours.id, "olga@unsrig.example"), (ours_later.id, "otto@unsrig.example")],
+                theirs.organisation_id: [(theirs.id, "thea@fremd.example")],
+            }
+            status = {"de": "Status von", "en": "Status of"}
+            for (organisation_id, language), lines in streams.items():
+                foreign = "fremd.example" if organisation_id == ours.organisation_id else "unsrig.example"
+                for instance_id, email in expected[organisation_id]:
+                    event, data = await next_event(lines)
+                    assert event == "row" and f'id="person-{instance_id}"' in data and f"<td>{email}</td>" in data
+                    assert status[language] in data and foreign not in data

@@ -35,7 +35,7 @@ from workflows.engine import EventNotAllowed
 from workflows.invitations import AlreadyInvited, Person, invite
 from workflows.mail_limits import InviteLimitReached, MailLimitReached, MailLimits, RecipientLimitReached
 from workflows.service import FlowService, InstanceNotFound
-from core.i18n import _, format_datetime, ngettext
+from core.i18n import _, current_language, format_datetime, ngettext
 
 TEMPLATE = "users.html"
 FORM_TEMPLATE = "users_new.html"
@@ -149,29 +149,54 @@ def one_row(view: RowView, **context) -> dict:
     return {"row": view, "cells": [cells_of(view)], **context}
 
 
-class LiveRowLoads:
-    """One database read per changed row for all of a process's live streams.
+class LiveRows:
+    """One database read and one rendering per changed row for all of a process's live
+    streams of the same organisation (and language).
 
-    The change feed wakes every stream of the organisation at once; each used to read the
-    row itself: 100 identical reads of three queries each, queued on SQLite's one
-    connection or PostgreSQL's pool of 8 (measured with 100 streams: p99 0.6 s and 1.5 s
-    from the commit to the last stream, most of it this queue). Streams
-    share a read of the same row started in the same feed generation: it started after the
-    poll that woke them, so it shows what that poll announced. A later poll is a new
-    generation and a new read. Nothing is kept after a read finishes."""
+    The change feed wakes every stream of the organisation at once. Each used to read the
+    row itself (100 identical reads queued on the connection pool: p99 0.6-1.5 s with 100
+    streams), and after that was shared, each still rendered the same fragment for itself
+    (~0.3 ms per stream, the larger part of a change's cost with 100 streams). Streams now
+    share a read of the same row started in the same feed generation: it started after
+    the poll that woke them, so it shows what that poll announced; a later poll is a new
+    generation and a new read. The fragment holds nothing of one browser (no CSRF field,
+    no per-admin action: the row offers the flow's admin actions on demand), so it is
+    rendered once per language and shared too. Both are keyed by the organisation the
+    stream's own session belongs to, and the read is limited to that organisation (SES-7):
+    a stream can only ever join work done for its own organisation. Nothing is kept after
+    a rendering finishes."""
 
     def __init__(self) -> None:
-        self._running: dict[tuple[int, int, int], asyncio.Future[PersonRow | None]] = {}
+        self._reads: dict[tuple[int, int, int], asyncio.Future[PersonRow | None]] = {}
+        self._renders: dict[tuple[int, int, int, str], asyncio.Future[str | None]] = {}
 
-    async def get(self, service: FlowService, organisation_id: int, instance_id: int, generation: int) -> PersonRow | None:
+    def read(self, service: FlowService, organisation_id: int, instance_id: int, generation: int) -> asyncio.Future[PersonRow | None]:
         key = (organisation_id, instance_id, generation)
-        running = self._running.get(key)
-        if running is None:
-            running = asyncio.ensure_future(people.one(service.db, organisation_id, instance_id, expiry_events=expiry_events(service)))
-            self._running[key] = running
-            running.add_done_callback(lambda _: self._running.pop(key, None))
-        # shield: a stream that goes away must not cancel the read the others wait for
-        return await asyncio.shield(running)
+        return self._shared(self._reads, key, lambda: people.one(service.db, organisation_id, instance_id, expiry_events=expiry_events(service)))
+
+    async def html(self, request: Request, service: FlowService, organisation_id: int, instance_id: int, generation: int) -> str | None:
+        """The row's live fragment in the request's language, or None if the row is gone."""
+        key = (organisation_id, instance_id, generation, current_language())
+
+        async def render() -> str | None:
+            person = await self.read(service, organisation_id, instance_id, generation)
+            return None if person is None else live_row_html(request, person)
+
+        # shield: a stream that goes away must not cancel the work the others wait for
+        return await asyncio.shield(self._shared(self._renders, key, render))
+
+    @staticmethod
+    def _shared(running: dict, key: tuple, start) -> asyncio.Future:
+        future = running.get(key)
+        if future is None:
+            future = running[key] = asyncio.ensure_future(start())
+            future.add_done_callback(lambda _: running.pop(key, None))
+        return future
+
+
+def live_row_html(request: Request, person: PersonRow) -> str:
+    view = RowViews(request.app, request.app.state.service).of(person)
+    return render_block(request, TEMPLATE, "live_update", one_row(view, oob=True))
 
 
 # How soon a browser reconnects after the stream broke (e.g. a restart): the SSE `retry:`.
@@ -198,11 +223,11 @@ async def _changed_while_away(db, organisation_id: int, resume: int) -> list[int
     return list(dict.fromkeys(row["instance"] for row in rows))
 
 
-def live_row_loads(app: Litestar) -> LiveRowLoads:
-    loads = app.state.get("live_row_loads")
-    if loads is None:
-        loads = app.state["live_row_loads"] = LiveRowLoads()
-    return loads
+def live_rows(app: Litestar) -> LiveRows:
+    rows = app.state.get("live_rows")
+    if rows is None:
+        rows = app.state["live_rows"] = LiveRows()
+    return rows
 
 
 def expiry_events(service: FlowService) -> frozenset[str]:
@@ -426,12 +451,10 @@ class UsersController(Controller):
         checks = request.app.state.session_checks
         keepalive = request.app.state.live_keepalive_seconds
         organisation_id = admin.organisation_id
-        loads = live_row_loads(request.app)
+        rows = live_rows(request.app)
         resume = _last_event_id(request)
-        views = RowViews(request.app, service)
 
-        def row_event(person: PersonRow, cursor: int) -> ServerSentEventMessage:
-            html = render_block(request, TEMPLATE, "live_update", one_row(views.of(person), oob=True))
+        def row_event(html: str, cursor: int) -> ServerSentEventMessage:
             return ServerSentEventMessage(data=html, event="row", id=cursor)
 
         async def events() -> AsyncGenerator[ServerSentEventMessage, None]:
@@ -447,7 +470,7 @@ class UsersController(Controller):
                     for instance_id in await _changed_while_away(service.db, organisation_id, resume):
                         person = await people.one(service.db, organisation_id, instance_id, expiry_events=expiry_events(service))
                         if person is not None:
-                            yield row_event(person, cursor)
+                            yield row_event(live_row_html(request, person), cursor)
                 # From here on every change reaches this stream: a client (or a test) that
                 # waits for this event before changing something cannot miss the change.
                 yield ServerSentEventMessage(data="bereit", event="ready")
@@ -459,14 +482,14 @@ class UsersController(Controller):
                             return
                         yield ServerSentEventMessage(comment="keep-alive")
                         continue
-                    # The row is read while the session is checked: no added latency.
-                    person, alive = await asyncio.gather(
-                        loads.get(service, organisation_id, instance_id, feed.generation), checks.alive(admin.id)
+                    # The row is read and rendered while the session is checked: no added latency.
+                    html, alive = await asyncio.gather(
+                        rows.html(request, service, organisation_id, instance_id, feed.generation), checks.alive(admin.id)
                     )
                     if not alive:
                         return
-                    if person is not None:
-                        yield row_event(person, max(cursor, feed.cursor))
+                    if html is not None:
+                        yield row_event(html, max(cursor, feed.cursor))
             finally:
                 LIVE_STREAMS.dec()
                 feed.unsubscribe(organisation_id, queue)
