@@ -34,7 +34,8 @@ PostgreSQL the server's backends are not counted (they end with the peer's proce
     python -m bench.invites --engine sqlite --runs 3 --count 1000
     python -m bench.invites --engine postgres --creators 4 --gather-ms 20
     python -m bench.invites --peer-python PEER_VENV/bin/python --peer-dir ../shared/peers/django
-    python -m bench.invites --mime                        # EmailMessage against mail/mime.py, per mail
+    python -m bench.invites --phases --engine postgres    # creating alone, then sending alone
+    python -m bench.invites --mime                        # EmailMessage against mail/mime.py, rendering, per mail
 """
 
 from __future__ import annotations
@@ -168,6 +169,75 @@ async def run_once(url: str, engine: str, sink: Sink, count: int, connections: i
         "app_ms": cpu / sent * 1000, "db_ms": server_cpu / sent * 1000, "sink_ms": sink_cpu / sent * 1000,
         "load": os.getloadavg()[0], "rounds": rounds,
     }
+
+
+async def phases_once(url: str, engine: str, sink: Sink, count: int, connections: int) -> dict:
+    """Creating `count` invitations alone, then sending them alone (full batches, kept
+    connections): CPU of each phase per invitation, this process and the PostgreSQL backends."""
+    from core.clock import SystemClock
+    from core.settings import Settings
+    from core.signing import Signer
+    from db.engine import Database
+    from jobs.outbox import dispatch_due_mail
+    from jobs.smtp import SmtpConnections
+    from workflows import flow_snapshots
+    from workflows.invitations import Person, invite
+    from workflows.registry import FlowRegistry
+    from workflows.service import FlowService
+
+    settings = Settings(secret_key=SECRET, database_url=url, base_url="https://portal.example.org",
+                        smtp_host="127.0.0.1", smtp_port=sink.port, smtp_connections=connections)
+    db = Database(url)
+    await db.start(pool_size=8)
+    try:
+        registry = FlowRegistry.from_directory()
+        await flow_snapshots.sync(db, registry)
+        service, signer = FlowService(db, registry, SystemClock()), Signer(SECRET)
+        organisation, tag = await _organisation(db), secrets.token_hex(3)
+        pool = SmtpConnections(settings)
+
+        async def server_cpu() -> dict:
+            return await pg_backend_cpu(url) if engine == "postgres" else {}
+
+        marks = [(time.process_time(), time.perf_counter(), await server_cpu())]
+        for i in range(count):
+            person = Person("Frau", "Anna", f"Müller {i}", f"anna.{tag}.{i}@example.org")
+            await invite(service, organisation, person, "bench@admin.example", "127.0.0.1", None)
+        marks.append((time.process_time(), time.perf_counter(), await server_cpu()))
+        sent = 0
+        while sent < count:
+            sent += (await dispatch_due_mail(db, settings, service.clock, registry, signer, connections=pool)).sent
+        marks.append((time.process_time(), time.perf_counter(), await server_cpu()))
+        await pool.close()
+    finally:
+        await db.close()
+    result = {}
+    for name, (before, after) in (("create", marks[0:2]), ("send", marks[1:3])):
+        result[name] = {
+            "app_ms": (after[0] - before[0]) / count * 1000, "wall_ms": (after[1] - before[1]) / count * 1000,
+            "db_ms": cpu_between(before[2], after[2]) / count * 1000,
+        }
+    return result
+
+
+def bench_phases(engine: str, args) -> list[list[object]]:
+    url = asyncio.run(_database(engine, args))
+    sink = Sink()
+    runs = []
+    try:
+        asyncio.run(phases_once(url, engine, sink, min(200, args.count), args.connections))  # warm-up
+        for _ in range(args.runs):
+            sink_before = sink.cpu()
+            runs.append(asyncio.run(phases_once(url, engine, sink, args.count, args.connections)))
+            runs[-1]["sink_ms"] = (sink.cpu() - sink_before) / args.count * 1000
+    finally:
+        sink.stop()
+    rows = []
+    for phase in ("create", "send"):
+        rows.append([engine, phase, len(runs)] + [
+            statistics.median(r[phase][key] for r in runs) for key in ("app_ms", "db_ms", "wall_ms")
+        ] + [statistics.median(r["sink_ms"] for r in runs) if phase == "send" else float("nan"), os.getloadavg()[0]])
+    return rows
 
 
 # -- the Django peer ---------------------------------------------------------------------------
@@ -329,13 +399,27 @@ def compare_mime(repeat: int = 2000) -> None:
         return compose(sender(mail_from), envelope_address("anna.mueller@example.org"), mail.subject, mail.text,
                        mail.html, "<outbox-1@partnerportal.example>", now)
 
+    from core import i18n
+    from mail import rendering
+
+    values = MailValues(
+        portal_name="Partnerportal", organisation_name="Pflegedienst Sonne", role="staff",
+        link="https://portal.example.org/einladung/" + "y" * 120, validity_hours=720, expires_at=now, event_at=now,
+    )
+
+    def render_alone() -> object:
+        with i18n.language("de"):
+            return rendering._render("invitation", values, rendering.local_time(now), rendering.local_time(now))
+
     rows = []
-    for name, fn in (("email.message.EmailMessage + as_bytes", stdlib), ("mail.mime.compose", by_hand)):
+    for name, fn in (("email.message.EmailMessage + as_bytes", stdlib), ("mail.mime.compose", by_hand),
+                     ("rendering text + HTML alone (Jinja)", render_alone),
+                     ("render_mail, a batch's further mail (link put in)", lambda: render_mail("invitation", values))):
         fn()
         cpu = time.process_time()
         timeit.timeit(fn, number=repeat)
         rows.append([name, (time.process_time() - cpu) / repeat * 1e6])
-    print_table(f"Composing one invitation mail (CPU us, mean of {repeat})", ["how", "CPU us/mail"], rows)
+    print_table(f"Composing and rendering one invitation mail (CPU us, mean of {repeat})", ["how", "CPU us/mail"], rows)
 
 
 def main() -> None:
@@ -350,6 +434,7 @@ def main() -> None:
     parser.add_argument("--peer-dir", default=str(ROOT.parent / "shared" / "peers" / "django"))
     parser.add_argument("--peer-seconds", type=float, default=2.0)
     parser.add_argument("--mime", action="store_true", help="only compare composing a mail by hand with EmailMessage")
+    parser.add_argument("--phases", action="store_true", help="creating alone, then sending alone, per invitation")
     parser.add_argument("--keep", action="store_true", help="keep the scratch databases")
     parser.add_argument("--workdir", default=str(DEFAULT_WORKDIR))
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
@@ -358,8 +443,17 @@ def main() -> None:
     if args.mime:
         compare_mime()
         return
+    engines = ["sqlite", "postgres"] if args.engine == "all" else [args.engine]
+    if args.phases:
+        rows = [row for engine in engines for row in bench_phases(engine, args)]
+        print_table(
+            f"Creating {args.count} invitations, then sending them (batches of 50, {args.connections} kept SMTP connections)",
+            ["engine", "phase", "runs", "app CPU ms/inv", "db server CPU ms/inv", "wall ms/inv", "smtp sink CPU ms/inv", "load avg"],
+            rows,
+        )
+        return
     rows = []
-    for engine in (["sqlite", "postgres"] if args.engine == "all" else [args.engine]):
+    for engine in engines:
         rows += bench_engine(engine, args)
     print_table(
         f"Invitations created and sent over SMTP, {args.count} per run, {args.connections} SMTP connections, "
