@@ -232,6 +232,11 @@ def bench_phases(engine: str, args) -> list[list[object]]:
             runs[-1]["sink_ms"] = (sink.cpu() - sink_before) / args.count * 1000
     finally:
         sink.stop()
+    if not args.keep:
+        if engine == "sqlite":
+            remove_sqlite(sqlite_path(args.workdir, "invites"))
+        else:
+            asyncio.run(pg_drop_database(args.pg_url, "bench_invites"))
     rows = []
     for phase in ("create", "send"):
         rows.append([engine, phase, len(runs)] + [
