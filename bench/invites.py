@@ -7,11 +7,16 @@ no mail limits, as for the operator's command line) while the real dispatcher
 (`jobs.outbox.dispatch_due_mail`, default batch size and PARTNERPORTAL_SMTP_CONNECTIONS)
 sends them to a real aiosmtpd (`bench/smtp_sink.py`, its own process). Creating and
 sending run at the same time in one process, one event loop, as `serve` with its
-scheduler would; the dispatcher starts its next round as soon as one ends, and when a
-round found nothing due it waits until the next invitation is committed (what
-PostgreSQL's NOTIFY does for a worker, another part of issue 12), at most 0.5 s. Without
-that wake-up, polling every 5 ms cost ~3.5 ms of CPU per invitation on PostgreSQL.
-The clock is the system clock.
+scheduler would; the dispatcher keeps one set of SMTP connections for the whole run and
+closes them after a round that found nothing (as jobs/scheduler.py does). After each
+round it waits on a bell (db/wakeups.py), at most 0.5 s: on PostgreSQL the bell is rung
+by the real NOTIFY of the new outbox rows (a WakeUps listener, as a worker has) and the
+dispatcher then gathers --gather-ms (PARTNERPORTAL_MAIL_GATHER_MS) before it claims; on
+SQLite, which has no NOTIFY, the creator rings it after each invitation (an in-process
+stand-in: the product polls every PARTNERPORTAL_SWEEP_INTERVAL_SECONDS there). Without a
+wake-up, polling every 5 ms cost ~3.5 ms of CPU per invitation on PostgreSQL.
+--creators N invitations are created at the same time (N admins' requests, each one
+invitation, as the form and the CSV import make them). The clock is the system clock.
 
 The rate is invitations whose mail the server accepted, per second, from the first
 `invite` to the last mail marked sent. CPU per invitation: this process (all threads,
@@ -27,15 +32,16 @@ PostgreSQL the server's backends are not counted (they end with the peer's proce
 
     python -m bench.invites                               # both engines, 5 runs of 2 000
     python -m bench.invites --engine sqlite --runs 3 --count 1000
+    python -m bench.invites --engine postgres --creators 4 --gather-ms 20
     python -m bench.invites --peer-python PEER_VENV/bin/python --peer-dir ../shared/peers/django
-    python -m bench.invites --mime                        # EmailMessage against mail/mime.py, per mail
+    python -m bench.invites --phases --engine postgres    # creating alone, then sending alone
+    python -m bench.invites --mime                        # EmailMessage against mail/mime.py, rendering, per mail
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import re
 import resource
@@ -84,9 +90,90 @@ async def _organisation(db) -> int:
     return rows[0][0]["id"]
 
 
-async def run_once(
-    url: str, engine: str, sink: Sink, count: int, connections: int, creators: int, keep_connections: bool
-) -> dict:
+async def run_once(url: str, engine: str, sink: Sink, count: int, connections: int, creators: int, gather_ms: int) -> dict:
+    from core.clock import SystemClock
+    from core.settings import Settings
+    from core.signing import Signer
+    from db.engine import Database
+    from db.wakeups import OUTBOX, Bell, WakeUps, ring_when_due
+    from jobs.outbox import dispatch_due_mail
+    from jobs.smtp import SmtpConnections
+    from workflows import flow_snapshots
+    from workflows.invitations import Person, invite
+    from workflows.registry import FlowRegistry
+    from workflows.service import FlowService
+
+    settings = Settings(
+        secret_key=SECRET, database_url=url, base_url="https://portal.example.org",
+        smtp_host="127.0.0.1", smtp_port=sink.port, smtp_connections=connections, mail_gather_ms=gather_ms,
+    )
+    db = Database(url)
+    await db.start(pool_size=8)
+    bell = Bell()
+    wakeups = WakeUps(url, IDLE_WAIT_S)  # active on PostgreSQL only
+    if wakeups.active:
+        wakeups.on(OUTBOX, ring_when_due(bell, time.time, within=IDLE_WAIT_S))
+        await wakeups.start()
+        await asyncio.wait_for(wakeups.listening.wait(), 30)
+    gather_s = settings.mail_gather_ms / 1000 if wakeups.active else 0.0
+    try:
+        registry = FlowRegistry.from_directory()
+        await flow_snapshots.sync(db, registry)
+        service = FlowService(db, registry, SystemClock())
+        signer = Signer(SECRET)
+        organisation = await _organisation(db)
+        tag = secrets.token_hex(3)
+        queue = iter(range(count))
+        created_at: list[float] = []
+
+        async def create() -> None:
+            for i in queue:
+                person = Person("Frau", "Anna", f"Müller {i}", f"anna.{tag}.{i}@example.org")
+                await invite(service, organisation, person, "bench@admin.example", "127.0.0.1", None)
+                if not wakeups.active:
+                    bell.ring()  # a new outbox row: what NOTIFY tells a waiting dispatcher
+            created_at.append(time.perf_counter())
+
+        pool = SmtpConnections(settings)  # the process's, as jobs/scheduler.py keeps them
+        rounds = 0
+
+        async def dispatch() -> int:
+            nonlocal rounds
+            sent = 0
+            while sent < count:
+                result = await dispatch_due_mail(db, settings, service.clock, registry, signer, connections=pool)
+                rounds += 1
+                if result.retried or result.failed or result.cancelled:
+                    raise RuntimeError(f"not every mail went out: {result}")
+                sent += result.sent
+                if not result.handled:
+                    await pool.close()  # as jobs.scheduler.send_mail: idle, goodbye
+                if sent < count:
+                    await bell.wait(IDLE_WAIT_S, gather_s)
+            return sent
+
+        server_before = await pg_backend_cpu(url) if engine == "postgres" else None
+        sink_before, cpu_before = sink.cpu(), time.process_time()
+        start = time.perf_counter()
+        *_, sent = await asyncio.gather(*[create() for _ in range(creators)], dispatch())
+        seconds = time.perf_counter() - start
+        cpu = time.process_time() - cpu_before
+        sink_cpu = sink.cpu() - sink_before
+        server_cpu = cpu_between(server_before, await pg_backend_cpu(url)) if server_before is not None else 0.0
+        await pool.close()
+    finally:
+        await wakeups.stop()
+        await db.close()
+    return {
+        "sent": sent, "seconds": seconds, "rate": sent / seconds, "create_rate": count / (max(created_at) - start),
+        "app_ms": cpu / sent * 1000, "db_ms": server_cpu / sent * 1000, "sink_ms": sink_cpu / sent * 1000,
+        "load": os.getloadavg()[0], "rounds": rounds,
+    }
+
+
+async def phases_once(url: str, engine: str, sink: Sink, count: int, connections: int) -> dict:
+    """Creating `count` invitations alone, then sending them alone (full batches, kept
+    connections): CPU of each phase per invitation, this process and the PostgreSQL backends."""
     from core.clock import SystemClock
     from core.settings import Settings
     from core.signing import Signer
@@ -98,63 +185,64 @@ async def run_once(
     from workflows.registry import FlowRegistry
     from workflows.service import FlowService
 
-    settings = Settings(
-        secret_key=SECRET, database_url=url, base_url="https://portal.example.org",
-        smtp_host="127.0.0.1", smtp_port=sink.port, smtp_connections=connections,
-    )
+    settings = Settings(secret_key=SECRET, database_url=url, base_url="https://portal.example.org",
+                        smtp_host="127.0.0.1", smtp_port=sink.port, smtp_connections=connections)
     db = Database(url)
     await db.start(pool_size=8)
     try:
         registry = FlowRegistry.from_directory()
         await flow_snapshots.sync(db, registry)
-        service = FlowService(db, registry, SystemClock())
-        signer = Signer(SECRET)
-        organisation = await _organisation(db)
-        tag = secrets.token_hex(3)
-        queue = iter(range(count))
-        created_at: list[float] = []
+        service, signer = FlowService(db, registry, SystemClock()), Signer(SECRET)
+        organisation, tag = await _organisation(db), secrets.token_hex(3)
+        pool = SmtpConnections(settings)
 
-        wake = asyncio.Event()
+        async def server_cpu() -> dict:
+            return await pg_backend_cpu(url) if engine == "postgres" else {}
 
-        async def create() -> None:
-            for i in queue:
-                person = Person("Frau", "Anna", f"Müller {i}", f"anna.{tag}.{i}@example.org")
-                await invite(service, organisation, person, "bench@admin.example", "127.0.0.1", None)
-                wake.set()  # a new outbox row: what NOTIFY tells a waiting dispatcher
-            created_at.append(time.perf_counter())
-
-        pool = SmtpConnections(settings) if keep_connections else None
-
-        async def dispatch() -> int:
-            sent = 0
-            while sent < count:
-                result = await dispatch_due_mail(db, settings, service.clock, registry, signer, connections=pool)
-                if result.retried or result.failed or result.cancelled:
-                    raise RuntimeError(f"not every mail went out: {result}")
-                sent += result.sent
-                if not result.handled:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(wake.wait(), IDLE_WAIT_S)
-                wake.clear()
-            return sent
-
-        server_before = await pg_backend_cpu(url) if engine == "postgres" else None
-        sink_before, cpu_before = sink.cpu(), time.process_time()
-        start = time.perf_counter()
-        *_, sent = await asyncio.gather(*[create() for _ in range(creators)], dispatch())
-        seconds = time.perf_counter() - start
-        cpu = time.process_time() - cpu_before
-        sink_cpu = sink.cpu() - sink_before
-        server_cpu = cpu_between(server_before, await pg_backend_cpu(url)) if server_before is not None else 0.0
-        if pool is not None:
-            await pool.close()
+        marks = [(time.process_time(), time.perf_counter(), await server_cpu())]
+        for i in range(count):
+            person = Person("Frau", "Anna", f"Müller {i}", f"anna.{tag}.{i}@example.org")
+            await invite(service, organisation, person, "bench@admin.example", "127.0.0.1", None)
+        marks.append((time.process_time(), time.perf_counter(), await server_cpu()))
+        sent = 0
+        while sent < count:
+            sent += (await dispatch_due_mail(db, settings, service.clock, registry, signer, connections=pool)).sent
+        marks.append((time.process_time(), time.perf_counter(), await server_cpu()))
+        await pool.close()
     finally:
         await db.close()
-    return {
-        "sent": sent, "seconds": seconds, "rate": sent / seconds, "create_rate": count / (max(created_at) - start),
-        "app_ms": cpu / sent * 1000, "db_ms": server_cpu / sent * 1000, "sink_ms": sink_cpu / sent * 1000,
-        "load": os.getloadavg()[0],
-    }
+    result = {}
+    for name, (before, after) in (("create", marks[0:2]), ("send", marks[1:3])):
+        result[name] = {
+            "app_ms": (after[0] - before[0]) / count * 1000, "wall_ms": (after[1] - before[1]) / count * 1000,
+            "db_ms": cpu_between(before[2], after[2]) / count * 1000,
+        }
+    return result
+
+
+def bench_phases(engine: str, args) -> list[list[object]]:
+    url = asyncio.run(_database(engine, args))
+    sink = Sink()
+    runs = []
+    try:
+        asyncio.run(phases_once(url, engine, sink, min(200, args.count), args.connections))  # warm-up
+        for _ in range(args.runs):
+            sink_before = sink.cpu()
+            runs.append(asyncio.run(phases_once(url, engine, sink, args.count, args.connections)))
+            runs[-1]["sink_ms"] = (sink.cpu() - sink_before) / args.count * 1000
+    finally:
+        sink.stop()
+    if not args.keep:
+        if engine == "sqlite":
+            remove_sqlite(sqlite_path(args.workdir, "invites"))
+        else:
+            asyncio.run(pg_drop_database(args.pg_url, "bench_invites"))
+    rows = []
+    for phase in ("create", "send"):
+        rows.append([engine, phase, len(runs)] + [
+            statistics.median(r[phase][key] for r in runs) for key in ("app_ms", "db_ms", "wall_ms")
+        ] + [statistics.median(r["sink_ms"] for r in runs) if phase == "send" else float("nan"), os.getloadavg()[0]])
+    return rows
 
 
 # -- the Django peer ---------------------------------------------------------------------------
@@ -237,11 +325,12 @@ def bench_engine(engine: str, args) -> list[list[object]]:
     sink = Sink()
     ours, theirs = [], []
     try:
-        asyncio.run(run_once(url, engine, sink, min(200, args.count), args.connections, args.creators, args.keep_connections))  # warm-up
+        asyncio.run(run_once(url, engine, sink, min(200, args.count), args.connections, args.creators, args.gather_ms))  # warm-up
         for index in range(args.runs):
-            ours.append(asyncio.run(run_once(url, engine, sink, args.count, args.connections, args.creators, args.keep_connections)))
+            ours.append(asyncio.run(run_once(url, engine, sink, args.count, args.connections, args.creators, args.gather_ms)))
             o = ours[-1]
-            print(f"# {engine} run {index + 1}: {o['sent']} in {o['seconds']:.2f} s = {o['rate']:.0f}/s, "
+            print(f"# {engine} run {index + 1}: {o['sent']} in {o['seconds']:.2f} s = {o['rate']:.0f}/s "
+                  f"(created {o['create_rate']:.0f}/s, {o['rounds']} dispatcher rounds), "
                   f"CPU ms/invitation app {o['app_ms']:.3f} db {o['db_ms']:.3f} sink {o['sink_ms']:.3f}, load {o['load']:.2f}",
                   flush=True)
             if peer is not None:
@@ -315,13 +404,27 @@ def compare_mime(repeat: int = 2000) -> None:
         return compose(sender(mail_from), envelope_address("anna.mueller@example.org"), mail.subject, mail.text,
                        mail.html, "<outbox-1@partnerportal.example>", now)
 
+    from core import i18n
+    from mail import rendering
+
+    values = MailValues(
+        portal_name="Partnerportal", organisation_name="Pflegedienst Sonne", role="staff",
+        link="https://portal.example.org/einladung/" + "y" * 120, validity_hours=720, expires_at=now, event_at=now,
+    )
+
+    def render_alone() -> object:
+        with i18n.language("de"):
+            return rendering._render("invitation", values, rendering.local_time(now), rendering.local_time(now))
+
     rows = []
-    for name, fn in (("email.message.EmailMessage + as_bytes", stdlib), ("mail.mime.compose", by_hand)):
+    for name, fn in (("email.message.EmailMessage + as_bytes", stdlib), ("mail.mime.compose", by_hand),
+                     ("rendering text + HTML alone (Jinja)", render_alone),
+                     ("render_mail, a batch's further mail (link put in)", lambda: render_mail("invitation", values))):
         fn()
         cpu = time.process_time()
         timeit.timeit(fn, number=repeat)
         rows.append([name, (time.process_time() - cpu) / repeat * 1e6])
-    print_table(f"Composing one invitation mail (CPU us, mean of {repeat})", ["how", "CPU us/mail"], rows)
+    print_table(f"Composing and rendering one invitation mail (CPU us, mean of {repeat})", ["how", "CPU us/mail"], rows)
 
 
 def main() -> None:
@@ -331,12 +434,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--connections", type=int, default=2, help="PARTNERPORTAL_SMTP_CONNECTIONS")
     parser.add_argument("--creators", type=int, default=1, help="invitations created at the same time")
-    parser.add_argument("--keep-connections", action="store_true",
-                        help="one set of SMTP connections for the whole run, not one per dispatcher round")
+    parser.add_argument("--gather-ms", type=int, default=20, help="PARTNERPORTAL_MAIL_GATHER_MS (PostgreSQL)")
     parser.add_argument("--peer-python", help="the Django peer's virtualenv python (alternating runs)")
     parser.add_argument("--peer-dir", default=str(ROOT.parent / "shared" / "peers" / "django"))
     parser.add_argument("--peer-seconds", type=float, default=2.0)
     parser.add_argument("--mime", action="store_true", help="only compare composing a mail by hand with EmailMessage")
+    parser.add_argument("--phases", action="store_true", help="creating alone, then sending alone, per invitation")
     parser.add_argument("--keep", action="store_true", help="keep the scratch databases")
     parser.add_argument("--workdir", default=str(DEFAULT_WORKDIR))
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
@@ -345,12 +448,21 @@ def main() -> None:
     if args.mime:
         compare_mime()
         return
+    engines = ["sqlite", "postgres"] if args.engine == "all" else [args.engine]
+    if args.phases:
+        rows = [row for engine in engines for row in bench_phases(engine, args)]
+        print_table(
+            f"Creating {args.count} invitations, then sending them (batches of 50, {args.connections} kept SMTP connections)",
+            ["engine", "phase", "runs", "app CPU ms/inv", "db server CPU ms/inv", "wall ms/inv", "smtp sink CPU ms/inv", "load avg"],
+            rows,
+        )
+        return
     rows = []
-    for engine in (["sqlite", "postgres"] if args.engine == "all" else [args.engine]):
+    for engine in engines:
         rows += bench_engine(engine, args)
     print_table(
         f"Invitations created and sent over SMTP, {args.count} per run, {args.connections} SMTP connections, "
-        f"{args.creators} creator(s)" + (", connections kept between rounds" if args.keep_connections else ""),
+        f"{args.creators} creator(s), gather {args.gather_ms} ms (PostgreSQL)",
         ["engine", "product", "runs", "invites/s median", "min", "max", "CPU ms/inv total", "app", "db server",
          "smtp sink", "load avg", "target/s"],
         rows,

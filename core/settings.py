@@ -194,6 +194,9 @@ class Settings:
     smtp_security: Literal["none", "starttls", "tls"] = "none"
     # SMTP connections one dispatcher keeps open in parallel; each carries many mails in turn.
     smtp_connections: Annotated[int, between(1, 32)] = 2
+    # PostgreSQL: a dispatcher woken by a new mail waits this long for more before it
+    # claims, so a round carries a batch rather than one mail (0: claim at once).
+    mail_gather_ms: Annotated[int, between(0, 1000)] = 20
     mail_from: Annotated[str, Field(max_length=200), AfterValidator(_mail_address)] = "Partnerportal <noreply@partnerportal.invalid>"
     mail_max_attempts: Annotated[int, between(1, 1000)] = 30  # temporary failures, retried with backoff up to an hour apart
     # How long a dispatcher holds the mails it claimed; renewed while it sends, so this

@@ -247,11 +247,14 @@ def upsert_steps(deltas: dict[Key, int]) -> list[Step]:
     return steps
 
 
-def counter_steps(changes: Iterable[Any], now: datetime) -> tuple[list[Step | Deferred], list[Deferred]]:
+def counter_steps(
+    changes: Iterable[Any], now: datetime, new_instances: bool = False
+) -> tuple[list[Step | Deferred], list[Deferred]]:
     """The funnel's part of a transition's transaction, as (read, write): `read` loads the
     history of the changed instances and must run before this transition's own history
     row is written; `write` appends the counter deltas (anywhere after `read`; it locks
-    nothing shared). `changes` are db.instances.Change objects."""
+    nothing shared). `changes` are db.instances.Change objects; with `new_instances`
+    they were inserted in this transaction and have no history to read."""
     changes = list(changes)
     ids = sorted({c.record.id for c in changes})
     if not ids:
@@ -263,7 +266,7 @@ def counter_steps(changes: Iterable[Any], now: datetime) -> tuple[list[Step | De
         for change in changes:
             trails.setdefault(change.record.id, InstanceTrail(change.record.flow_name, change.record.organisation_id))
         ignored: dict[Key, int] = defaultdict(int)
-        for row in results[-1]:
+        for row in [] if new_instances else results[-1]:
             trails[row["instance"]].apply(_from_history(row), ignored)
         for change in changes:
             outcome = change.outcome
@@ -274,7 +277,8 @@ def counter_steps(changes: Iterable[Any], now: datetime) -> tuple[list[Step | De
             )
         return []
 
-    return [Step(history_query(ids)), Deferred(fold)], [Deferred(lambda results: delta_steps(deltas))]
+    read = [Deferred(fold)] if new_instances else [Step(history_query(ids)), Deferred(fold)]
+    return read, [Deferred(lambda results: delta_steps(deltas))]
 
 
 async def migration_steps(

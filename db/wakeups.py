@@ -152,9 +152,14 @@ class Bell:
     def rung(self) -> bool:
         return self._event.is_set()
 
-    async def wait(self, timeout: float) -> None:
+    async def wait(self, timeout: float, gather: float = 0.0) -> None:
+        """`gather`: after the bell rang, wait this much longer before returning, so that
+        what else is written in the meantime is handled together (rings meanwhile count
+        as this one: the consumer's work will see those rows)."""
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._event.wait(), timeout)
+        if gather > 0 and self._event.is_set():
+            await asyncio.sleep(gather)
         self._event.clear()
 
 

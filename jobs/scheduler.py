@@ -3,7 +3,9 @@ the database, so two schedulers never do the same work twice.
 
 On PostgreSQL (with `wakeups`) the timer sweep and the mail dispatcher run when a NOTIFY
 says there is new work, and otherwise every PARTNERPORTAL_WAKE_FALLBACK_SECONDS; on
-SQLite they run every PARTNERPORTAL_SWEEP_INTERVAL_SECONDS."""
+SQLite they run every PARTNERPORTAL_SWEEP_INTERVAL_SECONDS. The mail dispatcher keeps
+its SMTP connections between rounds (closed after a round that found nothing to send,
+and by `stop_scheduler`)."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from db import funnel
 from db.outage import is_outage
 from db.wakeups import OUTBOX, TIMER, Bell, WakeUps, ring_when_due
 from jobs.outbox import dispatch_due_mail
+from jobs.smtp import SmtpConnections
 from jobs.retention import purge_expired_data
 from jobs.simulations import run_simulations
 from jobs.timers import fire_due_timers
@@ -43,12 +46,16 @@ async def sweep_timers(service: FlowService, batch_size: int) -> None:
         log.warning("Timers: %s failed and stay pending (ids %s)", len(result.failed), ", ".join(map(str, result.failed[:20])))
 
 
-async def send_mail(service: FlowService, settings: Settings, signer: Signer) -> None:
+async def send_mail(service: FlowService, settings: Settings, signer: Signer, connections: SmtpConnections | None = None) -> None:
+    """One round; `connections` (the process's, see create_scheduler) stay open for the
+    next round while there is mail, and are closed (QUIT) when a round finds none."""
     try:
-        result = await dispatch_due_mail(service.db, settings, service.clock, service.registry, signer)
+        result = await dispatch_due_mail(service.db, settings, service.clock, service.registry, signer, connections=connections)
     except Exception as exc:  # as above: unfinished mails were given back (or their lease runs out)
         _log_failure("Mail dispatch", exc)
         return
+    if connections is not None and not result.handled:
+        await connections.close()  # idle: a mail server drops idle connections anyway
     if result.handled:
         summary = "Mail: %s sent, %s to retry, %s failed, %s cancelled"
         args = [result.sent, result.retried, result.failed, result.cancelled]
@@ -83,26 +90,41 @@ async def simulate_drafts(service: FlowService) -> None:
         _log_failure("Simulation", exc)
 
 
-async def run_when_woken(job, args: list, bell: Bell, fallback_seconds: float) -> None:
-    """Run `job` now, then whenever the bell rings, at the latest every `fallback_seconds`;
-    for as long as the scheduler runs (its shutdown cancels this). One loop per job: it
-    never runs twice at once, and a ring while it runs makes it run again right after."""
+async def run_when_woken(job, args: list, bell: Bell, fallback_seconds: float, gather_seconds: float = 0.0) -> None:
+    """Run `job` now, then whenever the bell rings (and `gather_seconds` more, see
+    Bell.wait), at the latest every `fallback_seconds`; for as long as the scheduler runs
+    (its shutdown cancels this). One loop per job: it never runs twice at once, and a
+    ring while it runs makes it run again right after."""
     try:
         while True:
             await job(*args)
-            await bell.wait(fallback_seconds)
+            await bell.wait(fallback_seconds, gather_seconds)
     except asyncio.CancelledError:
         # The scheduler's shutdown: end quietly (APScheduler would log it as a failed job).
         return
 
 
 def _add_woken_job(scheduler: AsyncIOScheduler, job, args: list, job_id: str, kind: str, service: FlowService,
-                   wakeups: WakeUps) -> None:
+                   wakeups: WakeUps, gather_seconds: float = 0.0) -> None:
     bell = Bell()
     fallback = wakeups.fallback_seconds
     wakeups.on(kind, ring_when_due(bell, lambda: service.clock.now().timestamp(), within=fallback))
     # A job without a trigger runs once, at start; this one then loops until shutdown.
-    scheduler.add_job(run_when_woken, args=[job, args, bell, fallback], id=job_id)
+    scheduler.add_job(run_when_woken, args=[job, args, bell, fallback, gather_seconds], id=job_id)
+
+
+class Scheduler(AsyncIOScheduler):
+    """APScheduler, and the SMTP connections its mail job keeps between rounds."""
+
+    smtp_connections: SmtpConnections | None = None
+
+
+async def stop_scheduler(scheduler: AsyncIOScheduler) -> None:
+    """Shut the scheduler down (running jobs are cancelled) and say goodbye to the mail server."""
+    scheduler.shutdown(wait=False)
+    connections = getattr(scheduler, "smtp_connections", None)
+    if connections is not None:
+        await connections.close()
 
 
 def create_scheduler(
@@ -112,10 +134,10 @@ def create_scheduler(
     settings: Settings | None = None,
     signer: Signer | None = None,
     wakeups: WakeUps | None = None,
-) -> AsyncIOScheduler:
+) -> Scheduler:
     """The timer sweep; with `settings`, also the outbox dispatcher (SMTP or development
     mailbox). With active `wakeups` (PostgreSQL), both run when notified."""
-    scheduler = AsyncIOScheduler(
+    scheduler = Scheduler(
         timezone=timezone.utc,
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
     )
@@ -144,9 +166,12 @@ def create_scheduler(
         next_run_time=service.clock.now(),
     )
     if settings is not None:
-        mail_args = [service, settings, signer or Signer(settings.secret_key)]
+        # One set of SMTP connections per process, kept between rounds.
+        scheduler.smtp_connections = SmtpConnections(settings) if settings.smtp_host else None
+        mail_args = [service, settings, signer or Signer(settings.secret_key), scheduler.smtp_connections]
         if woken:
-            _add_woken_job(scheduler, send_mail, mail_args, "send_mail", OUTBOX, service, woken)
+            _add_woken_job(scheduler, send_mail, mail_args, "send_mail", OUTBOX, service, woken,
+                           gather_seconds=settings.mail_gather_ms / 1000)
         else:
             scheduler.add_job(
                 send_mail,

@@ -9,7 +9,7 @@ from litestar import Litestar
 
 from core.crypto import PinHasher
 from core.settings import Settings
-from jobs.scheduler import create_scheduler
+from jobs.scheduler import create_scheduler, stop_scheduler
 from partnerportal import logs
 from partnerportal.metrics import start_metrics_server
 from web import app as web_app
@@ -50,7 +50,7 @@ def _beside_the_app(settings: Settings):
             yield
         finally:
             if state.scheduler is not None:
-                state.scheduler.shutdown(wait=False)
+                await stop_scheduler(state.scheduler)
             if metrics is not None:
                 metrics.stop()
 

@@ -9,7 +9,7 @@ import signal
 from db.engine import Database
 from db.migrate import ensure_migrated
 from db.wakeups import WakeUps
-from jobs.scheduler import create_scheduler
+from jobs.scheduler import create_scheduler, stop_scheduler
 from workflows import flow_snapshots, publication
 from core.clock import SystemClock
 from partnerportal import logs
@@ -56,7 +56,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None, sche
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
         if scheduler is not None:
-            scheduler.shutdown(wait=False)
+            await stop_scheduler(scheduler)
         if metrics is not None:
             metrics.stop()
         following.cancel()

@@ -48,24 +48,21 @@ async def invite(
     transaction; None for the operator's command line."""
     db, now = service.db, service.clock.now()
     flow = service.registry.onboarding()
-    existing = await accounts.find_by_email(db, organisation_id, person.email)
-    if existing is not None:
-        instance = existing["instance"]
-        can_resend = bool(instance) and _admin_may(service, instance, "invitation_again")
-        raise AlreadyInvited(instance["id"] if instance else None, can_resend)
     batch = service.batch()
     record, _ = batch.start(flow.name, organisation_id, None, flow.event_for("invitation"), actor, client_ip, recipient=person.email)
 
     def start(results) -> list:
-        # The account id comes from the INSERT just before, in the same transaction.
-        batch.plan.set_new_instance_account(results[-1][0]["id"])
+        # The account id comes from the first INSERT, in the same transaction.
+        batch.plan.set_new_instance_account(results[0][0]["id"])
         return batch.plan.steps()
 
     quotas = mail_limits.quotas(actor, person.email) if mail_limits else []
+    # The account first: an address already invited is refused by its unique index before
+    # a quota is asked (as the look-up before the write did), and takes none.
     steps = [
-        *limits.take_steps(quotas, now, postgres=not db.is_sqlite),
         accounts.insert_step(organisation_id, role, person.salutation, person.first_name, person.last_name, person.email, now,
                              person.language),
+        *limits.take_steps(quotas, now, postgres=not db.is_sqlite),
         Deferred(start),
     ]
     try:
@@ -73,7 +70,21 @@ async def invite(
     except limits.QuotaExhausted as exc:
         raise limit_reached(exc) from None
     except Exception as exc:
-        if _is_unique_violation(exc):  # the same address invited at the same moment
-            raise AlreadyInvited(None, False) from None
+        if _is_unique_violation(exc):
+            raise await _already_invited(service, organisation_id, person.email) from None
         raise
     return record
+
+
+async def _already_invited(service: FlowService, organisation_id: int, email: str) -> AlreadyInvited:
+    """Why the account's INSERT met the unique index (organisation, lower(email)).
+
+    Asked only then, not before every invitation: the index decides anyway (also when
+    two admins invite the same address at the same moment), and the look-up cost a
+    statement per invitation (~0.3 ms of CPU on SQLite, a round trip on PostgreSQL)."""
+    existing = await accounts.find_by_email(service.db, organisation_id, email)
+    if existing is None:  # the other invitation was removed in the meantime
+        return AlreadyInvited(None, False)
+    instance = existing["instance"]
+    can_resend = bool(instance) and _admin_may(service, instance, "invitation_again")
+    return AlreadyInvited(instance["id"] if instance else None, can_resend)

@@ -35,12 +35,18 @@ class _Handler:
         self.abandoned = threading.Event()  # a held DATA lost its connection
         self.greeted: list[tuple] = []  # the client's address per EHLO: one per connection
         self.drop_at: int | None = None  # the mail (count) after which the connection is dropped
+        self.goodbyes = 0  # QUITs: connections the client closed politely
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         with self.lock:
             self.greeted.append(session.peer)
         session.host_name = hostname
         return responses
+
+    async def handle_QUIT(self, server, session, envelope):
+        with self.lock:
+            self.goodbyes += 1
+        return "221 Bye"
 
     async def handle_DATA(self, server, session, envelope) -> str:
         gate = self.gate
@@ -111,6 +117,12 @@ class SmtpServer:
         """How many SMTP connections said EHLO so far."""
         with self._handler.lock:
             return len(self._handler.greeted)
+
+    @property
+    def goodbyes(self) -> int:
+        """How many connections the client closed with QUIT."""
+        with self._handler.lock:
+            return self._handler.goodbyes
 
     def hold(self) -> None:
         """From now on, DATA waits (the sender is stuck mid-send) until `release()`."""
