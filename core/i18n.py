@@ -23,12 +23,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel import Locale
-from jinja2 import pass_eval_context
-from markupsafe import Markup
 from babel import dates as babel_dates
 from babel import numbers as babel_numbers
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po
+from jinja2 import pass_eval_context
+from markupsafe import Markup
 
 SOURCE_LANGUAGE = "de"
 LEICHTE_SPRACHE = "de-x-ls"

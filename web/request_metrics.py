@@ -3,8 +3,9 @@
 The metrics, their names, labels and values are Litestar's (`PrometheusMiddleware`, used as
 `PrometheusConfig.middleware_class`). Per request it builds a Request and asks
 prometheus_client's `labels()` four times (each validates the values and takes a lock);
-here a route's series are looked up once per process and kept: ~0.1 ms of a page's CPU
-measured in-process (docs/benchmarks-nutzerverwaltung.md, issue 12 round 4)."""
+here a route's series are looked up once per process and kept: ~0.05 ms of the
+middleware's ~0.15 ms per page, measured in-process (docs/benchmarks-nutzerverwaltung.md,
+issue 12 round 4)."""
 
 from __future__ import annotations
 
