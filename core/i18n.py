@@ -318,7 +318,7 @@ def _template_text(code: str, message: str, autoescape: bool) -> str:
 
 
 @pass_eval_context
-def template_gettext(eval_context: Any, message: str, **variables: Any) -> str:
+def template_gettext(eval_context: Any, message: str, /, **variables: Any) -> str:
     """Jinja's newstyle gettext (ext.i18n): the translation, as Markup when autoescaping,
     formatted with the variables, which are escaped."""
     if not variables and type(message) is str:

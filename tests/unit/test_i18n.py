@@ -95,7 +95,8 @@ def test_templates_gettext_renders_as_jinjas_newstyle_gettext(autoescape, code):
 
     source = (
         '{{ _("Nutzerverwaltung") }}|{{ _("100 %% sicher") }}|{{ _("Hallo %(name)s", name=who) }}|'
-        '{% trans %}Abmelden{% endtrans %}|{% trans name=who %}Status von {{ name }}{% endtrans %}'
+        '{% trans %}Abmelden{% endtrans %}|{% trans name=who %}Status von {{ name }}{% endtrans %}|'
+        '{{ _("Fehler: %(message)s", message=who) }}'
     )
     ours = jinja2.Environment(autoescape=autoescape)
     i18n.install_gettext(ours)
