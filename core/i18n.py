@@ -27,6 +27,8 @@ from babel import dates as babel_dates
 from babel import numbers as babel_numbers
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po
+from jinja2 import pass_eval_context
+from markupsafe import Markup
 
 SOURCE_LANGUAGE = "de"
 LEICHTE_SPRACHE = "de-x-ls"
@@ -301,4 +303,25 @@ def install_gettext(environment: Any) -> None:
     environment.install_gettext_callables(
         gettext, ngettext, newstyle=True, pgettext=pgettext, npgettext=npgettext,
     )
+    # `_()` and {% trans %} without plural: Jinja's newstyle gettext, called directly
+    # instead of through its alias and a second context call per text (~25 texts a page).
+    environment.globals["_"] = environment.globals["gettext"] = template_gettext
     environment.globals["html_lang"] = CurrentHtmlLang()
+
+
+@lru_cache(maxsize=4096)
+def _template_text(code: str, message: str, autoescape: bool) -> str:
+    """A template's text without variables in language `code` (the current one): what
+    Jinja's newstyle gettext gives, i.e. with `%%` as `%`; the same for every page."""
+    text = gettext(message)
+    return (Markup(text) if autoescape else text) % {}
+
+
+@pass_eval_context
+def template_gettext(eval_context: Any, message: str, /, **variables: Any) -> str:
+    """Jinja's newstyle gettext (ext.i18n): the translation, as Markup when autoescaping,
+    formatted with the variables, which are escaped."""
+    if not variables and type(message) is str:
+        return _template_text(current_language(), message, eval_context.autoescape)
+    text = gettext(message)
+    return (Markup(text) if eval_context.autoescape else text) % variables

@@ -316,6 +316,18 @@ class Database:
                 rows = await connection.fetch(sql, *args)
             return [dict(row) for row in rows]
 
+    async def fetch_tuples(self, query: Query) -> list[Sequence[Any]]:
+        """Rows as sequences in the statement's column order, for a caller that reads many
+        rows by position: no dict per row (~2 us each, 50 per page of the admin table)."""
+        statements = self._compile(query)
+        if self.is_sqlite:
+            return await self._in_thread(self._sqlite_fetch_tuples, statements)
+        async with self._pg_connection() as connection:
+            rows: list = []
+            for sql, args in statements:
+                rows = await connection.fetch(sql, *args)
+            return rows  # asyncpg's Records: read by position, without a copy
+
     async def explain(self, query: Query) -> str:
         """The query plan as text (EXPLAIN QUERY PLAN on SQLite, EXPLAIN on PostgreSQL)."""
         (sql, args), = self._compile(query)
@@ -389,6 +401,15 @@ class Database:
         rows: list = []
         for sql, args in statements:
             rows = self._connection.execute(sql, args).fetchall()
+        return rows
+
+    def _sqlite_fetch_tuples(self, statements: list[tuple[str, list]]) -> list[tuple]:
+        assert self._connection is not None
+        cursor = self._connection.cursor()
+        cursor.row_factory = None  # plain tuples instead of the connection's dicts
+        rows: list = []
+        for sql, args in statements:
+            rows = cursor.execute(sql, args).fetchall()
         return rows
 
     def _sqlite_write(self, pending: list[Step | Deferred]) -> Results:

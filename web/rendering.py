@@ -80,6 +80,11 @@ def url_for(context, route_name: str, **path_parameters: Any) -> str:
     app = context["request"].app
     if path_parameters and route_name not in _FILE_ROUTES:
         return app.route_reverse(route_name, **path_parameters)
+    return fixed_url(app, route_name, **path_parameters)
+
+
+def fixed_url(app, route_name: str, **path_parameters: Any) -> str:
+    """A URL that never changes while the app runs (no id, no token), reversed once per app."""
     key = (route_name, *sorted(path_parameters.items()))
     urls = app.state.template_urls
     url = urls.get(key)

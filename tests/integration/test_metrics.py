@@ -162,3 +162,21 @@ def test_serve_with_a_taken_metrics_port_is_a_configuration_error(database_url, 
                                 capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert result.stderr == f"Configuration error: PARTNERPORTAL_METRICS_PORT: cannot listen on 127.0.0.1:{port} (Address already in use)\n"
+
+
+async def test_request_metrics_count_every_request_by_route_and_status(settings, db):
+    """web/request_metrics.py keeps a route's series between requests: each request is still
+    counted and timed once, and none stays in progress."""
+
+    def sample(name: str, status: str) -> float:
+        labels = {"app_name": "partnerportal", "method": "GET", "path": "/health", "status_code": status}
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    async with running_app(settings) as (_, client):
+        requests = sample("partnerportal_http_requests_total", "200")
+        timed = sample("partnerportal_http_request_duration_seconds_count", "200")
+        for _ in range(3):
+            assert (await client.get("/health")).status_code == 200
+        assert sample("partnerportal_http_requests_total", "200") == requests + 3
+        assert sample("partnerportal_http_request_duration_seconds_count", "200") == timed + 3
+        assert sample("partnerportal_http_requests_in_progress", "200") == 0

@@ -84,3 +84,28 @@ def test_a_bad_language_list_is_a_configuration_error(value, why):
     with pytest.raises(SettingsError) as error:
         Settings.from_env({"PARTNERPORTAL_LANGUAGES": value})
     assert error.value.problems[0].startswith(f"PARTNERPORTAL_LANGUAGES: {why}")
+
+
+@pytest.mark.parametrize("autoescape", [True, False])
+@pytest.mark.parametrize("code", ["de", "en"])
+def test_templates_gettext_renders_as_jinjas_newstyle_gettext(autoescape, code):
+    """core.i18n.template_gettext (called directly, texts kept per language) gives what
+    Jinja's own newstyle `_()` gives: translation, `%%` as `%`, variables escaped."""
+    import jinja2
+
+    source = (
+        '{{ _("Nutzerverwaltung") }}|{{ _("100 %% sicher") }}|{{ _("Hallo %(name)s", name=who) }}|'
+        '{% trans %}Abmelden{% endtrans %}|{% trans name=who %}Status von {{ name }}{% endtrans %}|'
+        '{{ _("Fehler: %(message)s", message=who) }}'
+    )
+    ours = jinja2.Environment(autoescape=autoescape)
+    i18n.install_gettext(ours)
+    jinjas = jinja2.Environment(autoescape=autoescape, extensions=["jinja2.ext.i18n"])
+    jinjas.policies["ext.i18n.trimmed"] = True
+    jinjas.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)
+    with i18n.language(code):
+        for _ in range(2):  # the second time from the kept texts
+            rendered = ours.from_string(source).render(who="<b>Ü</b>")
+            assert rendered == jinjas.from_string(source).render(who="<b>Ü</b>")
+    assert ("&lt;b&gt;" in rendered) is autoescape
+    assert "100 % sicher" in rendered

@@ -28,7 +28,7 @@ from web.actors import actor_label
 from web.auth import actor_of, client_ip, require_admin
 from web.forms import INVITE_FIELDS, SALUTATIONS, FormResult, read_form, validate_invitation
 from web.live import LOOK_BACK
-from web.rendering import fragment, page, render_block, wants_fragment
+from web.rendering import fixed_url, fragment, page, render_block, wants_fragment
 from workflows import admins as admin_rules
 from workflows.definition import TransitionDef
 from workflows.engine import EventNotAllowed
@@ -73,7 +73,8 @@ class RowViews:
         self._service = service
         # The detail route is the controller's path plus the id (UsersController below): one
         # route_reverse per request instead of one url_for per row and action.
-        self._prefix = app.route_reverse("users").rstrip("/") + "/"
+        self._prefix = fixed_url(app, "users").rstrip("/") + "/"
+        self._valid_until = _("gültig bis %(date)s")  # looked up once, not per row
         self._states: dict[tuple[str, int, str], tuple[str, str, tuple[TransitionDef, ...], str]] = {}
 
     def _state(self, person: PersonRow) -> tuple[str, str, tuple[TransitionDef, ...], str]:
@@ -92,7 +93,7 @@ class RowViews:
         salutation = _(person.salutation) if person.salutation and person.salutation != "keine Angabe" else ""
         name = person.name
         display_name = f"{salutation} {name}" if salutation and name else (name or "–")
-        validity = (_("gültig bis %(date)s") % {"date": format_datetime(person.expires_at)} if person.expires_at
+        validity = (self._valid_until % {"date": format_datetime(person.expires_at)} if person.expires_at
                     else format_datetime(person.last_activity_at))
         return display_name, format_datetime(person.invited_at), validity
 
