@@ -154,22 +154,22 @@ _SELECT = (
 )
 _UPDATE = (
     'UPDATE flow_instance SET state = {0}, context = {1}, version = version + 1, updated_at = {2} '
-    "WHERE (id = {3} AND version = {4}) RETURNING id"
+    "WHERE (id = {3} AND version = {4})"
 )
 _HISTORY = (
     "INSERT INTO transition_history (instance, organisation, event, from_state, to_state, actor, client_ip, "
-    "details, created_at) VALUES ({0}, {1}, {2}, {3}, {4}, {5}, {6}, {7}, {8}) RETURNING id"
+    "details, created_at) VALUES ({0}, {1}, {2}, {3}, {4}, {5}, {6}, {7}, {8})"
 )
 _CANCEL = (
     "UPDATE timer SET status = {0} WHERE status = {1} AND instance IN ({2}) AND event IN ({3}, {4}, {5}, {6})"
 )
 _TIMERS = (
     "INSERT INTO timer (instance, event, due_at, status, fired_at) VALUES "
-    "({0}, {1}, {2}, {3}, NULL), ({4}, {5}, {6}, {7}, NULL), ({8}, {9}, {10}, {11}, NULL) RETURNING id"
+    "({0}, {1}, {2}, {3}, NULL), ({4}, {5}, {6}, {7}, NULL), ({8}, {9}, {10}, {11}, NULL)"
 )
 _OUTBOX = (
     "INSERT INTO outbox (organisation, instance, kind, recipient, payload, status, attempts, next_attempt_at, "
-    "last_error, created_at, sent_at) VALUES ({0}, {1}, {2}, {3}, {4}, {5}, {6}, {7}, {8}, {9}, NULL) RETURNING id"
+    "last_error, created_at, sent_at) VALUES ({0}, {1}, {2}, {3}, {4}, {5}, {6}, {7}, {8}, {9}, NULL)"
 )
 _END_LINKS = "UPDATE invitation_link SET ended_at = {0} WHERE instance IN ({1}) AND ended_at IS NULL"
 _CANCELLED_EVENTS = ("expire", "remind_device", "remind_expiring", "remind_inactive")
@@ -199,6 +199,8 @@ def statement_check() -> str:
     outcome = flow.run("invited", EVENT, T0, context={})
     engine = []
     for step in transitions.change_steps([Change(record, outcome, "admin:1", "192.0.2.1")], T0):
+        if not hasattr(step, "query"):  # a Deferred (the funnel's counters): not in the raw ceiling
+            continue
         query = step.query
         engine.append(_shape(query.template if isinstance(query, Sql) else str(query.querystrings[0])))
     raw = [_shape(sql) for sql in RAW_WRITES]
@@ -256,7 +258,7 @@ class RawSqlite:
         try:
             row = c.execute(self.select, (instance_id,)).fetchone()
             args = _raw_args(row, T0)
-            if len(c.execute(self.writes[0], args[0]).fetchall()) != 1:
+            if c.execute(self.writes[0], args[0]).rowcount != 1:  # the version check, as the engine counts it
                 raise RuntimeError("lost update")
             for sql, values in zip(self.writes[1:], args[1:]):
                 c.execute(sql, values).fetchall()
@@ -310,7 +312,7 @@ async def raw_pg_run(url: str, instances: int, workers: int, seconds: float, war
             async with pool.acquire() as c, c.transaction():
                 row = await c.fetchrow(select, instance_id)
                 args = _raw_args(list(row.values()), T0)
-                if len(await c.fetch(writes[0], *args[0])) != 1:
+                if (await c.execute(writes[0], *args[0])) != "UPDATE 1":  # the version check, as the engine counts it
                     raise RuntimeError("lost update")
                 for sql, values in zip(writes[1:], args[1:]):
                     await c.fetch(sql, *values)

@@ -231,7 +231,7 @@ class Settings:
     flow_refresh_seconds: Annotated[float, between(0.1, 10)] = 5.0
     scheduler_enabled: bool = True
     sweep_interval_seconds: Annotated[float, between(0.1, 86400)] = 5.0
-    sweep_batch_size: Count = 500
+    sweep_batch_size: Count = 1000
     # On PostgreSQL the processes are woken by NOTIFY (db/wakeups.py); they still poll this
     # often in case a notification was lost. On SQLite they poll as configured above.
     wake_fallback_seconds: Annotated[float, between(1, 3600)] = 30.0

@@ -86,16 +86,22 @@ async def load(db: Database, instance_id: int, organisation_id: int | None = Non
     return record_from_row(row) if row else None
 
 
-async def load_many(db: Database, instance_ids: list[int]) -> dict[int, InstanceRecord]:
-    if not instance_ids:
-        return {}
+def load_many_queries(instance_ids: list[int]) -> list[Sql]:
+    """The statements that read these instances (one, or on SQLite one per chunk of ids)."""
     if is_postgres(FlowInstance):
-        query = Sql(FlowInstance, _SELECT_INSTANCE + '"flow_instance"."id" = ANY({}::int[])', list(instance_ids))
-        return {row["id"]: record_from_row(row) for row in await db.fetch(query)}
-    rows = []
-    per_statement = MAX_PARAMETERS
-    for start in range(0, len(instance_ids), per_statement):
-        chunk = list(instance_ids[start : start + per_statement])
-        where = '"flow_instance"."id" IN (' + marks(len(chunk)) + ")"
-        rows += await db.fetch(Sql(FlowInstance, _SELECT_INSTANCE + where, *chunk))
+        return [Sql(FlowInstance, _SELECT_INSTANCE + '"flow_instance"."id" = ANY({}::int[])', list(instance_ids))]
+    return [
+        Sql(FlowInstance, _SELECT_INSTANCE + '"flow_instance"."id" IN (' + marks(len(chunk)) + ")", *chunk)
+        for chunk in (list(instance_ids[start : start + MAX_PARAMETERS]) for start in range(0, len(instance_ids), MAX_PARAMETERS))
+    ]
+
+
+def records_from_rows(rows: list[dict[str, Any]]) -> dict[int, InstanceRecord]:
     return {row["id"]: record_from_row(row) for row in rows}
+
+
+async def load_many(db: Database, instance_ids: list[int]) -> dict[int, InstanceRecord]:
+    rows = []
+    for query in load_many_queries(instance_ids) if instance_ids else []:
+        rows += await db.fetch(query)
+    return records_from_rows(rows)

@@ -62,7 +62,7 @@ class TransitionHistory(Table, tablename="transition_history"):
 
     id = Serial(primary_key=True)
     instance = ForeignKey(FlowInstance, null=False)
-    organisation = ForeignKey(Organisation, null=False)
+    organisation = ForeignKey(Organisation, null=False)  # no database key on PostgreSQL (m0029): the instance's implies it
     event = Varchar(length=50)
     from_state = Varchar(length=50)
     to_state = Varchar(length=50)
@@ -89,7 +89,7 @@ class Outbox(Table, tablename="outbox"):
     """Mail to send, written in the same transaction as the state change that caused it."""
 
     id = Serial(primary_key=True)
-    organisation = ForeignKey(Organisation, null=True)
+    organisation = ForeignKey(Organisation, null=True)  # no database key on PostgreSQL (m0029): the instance's implies it
     instance = ForeignKey(FlowInstance, null=True)
     kind = Varchar(length=50)
     recipient = Varchar(length=254)

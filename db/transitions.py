@@ -154,10 +154,10 @@ def _claim(timer_ids: list[int], status: str, now: datetime) -> Step:
     # for every batch size.
     head = 'UPDATE "timer" SET "status" = {}, "fired_at" = {} WHERE ("timer"."status" = {} AND '
     if is_postgres(Timer):
-        query = Sql(Timer, head + 'id = ANY({}::int[])) RETURNING "id"', status, now, "pending", list(timer_ids))
+        query = Sql(Timer, head + 'id = ANY({}::int[]))', status, now, "pending", list(timer_ids))
     else:
-        query = Sql(Timer, head + f'id IN ({marks(len(timer_ids))})) RETURNING "id"', status, now, "pending", *timer_ids)
-    return Step(query, expect_rows=len(timer_ids))
+        query = Sql(Timer, head + f'id IN ({marks(len(timer_ids))}))', status, now, "pending", *timer_ids)
+    return Step(query, expect_rows=len(timer_ids), counted=True)
 
 
 def effect_steps(changes: list[Change], now: datetime, new_instance: bool = False) -> list[Step]:
@@ -167,17 +167,19 @@ def effect_steps(changes: list[Change], now: datetime, new_instance: bool = Fals
     # transaction has neither history nor timers yet: two statements less per invitation.
     read_history, write_counters = funnel.counter_steps(changes, now, new_instances=new_instance)
     steps: list = read_history
-    steps += insert(TransitionHistory, _HISTORY_COLUMNS, [_history_row(c, now) for c in changes])
+    # No RETURNING: nothing reads the ids of these rows, and SQLite would build a result
+    # row (and the driver a dict) for each of them.
+    steps += insert(TransitionHistory, _HISTORY_COLUMNS, [_history_row(c, now) for c in changes], returning=False)
     if not new_instance:
         steps.extend(_timer_cancellations(changes))
     new_timers = [
         (c.record.id, event, due, "pending", None) for c in changes for event, due in c.outcome.timers_to_start
     ]
     if new_timers:
-        steps.extend(insert(Timer, ("instance", "event", "due_at", "status", "fired_at"), new_timers))
+        steps.extend(insert(Timer, ("instance", "event", "due_at", "status", "fired_at"), new_timers, returning=False))
     mails = [_outbox_row(c, kind, now) for c in changes for kind in c.outcome.mails]
     if mails:
-        steps.extend(insert(Outbox, _OUTBOX_COLUMNS, mails))
+        steps.extend(insert(Outbox, _OUTBOX_COLUMNS, mails, returning=False))
     steps.extend(_record_steps(changes, now))
     steps.extend(write_counters)
     return steps
@@ -270,31 +272,30 @@ def _instance_updates(changes: list[Change], now: datetime) -> list[Step]:
             'UPDATE "flow_instance" SET "state" = "read"."state", "context" = "read"."context"::json, '
             '"version" = "flow_instance"."version" + 1, "updated_at" = {} '
             'FROM unnest({}::int[], {}::int[], {}::text[], {}::text[]) AS "read"("id", "version", "state", "context") '
-            'WHERE "flow_instance"."id" = "read"."id" AND "flow_instance"."version" = "read"."version" '
-            'RETURNING "flow_instance"."id"',
+            'WHERE "flow_instance"."id" = "read"."id" AND "flow_instance"."version" = "read"."version"',
             now,
             *[list(column) for column in zip(*rows)],
         )
-        return [Step(query, expect_rows=len(rows))]
+        return [Step(query, expect_rows=len(rows), counted=True)]
     # SQLite: the same join, the list as a VALUES table (3.33+ has UPDATE ... FROM); the
     # planner scans it and finds each instance by its primary key. (An OR chain of
-    # (id, version) pairs needed splitting: SQLite refuses more than 1 000 terms.)
+    # (id, version) pairs needed splitting: SQLite refuses more than 1 000 terms.) The
+    # statement starts with UPDATE, not WITH: only then does the driver report its row count.
     steps = []
     per_statement = MAX_PARAMETERS // 4
     for start in range(0, len(rows), per_statement):
         chunk = rows[start : start + per_statement]
         query = Sql(
             FlowInstance,
-            'WITH "read"("id", "version", "state", "context") AS (VALUES '
+            'UPDATE "flow_instance" SET "state" = "read"."column3", "context" = "read"."column4", '
+            '"version" = "flow_instance"."version" + 1, "updated_at" = {} FROM (VALUES '
             + ", ".join(["({}, {}, {}, {})"] * len(chunk))
-            + ') UPDATE "flow_instance" SET "state" = "read"."state", "context" = "read"."context", '
-            '"version" = "flow_instance"."version" + 1, "updated_at" = {} FROM "read" '
-            'WHERE "flow_instance"."id" = "read"."id" AND "flow_instance"."version" = "read"."version" '
-            'RETURNING "flow_instance"."id"',
-            *[value for row in chunk for value in row],
+            + ') AS "read" WHERE "flow_instance"."id" = "read"."column1" '
+            'AND "flow_instance"."version" = "read"."column2"',
             now,
+            *[value for row in chunk for value in row],
         )
-        steps.append(Step(query, expect_rows=len(chunk)))
+        steps.append(Step(query, expect_rows=len(chunk), counted=True))
     return steps
 
 

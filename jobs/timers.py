@@ -7,6 +7,7 @@ database refuses is split until only the offending timer is left out (`fire_clai
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -14,11 +15,12 @@ from datetime import timedelta
 from piccolo.columns.combination import WhereRaw
 
 from db import instances
-from db.engine import ConflictError, refused_by_database
+from db.engine import ConflictError, Deferred, Step, refused_by_database
+from db.instances import InstanceRecord
 from db.tables import Timer
 from workflows import publication
 from workflows.registry import UnknownFlow
-from workflows.service import FlowService
+from workflows.service import Batch, FlowService
 
 log = logging.getLogger(__name__)
 
@@ -78,37 +80,80 @@ async def claim_due_timers(db, now, limit: int) -> list[dict]:
     return sorted(rows, key=lambda row: (row["due_at"], row["id"]))
 
 
-async def fire_due_timers(service: FlowService, batch_size: int = 500) -> SweepResult:
-    """Fire everything due now, batch by batch."""
-    total = SweepResult()
-    while True:
-        due = await claim_due_timers(service.db, service.clock.now(), batch_size)
-        if not due:
-            return total
-        result = await fire_claimed(service, due)
-        total.add(result)
-        # A batch that made no progress (all lost to another process, or all refused) ends the sweep.
-        if len(due) < batch_size or result.fired + result.cancelled == 0:
-            return total
+@dataclass
+class _Claimed:
+    """A claimed batch of due timers (in due order) with their instances as read."""
+
+    timers: list[dict]
+    records: dict[int, InstanceRecord]
 
 
-async def fire_claimed(service: FlowService, timers: list[dict]) -> SweepResult:
-    """Fire claimed timers (in due order) through the engine's write path, as one
-    transaction: set-based statements for the whole batch, as a request writes its one
-    event. If that transaction loses a race or the database refuses it, the batch is
-    split in halves and each is fired again from freshly loaded instances, so every other
-    timer still fires once and only the offending one is left pending (and reported)."""
-    db = service.db
-    records = await instances.load_many(db, sorted({t["instance"] for t in timers}))
+async def _claim_and_load(db, now, limit: int) -> _Claimed:
+    # One call: on SQLite, one hop to the database thread, queued before the write of the
+    # batch being planned meanwhile (see fire_due_timers).
+    def load(results) -> list[Step]:
+        ids = sorted({row["instance"] for row in results[0]})
+        return [Step(query) for query in instances.load_many_queries(ids)] if ids else []
+
+    results = await db.write([Step(claim_due_timers_query(now, limit, postgres=not db.is_sqlite)), Deferred(load)])
+    timers = sorted(results[0], key=lambda row: (row["due_at"], row["id"]))
+    return _Claimed(timers, instances.records_from_rows([row for rows in results[1:] for row in rows]))
+
+
+async def fire_due_timers(service: FlowService, batch_size: int = 1000) -> SweepResult:
+    """Fire everything due now, batch by batch. While one batch is written, the next is
+    claimed, read and planned (the database and Python work at the same time): a timer of
+    an instance the batch being written changes fails that instance's version check and
+    is fired again from a fresh read (fire_claimed), so nothing fires on a stale instance."""
+    db, total = service.db, SweepResult()
+    claimed = await _claim_and_load(db, service.clock.now(), batch_size)
+    writing: asyncio.Future | None = None
+    progress = True
+    try:
+        while claimed.timers:
+            planned = await _plan(service, claimed)
+            if writing is not None:
+                result = await writing
+                total.add(result)
+                # A batch that made no progress (all lost to another process, or all refused) ends the sweep.
+                progress = result.fired + result.cancelled > 0
+            more = progress and len(claimed.timers) == batch_size
+            # Claimed and read before this batch's write starts, so that on SQLite (one
+            # database thread, calls in order) the next plan does not wait for the write.
+            following = await _claim_and_load(db, service.clock.now(), batch_size) if more else _Claimed([], {})
+            writing = asyncio.ensure_future(_write(service, planned))
+            claimed = following
+        if writing is not None:
+            total.add(await writing)
+    except BaseException:
+        # The batch being written is one transaction: let it end (committed or rolled back)
+        # before giving up; its claimed but unplanned successor waits for its lease.
+        if writing is not None and not writing.done():
+            await asyncio.wait([writing])
+        if writing is not None and writing.done() and not writing.cancelled():
+            writing.exception()  # reported with the original error, not as "never retrieved"
+        raise
+    return total
+
+
+@dataclass
+class _Planned:
+    timers: list[dict]
+    batch: Batch
+    result: SweepResult
+
+
+async def _plan(service: FlowService, claimed: _Claimed) -> _Planned:
+    records = claimed.records
     # A version published by another process since this one last looked is loaded first.
     for name, version in {(r.flow_name, r.flow_version) for r in records.values()}:
         try:
-            await publication.ensure_known(db, service.registry, name, version)
+            await publication.ensure_known(service.db, service.registry, name, version)
         except UnknownFlow:  # its timers fail below, one by one; the others fire
             log.warning("Flow %r has no version %s: its instances' timers cannot fire", name, version)
     batch = service.batch()
     result = SweepResult()
-    for timer in timers:
+    for timer in claimed.timers:
         try:
             # Most due timers of a batch share (flow version, state, event, context): the
             # machine runs once per distinct input (workflows.engine.Flow.run).
@@ -121,8 +166,23 @@ async def fire_claimed(service: FlowService, timers: list[dict]) -> SweepResult:
             result.fired += 1
         elif outcome == "cancelled":
             result.cancelled += 1
+    return _Planned(claimed.timers, batch, result)
+
+
+async def fire_claimed(service: FlowService, timers: list[dict]) -> SweepResult:
+    """Fire claimed timers (in due order) through the engine's write path, as one
+    transaction: set-based statements for the whole batch, as a request writes its one
+    event. If that transaction loses a race or the database refuses it, the batch is
+    split in halves and each is fired again from freshly loaded instances, so every other
+    timer still fires once and only the offending one is left pending (and reported)."""
+    records = await instances.load_many(service.db, sorted({t["instance"] for t in timers}))
+    return await _write(service, await _plan(service, _Claimed(timers, records)))
+
+
+async def _write(service: FlowService, planned: _Planned) -> SweepResult:
+    timers = planned.timers
     try:
-        await service.write(batch)
+        await service.write(planned.batch)
     except Exception as exc:
         if not isinstance(exc, ConflictError) and not refused_by_database(exc):
             raise
@@ -137,4 +197,4 @@ async def fire_claimed(service: FlowService, timers: list[dict]) -> SweepResult:
         log.error("Timer %s (%s of instance %s) was refused by the database, it stays pending: %s",
                   timer["id"], timer["event"], timer["instance"], exc)
         return SweepResult(failed=[timer["id"]])
-    return result
+    return planned.result
