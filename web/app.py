@@ -38,7 +38,6 @@ from web.i18n import apply_profile_language, language_links, language_middleware
 from web.live import KEEP_ALIVE_SECONDS, ChangeFeed, SessionChecks
 from web.auth import csrf_cookie_name
 from web.rendering import url_for as cached_url_for
-from web.request_metrics import RequestMetrics
 from web.return_path import return_query
 from web.security import security_headers
 from mail.texts import MAIL_LABELS
@@ -53,7 +52,7 @@ WEB_DIR = Path(__file__).parent
 # the live stream's duration is no latency (the live_streams gauge counts the streams).
 REQUEST_METRICS = PrometheusConfig(
     app_name="partnerportal", prefix="partnerportal_http", group_path=True,
-    exclude=["^/static/", "^/nutzerverwaltung/live$"], middleware_class=RequestMetrics,
+    exclude=["^/static/", "^/nutzerverwaltung/live$"],
 )
 
 

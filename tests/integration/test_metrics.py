@@ -165,8 +165,7 @@ def test_serve_with_a_taken_metrics_port_is_a_configuration_error(database_url, 
 
 
 async def test_request_metrics_count_every_request_by_route_and_status(settings, db):
-    """web/request_metrics.py keeps a route's series between requests: each request is still
-    counted and timed once, and none stays in progress."""
+    """Each request is counted and timed once by route and status, and none stays in progress."""
 
     def sample(name: str, status: str) -> float:
         labels = {"app_name": "partnerportal", "method": "GET", "path": "/health", "status_code": status}
