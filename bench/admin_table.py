@@ -13,7 +13,8 @@ Pages (newest first unless said otherwise):
     search-one  search one person's e-mail address (1 row: no early end of a scan)
     name        sorted by last name (not among the targets)
 
-Targets: 32 connections >= 700 req/s and p99 <= 80 ms; 1 connection p99 <= 3 ms.
+Targets (issue 12): 32 connections >= 700 req/s and p99 <= 80 ms; 1 connection p50 <= 2 ms and
+p99 <= 5 ms; server CPU <= 1.4 ms per page.
 "CPU ms/req" is the server process's CPU time (all threads) per request: it varies less
 with other load on the machine than req/s does, and 1000 / it is what one free core could do.
 
@@ -50,12 +51,12 @@ from bench.common import (
     pg_server_version,
     print_environment,
     print_table,
-    verdict,
 )
 
 TARGET_RPS_32 = 700.0
 TARGET_P99_32_MS = 80.0
-TARGET_P99_1_MS = 3.0
+TARGET_P50_1_MS = 2.0
+TARGET_P99_1_MS = 5.0
 PAGES = ("first", "deep", "status", "search", "search-one", "name")
 ROW_MARK = '<tr id="person-'
 PRODUCTION_SESSION_COOKIE = "__Host-pp_session"
@@ -174,8 +175,8 @@ def run_engine(engine: str, url: str, instances: int, pages: list[str], connecti
                         target = f">= {TARGET_RPS_32:.0f}/s, p99 <= {TARGET_P99_32_MS:.0f} ms"
                         ok = "met" if r.rps >= TARGET_RPS_32 and r.p99_ms <= TARGET_P99_32_MS else "MISSED"
                     else:
-                        target = f"p99 <= {TARGET_P99_1_MS:.0f} ms"
-                        ok = verdict(r.p99_ms, TARGET_P99_1_MS, higher_is_better=False)
+                        target = f"p50 <= {TARGET_P50_1_MS:.0f} ms, p99 <= {TARGET_P99_1_MS:.0f} ms"
+                        ok = "met" if r.p50_ms <= TARGET_P50_1_MS and r.p99_ms <= TARGET_P99_1_MS else "MISSED"
                     if name == "name":
                         ok = "(no target)"
                     table.append([engine, label, name, rows, f"{size / 1024:.0f} KiB", conns, r.rps, r.p50_ms, r.p90_ms,
