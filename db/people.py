@@ -68,7 +68,9 @@ _PAGE_SQL = (
 _ORDERS = {
     "newest": ("fi.id DESC", "page.id DESC"),
     "oldest": ("fi.id", "page.id"),
-    "name": ("a.last_name, fi.id", "page.last_name, page.id"),
+    # An instance without an account (the API can start one) sorts as an empty name: first,
+    # on both engines (they place NULL differently), and reachable by the cursor.
+    "name": ("COALESCE(a.last_name, ''), fi.id", "COALESCE(page.last_name, ''), page.id"),
 }
 # A search finds people by any part of their name or address, case-insensitive for all
 # letters ("üb" finds "ÜBEL"), through an index (migration m0023): PostgreSQL a pg_trgm GIN
@@ -144,7 +146,7 @@ async def list_page(
         if cursor:
             last_name, _, last_id = cursor.rpartition("|")
             if last_id.isdigit():
-                conditions.append("(a.last_name > {} OR (a.last_name = {} AND fi.id > {}))")
+                conditions.append("(COALESCE(a.last_name, '') > {} OR (COALESCE(a.last_name, '') = {} AND fi.id > {}))")
                 values += [last_name, last_name, int(last_id)]
     elif cursor and cursor.isdigit():
         conditions.append("fi.id > {}" if sort == "oldest" else "fi.id < {}")
