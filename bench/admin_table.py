@@ -12,6 +12,7 @@ Pages (newest first unless said otherwise):
     search      search `schulz` (a last name prefix, 2.5 % of the rows)
     search-one  search one person's e-mail address (1 row: no early end of a scan)
     name        sorted by last name (not among the targets)
+    name-deep   sorted by last name, a page from the middle (cursor of instance N/2)
 
 Targets (issue 12): 32 connections >= 700 req/s and p99 <= 80 ms; 1 connection p50 <= 2 ms and
 p99 <= 5 ms; server CPU <= 1.4 ms per page.
@@ -57,13 +58,14 @@ TARGET_RPS_32 = 700.0
 TARGET_P99_32_MS = 80.0
 TARGET_P50_1_MS = 2.0
 TARGET_P99_1_MS = 5.0
-PAGES = ("first", "deep", "status", "search", "search-one", "name")
+PAGES = ("first", "deep", "status", "search", "search-one", "name", "name-deep")
 ROW_MARK = '<tr id="person-'
 PRODUCTION_SESSION_COOKIE = "__Host-pp_session"
 
 
 def page_paths(instances: int) -> dict[str, str]:
     one = person(max(1, instances // 100) + 1)[3]
+    middle = max(1, instances // 2)  # a name page from the middle: cursor "last name|account|instance"
     return {
         "first": "/nutzerverwaltung/",
         "deep": f"/nutzerverwaltung/?cursor={max(2, instances // 100)}",
@@ -71,6 +73,7 @@ def page_paths(instances: int) -> dict[str, str]:
         "search": "/nutzerverwaltung/?q=schulz",
         "search-one": f"/nutzerverwaltung/?q={quote(one)}",
         "name": "/nutzerverwaltung/?sort=name",
+        "name-deep": f"/nutzerverwaltung/?sort=name&cursor={quote(f'{person(middle)[2]}|{middle + 1}|{middle}')}",
     }
 
 

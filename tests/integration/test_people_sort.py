@@ -1,36 +1,84 @@
-"""The Nutzerverwaltung sorted by name, page by page: every instance exactly once, in order."""
+"""The Nutzerverwaltung sorted by name, page by page: every instance exactly once, in order.
+
+The order is last name, then account, then instance (an account can have several
+instances); instances without an account come first, as an empty name (db/people.py)."""
 
 from __future__ import annotations
+
+import pytest
 
 from db import people
 from db.tables import Account
 from web.controllers.users import expiry_events
 
 
-async def _person(db, service, organisation_id: int, last_name: str, email: str) -> int:
+async def _account(db, organisation_id: int, last_name: str, email: str) -> int:
     rows = await db.write([Account.insert(Account(organisation=organisation_id, email=email, role="staff",
                                                   first_name="Eva", last_name=last_name)).returning(Account.id)])
-    record, _ = await service.start("onboarding", organisation_id, rows[0][0]["id"], actor="admin@test", recipient=email)
+    return rows[0][0]["id"]
+
+
+async def _instance(service, organisation_id: int, account_id: int | None, email: str | None = None) -> int:
+    extra = {"recipient": email} if email else {}
+    record, _ = await service.start("onboarding", organisation_id, account_id, actor="admin@test", **extra)
     return record.id
 
 
-async def test_sorted_by_name_every_page_follows_on_and_no_instance_is_lost(db, service, factory):
-    organisation_id = await factory.organisation()
-    named = []
-    for number, last_name in enumerate(["Zander", "Abel", "Müller", "Abel", "Müller", "Abel", "Berg"]):
-        named.append((last_name, await _person(db, service, organisation_id, last_name, f"p{number}@example.org")))
-    # Instances without an account (the API can start them) have no name: they come first,
-    # as an empty name, on both engines, and must not fall out of the later pages.
-    nameless = [(await service.start("onboarding", organisation_id, None, actor="admin@test"))[0].id for _ in range(3)]
-    expected = nameless + [instance_id for _, instance_id in sorted(named)]
-
+async def _walk(db, service, organisation_id: int, page_size: int, **filters) -> list[int]:
     seen, cursor = [], None
     while True:
-        page = await people.list_page(db, organisation_id, sort="name", cursor=cursor, page_size=2,
-                                      expiry_events=expiry_events(service))
+        page = await people.list_page(db, organisation_id, sort="name", cursor=cursor, page_size=page_size,
+                                      expiry_events=expiry_events(service), **filters)
+        assert len(page.rows) <= page_size
         seen += [row.instance_id for row in page.rows]
         cursor = page.next_cursor
         if cursor is None:
-            break
+            return seen
 
-    assert seen == expected
+
+@pytest.fixture
+async def people_with_names(db, service, factory):
+    """Equal names, an account with two instances started apart, an empty last name and
+    instances without an account, with another organisation's people in between."""
+    organisation_id = await factory.organisation()
+    other_id = await factory.organisation()
+    rows = []  # (last name, account, instance)
+    first_abel = None
+    for number, last_name in enumerate(["Zander", "Abel", "Müller", "Abel", "", "Müller", "Abel", "Berg"]):
+        email = f"p{number}@example.org"
+        account_id = await _account(db, organisation_id, last_name, email)
+        rows.append((last_name, account_id, await _instance(service, organisation_id, account_id, email)))
+        first_abel = first_abel or ((account_id, email) if last_name == "Abel" else None)
+        stranger = await _account(db, other_id, "Abel", f"other{number}@example.org")
+        await _instance(service, other_id, stranger, f"other{number}@example.org")
+    # The first Abel's second instance, started after the other Abels: it stays with its account.
+    rows.append(("Abel", first_abel[0], await _instance(service, organisation_id, *first_abel)))
+    nameless = [("", 0, await _instance(service, organisation_id, None)) for _ in range(3)]
+    return organisation_id, [instance for _, _, instance in sorted(nameless + rows)]
+
+
+@pytest.mark.parametrize("page_size", [1, 2, 3, 50])
+async def test_sorted_by_name_every_page_follows_on_and_no_instance_is_lost(db, service, people_with_names, page_size):
+    organisation_id, expected = people_with_names
+    assert await _walk(db, service, organisation_id, page_size) == expected
+
+
+async def test_sorted_by_name_with_a_search_keeps_the_order_of_the_matches(db, service, people_with_names):
+    organisation_id, expected = people_with_names
+    abels = await _walk(db, service, organisation_id, 1, search="abel")
+    assert len(abels) == 4 and abels == [i for i in expected if i in set(abels)]
+
+
+@pytest.mark.parametrize("cursor", ["x", "||", "Abel|abc|1", "Abel|1|", "|-1|2", "Abel|99999999999999999999|1x"])
+async def test_a_broken_name_cursor_shows_the_first_page(db, service, people_with_names, cursor):
+    organisation_id, expected = people_with_names
+    page = await people.list_page(db, organisation_id, sort="name", cursor=cursor, page_size=4,
+                                  expiry_events=expiry_events(service))
+    assert [row.instance_id for row in page.rows] == expected[:4]
+
+
+async def test_sorted_by_name_with_a_status_filter_walks_every_page(db, service, people_with_names):
+    organisation_id, expected = people_with_names
+    state = (await people.list_page(db, organisation_id, page_size=1, expiry_events=expiry_events(service))).rows[0].state
+    assert await _walk(db, service, organisation_id, 2, state=state) == expected  # all were just invited
+    assert await _walk(db, service, organisation_id, 2, state="no-such-state") == []
