@@ -95,18 +95,22 @@ _SQLITE_SEARCH = "fi.account IN (SELECT rowid FROM account_search WHERE account_
 # row's text, lowercased by Python (db.engine registers `py_lower`: SQLite's lower() folds
 # ASCII letters only).
 _SQLITE_SHORT_SEARCH = f"py_lower({SEARCH_TEXT}) LIKE {{}} ESCAPE '\\'"
+# A term of ASCII characters only needs no Python: SQLite's own LIKE folds ASCII letters,
+# and a match of an ASCII term consists of ASCII letters ("uber" does not match "Über"
+# either way). About 1 us per row instead of 2-3 us with py_lower.
+_SQLITE_ASCII_SEARCH = f"({SEARCH_TEXT}) LIKE {{}} ESCAPE '\\'"
 TRIGRAM = 3
 
 
 # A term that many people match (a common last name) is read the other way on SQLite:
 # walking the organisation's rows in page order fills a page early, where reading and
-# sorting all matches first cost ~15 ms for 2 500 of 100 000.
+# sorting all matches first cost ~15 ms for 2 500 of 100 000. The walk checks an ASCII
+# term with LIKE: for "schulz" (2 500 of 100 000) 1.1 ms, where listing every match of
+# the trigram table to check against them took 2.1 ms, and 45 ms for "example" (all rows).
 COMMON = 500
 
 
 async def _common_on_sqlite(db: Database, condition: str, value: str) -> bool:
-    if condition != _SQLITE_SEARCH:
-        return False
     sql = "SELECT count(*) AS n FROM (SELECT rowid FROM account_search WHERE account_search MATCH {} LIMIT {}) AS m"
     row = await db.fetch_one(Sql(FlowInstance, sql, value, COMMON + 1))
     return row["n"] > COMMON
@@ -117,7 +121,7 @@ def _search_condition(db: Database, term: str) -> tuple[str, str]:
         return _PG_SEARCH, f"%{_escape_like(term)}%"
     if len(term) >= TRIGRAM:
         return _SQLITE_SEARCH, '"' + term.replace('"', '""') + '"'  # one FTS5 string: the term as written
-    return _SQLITE_SHORT_SEARCH, f"%{_escape_like(term)}%"
+    return _SQLITE_ASCII_SEARCH if term.isascii() else _SQLITE_SHORT_SEARCH, f"%{_escape_like(term)}%"
 
 
 def _page_sql(expiry_events: Collection[str], rows: str, page_order: str) -> tuple[str, list[str]]:
@@ -163,7 +167,11 @@ async def list_page(
         # Unary plus on SQLite for a rare term: no index on the organisation, so the database
         # reads the matching accounts' instances instead of walking all the organisation's
         # rows. (PostgreSQL chooses by itself, see _PG_SEARCH.)
-        rare = searched is not None and db.is_sqlite and not await _common_on_sqlite(db, *searched)
+        rare = False
+        if searched is not None and db.is_sqlite and searched[0] == _SQLITE_SEARCH:
+            rare = not await _common_on_sqlite(db, *searched)
+            if not rare and term.isascii():
+                conditions[0], values[0] = _SQLITE_ASCII_SEARCH, f"%{_escape_like(term)}%"
         organisation = "+fi.organisation = {}" if rare else "fi.organisation = {}"
         order, page_order = _ORDERS[sort]
         sql = _ROWS.format(source=_ALL, where=" AND ".join([organisation, *conditions]), order=order)
