@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from db.engine import Database, Sql
-from db.tables import AuditEvent, FlowInstance, Outbox, TransitionHistory
+from db.tables import AuditEvent, FlowInstance, Outbox, TransitionHistory, id_from
 
 PAGE_SIZE = 50
 SORTS = ("newest", "oldest", "name")
@@ -132,11 +132,16 @@ def _page_sql(expiry_events: Collection[str], rows: str, page_order: str) -> tup
 
 
 def _name_cursor(cursor: str | None) -> tuple[str, int, int] | None:
-    """ "last name|account|instance" as written by list_page; None for anything else."""
+    """ "last name|account|instance" as written by list_page; None for anything else
+    (an account of 0 stands for the instances without one)."""
     parts = (cursor or "").rsplit("|", 2)
-    if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit():
+    if len(parts) != 3 or "\x00" in parts[0] or len(parts[0]) > 100:
         return None
-    return parts[0], int(parts[1]), int(parts[2])
+    account_id = 0 if parts[1] == "0" else id_from(parts[1])
+    instance_id = id_from(parts[2])
+    if account_id is None or instance_id is None:
+        return None
+    return parts[0], account_id, instance_id
 
 
 async def list_page(
@@ -146,6 +151,8 @@ async def list_page(
     conditions: list[str] = []
     values: list = []
     term = search.strip().lower()
+    if "\x00" in term:  # no name or address holds a NUL (PostgreSQL refuses one): nothing matches
+        return Page([], None)
     searched = _search_condition(db, term) if term else None
     if searched:
         conditions.append(searched[0])
@@ -161,9 +168,9 @@ async def list_page(
     else:
         if sort not in _ORDERS:
             sort = "newest"
-        if cursor and cursor.isdigit():
+        if (last_id := id_from(cursor or "")) is not None:
             conditions.append("fi.id > {}" if sort == "oldest" else "fi.id < {}")
-            values.append(int(cursor))
+            values.append(last_id)
         # Unary plus on SQLite for a rare term: no index on the organisation, so the database
         # reads the matching accounts' instances instead of walking all the organisation's
         # rows. (PostgreSQL chooses by itself, see _PG_SEARCH.)

@@ -7,7 +7,7 @@ from datetime import datetime
 from piccolo.columns.combination import WhereRaw
 
 from db.engine import Database, Step
-from db.tables import MessageRead, PostfachMessage
+from db.tables import MessageRead, PostfachMessage, id_from
 
 PAGE_SIZE = 20
 
@@ -16,11 +16,13 @@ async def page(db: Database, organisation_id: int, account_id: int, search: str 
                page_size: int = PAGE_SIZE) -> tuple[list[dict], str | None]:
     where = PostfachMessage.organisation == organisation_id
     term = search.strip().lower()
+    if "\x00" in term:  # no text holds a NUL (PostgreSQL refuses one): nothing matches
+        return [], None
     if term:
         pattern = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         where &= WhereRaw("(lower(subject) LIKE {} ESCAPE '\\' OR lower(sender) LIKE {} ESCAPE '\\')", pattern, pattern)
-    if cursor.isdigit():
-        where &= PostfachMessage.id < int(cursor)
+    if (last_id := id_from(cursor)) is not None:
+        where &= PostfachMessage.id < last_id
     rows = await db.fetch(
         PostfachMessage.select(PostfachMessage.id, PostfachMessage.sender, PostfachMessage.subject, PostfachMessage.created_at)
         .where(where).order_by(PostfachMessage.id, ascending=False).limit(page_size + 1)

@@ -14,6 +14,18 @@ from piccolo.columns import (
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
+# Ids are Serial columns, PostgreSQL `integer`: a larger number is no row's id, and passed
+# to a query it made PostgreSQL (beyond 2^31) and SQLite's driver (beyond 2^63) fail.
+MAX_ID = 2**31 - 1
+
+
+def id_from(text: str) -> int | None:
+    """The id a cursor or form value names (ASCII digits, 1 to MAX_ID), else None."""
+    if not (0 < len(text) <= 10 and text.isascii() and text.isdigit()):
+        return None
+    value = int(text)
+    return value if 0 < value <= MAX_ID else None
+
 
 class Organisation(Table, tablename="organisation"):
     """A care provider ("provider"), or the portal's operator ("operator"), whose

@@ -1,6 +1,6 @@
 """Path parameters no row can have answer 404 before any handler or query sees them.
 
-Ids are 32-bit integer columns (PostgreSQL `integer`); a larger number made PostgreSQL
+Ids are 32-bit integer columns (db.tables.MAX_ID); a larger number made PostgreSQL
 and, beyond 2^63, SQLite's driver fail with a 500. Text with control characters (a
 NUL above all, which PostgreSQL refuses in text) names no page, link or request either.
 One hook for the whole app, so a new route cannot forget the check."""
@@ -13,7 +13,7 @@ from pathlib import PurePath
 from litestar import Request
 from litestar.exceptions import NotFoundException
 
-MAX_ID = 2**31 - 1
+from db.tables import MAX_ID
 
 
 async def reject_impossible_path_parameters(request: Request) -> None:

@@ -48,6 +48,37 @@ async def test_ses7_ids_no_row_can_have_answer_404(settings, factory, db, clock,
         assert (await admin.get(f"/nutzerverwaltung/{record.id}")).status_code == 200  # a real id still works
 
 
+@pytest.mark.parametrize("value", OUT_OF_RANGE)
+async def test_ses7_page_cursors_no_row_can_have_show_the_first_page(settings, factory, db, clock, value):
+    """A cursor is an id (or "last name|account|instance") from a "Weitere Einträge" link;
+    one out of range or with a NUL is no position in the table: the first page, not a 500."""
+    async with admin_of(settings, factory, db, clock) as (admin, org, _):
+        record = await factory.invite(org)
+        row = f'<tr id="person-{record.id}"'
+        for query in (
+            {"cursor": str(value)},
+            {"cursor": str(value), "sort": "oldest"},
+            {"cursor": f"Tester|{value}|1", "sort": "name"},
+            {"cursor": f"Tester|1|{value}", "sort": "name"},
+            {"cursor": "Te\x00ster|1|1", "sort": "name"},
+        ):
+            response = await admin.get("/nutzerverwaltung/", params=query, headers={"accept": "text/html"})
+            assert response.status_code == 200 and row in response.text, query
+        postfach = await admin.get("/postfach", params={"cursor": str(value)}, headers={"accept": "text/html"})
+        assert postfach.status_code == 200 and ERROR_500 not in postfach.text
+
+
+async def test_log3_a_search_with_a_nul_finds_nothing_instead_of_failing(settings, factory, db, clock):
+    """PostgreSQL refuses NUL in text: a search for one is a search nobody matches."""
+    async with admin_of(settings, factory, db, clock) as (admin, org, _):
+        record = await factory.invite(org)
+        for query in ({"q": "a\x00b"}, {"q": "\x00", "sort": "name"}, {"q": "\x00\x00\x00\x00"}):
+            response = await admin.get("/nutzerverwaltung/", params=query, headers={"accept": "text/html"})
+            assert response.status_code == 200 and f'<tr id="person-{record.id}"' not in response.text, query
+        postfach = await admin.get("/postfach", params={"q": "a\x00b"}, headers={"accept": "text/html"})
+        assert postfach.status_code == 200 and ERROR_500 not in postfach.text
+
+
 async def test_log3_text_with_a_nul_in_the_path_answers_404(settings, factory, db, clock):
     """LOG-3: PostgreSQL refuses NUL in text; such a path names nothing and answers 404."""
     async with admin_of(settings, factory, db, clock) as (admin, _, _):
