@@ -117,3 +117,21 @@ async def test_a_fresh_stream_replays_nothing_and_carries_ids_on_live_rows(setti
     # The first row event is the live change, not a replay of the earlier one.
     assert row["event"] == "row" and f'<tr id="person-{later.id}"' in row["data"]
     assert int(row["id"]) >= int(hello["id"])
+
+
+async def test_a_last_event_id_no_history_row_can_have_opens_a_fresh_stream(settings, factory, service, db, clock):
+    """A forged or garbled id (out of the id column's range, not a number) is no position
+    in the history: the stream starts as a fresh one instead of failing in the database."""
+    organisation_id = await factory.organisation()
+    admin = await factory.account(organisation_id, role="admin")
+    token = await login_session(db, clock, admin, organisation_id)
+    await factory.invite(organisation_id)
+    with running_server(settings, clock) as base_url:
+        async with httpx.AsyncClient(base_url=base_url, cookies={SESSION_COOKIE: token}, timeout=EVENT_TIMEOUT) as client:
+            for forged in (str(2**31 + 2000), str(10**30), "-5", "12abc", "\u0661\u0662"):
+                # As our script's parameter: a header carries ASCII only.
+                async with client.stream("GET", "/nutzerverwaltung/live", params={"last_event_id": forged}) as response:
+                    assert response.status_code == 200, forged
+                    events = sse_events(response)
+                    assert (await next_event(events))["event"] == "cursor", forged
+                    assert (await next_event(events))["event"] == "ready", forged

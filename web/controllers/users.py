@@ -23,6 +23,7 @@ from db.audit import audit_step
 from db.outbox import mail_of, retry_failed
 from core.metrics import LIVE_STREAMS
 from db.people import PersonRow
+from db.tables import id_from
 from web import mail_failures
 from web.actors import actor_label
 from web.auth import actor_of, client_ip, require_admin
@@ -209,12 +210,10 @@ CATCH_UP_LIMIT = 2000
 
 
 def _last_event_id(request: Request) -> int | None:
-    raw = request.headers.get("last-event-id") or request.query_params.get("last_event_id")
-    try:
-        value = int(raw) if raw else None
-    except ValueError:
-        return None
-    return value if value is not None and value >= 0 else None
+    """The history id the client last saw; None for a fresh stream or an id no history row
+    can have (out of the column's range, or not plain digits)."""
+    raw = request.headers.get("last-event-id") or request.query_params.get("last_event_id") or ""
+    return 0 if raw == "0" else id_from(raw)
 
 
 async def _changed_while_away(db, organisation_id: int, resume: int) -> list[int]:
