@@ -11,6 +11,7 @@ from db.migrate import upgrade
 from db.tables import ALL_TABLES
 
 TABLES_CHILD_FIRST = [t._meta.tablename for t in reversed(ALL_TABLES)]
+DROP_ATTEMPTS = 150  # 30 s in all
 
 
 async def create_postgres_database(base_url: str) -> str:
@@ -32,7 +33,17 @@ async def drop_postgres_database(base_url: str, url: str) -> None:
     name = urlsplit(url).path.lstrip("/")
     connection = await asyncpg.connect(base_url)
     try:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        # FORCE ends the test's own sessions, but not an autovacuum worker that happens to be
+        # in the database (it runs as a superuser; CI failed on this once). Such a worker
+        # is done within moments on a test database; nothing announces its end, so retry.
+        for attempt in range(DROP_ATTEMPTS):
+            try:
+                await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                return
+            except asyncpg.exceptions.InsufficientPrivilegeError:
+                if attempt == DROP_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(0.2)
     finally:
         await connection.close()
 
