@@ -57,6 +57,7 @@ from bench.common import (
     DEFAULT_PG_URL, DEFAULT_WORKDIR, ROOT, _process_cpu_seconds, cpu_between, create_schema, pg_backend_cpu,
     pg_drop_database, pg_recreate_database, print_environment, print_table, remove_sqlite, sqlite_path,
 )
+from core import event_loop
 
 TARGET = {"sqlite": 1000.0, "postgres": 750.0}
 SECRET = "bench-invites-" + "s" * 32
@@ -221,14 +222,14 @@ async def phases_once(url: str, engine: str, sink: Sink, count: int, connections
 
 
 def bench_phases(engine: str, args) -> list[list[object]]:
-    url = asyncio.run(_database(engine, args))
+    url = event_loop.run(_database(engine, args))
     sink = Sink()
     runs = []
     try:
-        asyncio.run(phases_once(url, engine, sink, min(200, args.count), args.connections))  # warm-up
+        event_loop.run(phases_once(url, engine, sink, min(200, args.count), args.connections))  # warm-up
         for _ in range(args.runs):
             sink_before = sink.cpu()
-            runs.append(asyncio.run(phases_once(url, engine, sink, args.count, args.connections)))
+            runs.append(event_loop.run(phases_once(url, engine, sink, args.count, args.connections)))
             runs[-1]["sink_ms"] = (sink.cpu() - sink_before) / args.count * 1000
     finally:
         sink.stop()
@@ -236,7 +237,7 @@ def bench_phases(engine: str, args) -> list[list[object]]:
         if engine == "sqlite":
             remove_sqlite(sqlite_path(args.workdir, "invites"))
         else:
-            asyncio.run(pg_drop_database(args.pg_url, "bench_invites"))
+            event_loop.run(pg_drop_database(args.pg_url, "bench_invites"))
     rows = []
     for phase in ("create", "send"):
         rows.append([engine, phase, len(runs)] + [
@@ -317,17 +318,17 @@ async def _peer_database(engine: str, args) -> str:
 
 
 def bench_engine(engine: str, args) -> list[list[object]]:
-    url = asyncio.run(_database(engine, args))
+    url = event_loop.run(_database(engine, args))
     peer = None
     if args.peer_python:
-        peer = Peer(args.peer_python, args.peer_dir, engine, asyncio.run(_peer_database(engine, args)), Path(args.workdir))
+        peer = Peer(args.peer_python, args.peer_dir, engine, event_loop.run(_peer_database(engine, args)), Path(args.workdir))
         peer.baseline()
     sink = Sink()
     ours, theirs = [], []
     try:
-        asyncio.run(run_once(url, engine, sink, min(200, args.count), args.connections, args.creators, args.gather_ms))  # warm-up
+        event_loop.run(run_once(url, engine, sink, min(200, args.count), args.connections, args.creators, args.gather_ms))  # warm-up
         for index in range(args.runs):
-            ours.append(asyncio.run(run_once(url, engine, sink, args.count, args.connections, args.creators, args.gather_ms)))
+            ours.append(event_loop.run(run_once(url, engine, sink, args.count, args.connections, args.creators, args.gather_ms)))
             o = ours[-1]
             print(f"# {engine} run {index + 1}: {o['sent']} in {o['seconds']:.2f} s = {o['rate']:.0f}/s "
                   f"(created {o['create_rate']:.0f}/s, {o['rounds']} dispatcher rounds), "
@@ -348,9 +349,9 @@ def bench_engine(engine: str, args) -> list[list[object]]:
             remove_sqlite(sqlite_path(args.workdir, "invites"))
             remove_sqlite(sqlite_path(args.workdir, "peer_invites"))
         else:
-            asyncio.run(pg_drop_database(args.pg_url, "bench_invites"))
+            event_loop.run(pg_drop_database(args.pg_url, "bench_invites"))
             if peer is not None:
-                asyncio.run(pg_drop_database(args.pg_url, "bench_peer_invites"))
+                event_loop.run(pg_drop_database(args.pg_url, "bench_peer_invites"))
 
     def med(runs, key):
         return statistics.median(r[key] for r in runs)

@@ -19,7 +19,6 @@ difference). Machine load hits both samples alike, since they alternate.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import random
 import statistics
 import tempfile
@@ -35,6 +34,7 @@ from bench.common import (
     print_environment,
     print_table,
 )
+from core import event_loop
 
 KNOWN = "b.tester@abc.de"
 UNKNOWN = "niemand@abc.de"
@@ -133,4 +133,4 @@ def parse_args() -> argparse.Namespace:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(parse_args()))
+    event_loop.run(main(parse_args()))

@@ -25,7 +25,6 @@ the PostgreSQL backends serving the bench database, "CPU us/timer (all)" both pe
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import time
 
@@ -47,6 +46,7 @@ from bench.common import (
 )
 from bench.statements import StatementProfile, profiled
 from bench.seed import LAYOUTS, TIMERS_PER_INSTANCE, seed_pg, seed_sqlite
+from core import event_loop
 
 TARGET_S = {"sqlite": 1.0, "postgres": 0.4}
 POLL_TARGET_MS = 1.0
@@ -138,7 +138,7 @@ def main() -> None:
     engines = ["sqlite", "postgres"] if args.only == "all" else [args.only]
     extra = {}
     if "postgres" in engines:
-        extra["postgresql"] = asyncio.run(pg_server_version(args.pg_url))
+        extra["postgresql"] = event_loop.run(pg_server_version(args.pg_url))
     print_environment(extra)
 
     results = []
@@ -150,13 +150,13 @@ def main() -> None:
                 seconds = seed_sqlite(path, instances, args.due, args.expire_share, layout)
                 url = f"sqlite:///{path}"
             else:
-                url, seconds = asyncio.run(seed_pg(args.pg_url, name, instances, args.due, args.expire_share, layout))
+                url, seconds = event_loop.run(seed_pg(args.pg_url, name, instances, args.due, args.expire_share, layout))
             print(f"{engine}: seeded {instances:,} instances / {instances * TIMERS_PER_INSTANCE:,} timers "
                   f"in {seconds:.1f} s ({layout})", flush=True)
-            result = asyncio.run(run_sweep(url, engine, args.due, args.batch, args.polls, args.by_statement))
+            result = event_loop.run(run_sweep(url, engine, args.due, args.batch, args.polls, args.by_statement))
             results.append({**result, "layout": layout})
             if engine == "postgres" and not args.keep:
-                asyncio.run(pg_drop_database(args.pg_url, name))
+                event_loop.run(pg_drop_database(args.pg_url, name))
 
     # The targets are for 10 000 due among 1 000 000 pending; smaller runs get no verdict.
     full_size = args.due >= 10_000 and args.pending >= 1_000_000

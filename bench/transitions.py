@@ -48,6 +48,7 @@ from bench.common import (
     verdict,
 )
 from bench.seed import seed_pg, seed_sqlite
+from core import event_loop
 from db import engine as _db_engine  # noqa: F401  (registers Piccolo's sqlite3 adapters, as the app does)
 
 EVENT = "resend"
@@ -375,7 +376,7 @@ def main() -> None:
 
     extra = {}
     if args.only in ("postgres", "all"):
-        extra["postgresql"] = asyncio.run(pg_server_version(args.pg_url))
+        extra["postgresql"] = event_loop.run(pg_server_version(args.pg_url))
     extra["loop"] = args.loop
     print_environment(extra)
     mismatch = statement_check()
@@ -413,7 +414,7 @@ def main() -> None:
     if args.only in ("postgres", "all"):
         for instances in [int(x) for x in args.pg_instances.split(",") if x]:
             database = f"bench_transitions_{fmt_count(instances).lower()}"
-            url, seconds = asyncio.run(seed_pg(args.pg_url, database, instances))
+            url, seconds = event_loop.run(seed_pg(args.pg_url, database, instances))
             print(f"seeded {fmt_count(instances)} instances in {seconds:.1f} s", flush=True)
             c = args.concurrency
             results = _rounds(
@@ -429,7 +430,7 @@ def main() -> None:
                              f"{share:.0%} of raw"))
             rows.append(_row(raw, "ceiling", ""))
             if not args.keep:
-                asyncio.run(pg_drop_database(args.pg_url, database))
+                event_loop.run(pg_drop_database(args.pg_url, database))
             print_table("Transitions so far", HEADERS, rows)
 
     print_environment(extra)  # the load average at the end, too

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
 import sqlite3
@@ -13,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from datetime import date, timezone
 from pathlib import Path
 
+from core import event_loop
 from core.settings import Settings, SettingsError
 
 
@@ -190,7 +190,7 @@ def _run_with_database(settings: Settings, work: Callable[..., Awaitable[int]]) 
         finally:
             await database.close()
 
-    return asyncio.run(runner())
+    return event_loop.run(runner())
 
 
 # -- serving ----------------------------------------------------------------
@@ -399,7 +399,7 @@ def _postfach_deliver(args) -> int:
 def _worker(args) -> int:
     from partnerportal.worker import run_worker
 
-    return asyncio.run(run_worker(args.settings, scheduler_on=not args.metrics_only))
+    return event_loop.run(run_worker(args.settings, scheduler_on=not args.metrics_only))
 
 
 def _db_upgrade(args) -> int:
