@@ -60,6 +60,22 @@ async def test_a_batch_goes_out_over_one_connection(factory, db, smtp, send):
     assert sorted(m["Message-ID"] for m in smtp.messages) == sorted(expected_ids(await rows(db)))
 
 
+@pytest.mark.parametrize("reply", ["550 5.1.1 Postfach unbekannt", "452 4.2.2 Postfach voll"])
+async def test_a_refused_recipient_leaves_the_connection_ready_for_the_next_mail(factory, db, smtp, send, reply):
+    """A refusal at RCPT leaves an open envelope on the server: without RSET, the next
+    MAIL on the same connection is refused too ("503 nested MAIL command")."""
+    await factory.invite(email="unbekannt@example.org")
+    await factory.invite(email="c.tester@example.org")
+    smtp.refuse_recipient("unbekannt@example.org", reply)
+    result = await send(smtp, smtp_connections=1)
+    assert (result.sent, result.failed + result.retried) == (1, 1)
+    assert smtp.connections == 1 and smtp.resets == 1
+    assert smtp.envelopes == [(MAIL_FROM, ["c.tester@example.org"])]
+    refused, accepted = await rows(db)
+    assert refused["status"] == ("failed" if reply.startswith("5") else "pending") and refused["last_error"] == reply
+    assert accepted["status"] == "sent"
+
+
 async def test_several_batches_of_a_round_share_the_connections(factory, db, smtp, send):
     for _ in range(12):
         await factory.invite()

@@ -36,12 +36,27 @@ class _Handler:
         self.greeted: list[tuple] = []  # the client's address per EHLO: one per connection
         self.drop_at: int | None = None  # the mail (count) after which the connection is dropped
         self.goodbyes = 0  # QUITs: connections the client closed politely
+        self.refused_recipients: dict[str, str] = {}  # address -> the reply to its RCPT
+        self.resets = 0  # RSETs: envelopes the client abandoned
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         with self.lock:
             self.greeted.append(session.peer)
         session.host_name = hostname
         return responses
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        with self.lock:
+            refusal = self.refused_recipients.get(address)
+        if refusal:
+            return refusal
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_RSET(self, server, session, envelope):
+        with self.lock:
+            self.resets += 1
+        return "250 OK"
 
     async def handle_QUIT(self, server, session, envelope):
         with self.lock:
@@ -106,6 +121,17 @@ class SmtpServer:
         """Answer every DATA with this reply (e.g. "451 4.3.0 Bitte später erneut"); None: accept."""
         with self._handler.lock:
             self._handler.reply = reply
+
+    def refuse_recipient(self, address: str, reply: str) -> None:
+        """Answer RCPT for this address with `reply` (e.g. "550 5.1.1 Unbekannt")."""
+        with self._handler.lock:
+            self._handler.refused_recipients[address] = reply
+
+    @property
+    def resets(self) -> int:
+        """How many RSETs the clients sent."""
+        with self._handler.lock:
+            return self._handler.resets
 
     def drop_connection_after(self, count: int) -> None:
         """Once `count` mails have arrived, close that connection without answering the last."""
