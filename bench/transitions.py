@@ -203,7 +203,9 @@ def statement_check() -> str:
         if not hasattr(step, "query"):  # a Deferred (the funnel's counters): not in the raw ceiling
             continue
         query = step.query
-        engine.append(_shape(query.template if isinstance(query, Sql) else str(query.querystrings[0])))
+        sql = query.template if isinstance(query, Sql) else str(query.querystrings[0])
+        if _SHAPE.match(sql):  # the funnel's read of the history is not in the raw ceiling either
+            engine.append(_shape(sql))
     raw = [_shape(sql) for sql in RAW_WRITES]
     return "" if engine == raw else f"engine sends {engine}, raw runs {raw}"
 

@@ -68,21 +68,22 @@ def insert(table, columns: tuple[str, ...], rows: list[tuple], returning: bool =
         return []
     unnest, head, row, tail = _insert_templates(table, columns, is_postgres(table), returning)
     if unnest:
-        return [Step(Sql(table, unnest, *[list(values) for values in zip(*rows)]))]
+        return [Step(Sql(table, unnest, *[list(values) for values in zip(*rows)]), joinable=not returning)]
     per_statement = max(1, MAX_PARAMETERS // len(columns))
     steps = []
     for start in range(0, len(rows), per_statement):
         chunk = rows[start : start + per_statement]
         values = [value for r in chunk for value in r]
-        steps.append(Step(Sql(table, head + ",".join([row] * len(chunk)) + tail, *values)))
+        steps.append(Step(Sql(table, head + ",".join([row] * len(chunk)) + tail, *values), joinable=not returning))
     return steps
 
 
 def update_in(table, template: str, before: list, ids: list[int], after: tuple | list = ()) -> list[Step]:
     """One UPDATE per chunk of ids; `{ids}` in the template becomes the chunk's placeholders
-    (on PostgreSQL: `IN ({ids})` becomes `= ANY(one array)`)."""
+    (on PostgreSQL: `IN ({ids})` becomes `= ANY(one array)`). The template may read no
+    other table (the step is joinable)."""
     if is_postgres(table):
-        return [Step(Sql(table, template.replace("IN ({ids})", "= ANY({}::int[])"), *before, list(ids), *after))]
+        return [Step(Sql(table, template.replace("IN ({ids})", "= ANY({}::int[])"), *before, list(ids), *after), joinable=True)]
     per_statement = MAX_PARAMETERS - len(before) - len(after)
     return [
         Step(Sql(table, template.replace("{ids}", marks(len(chunk))), *before, *chunk, *after))

@@ -85,6 +85,10 @@ class Step:
     query: Query
     expect_rows: int | None = None
     counted: bool = False
+    # Returns no rows and reads no table but the one it writes (an INSERT from values, an
+    # UPDATE by ids): on PostgreSQL it may then run in one statement with the joinable
+    # steps next to it that write other tables (see `Database.write`).
+    joinable: bool = False
 
     def check(self, rows: list) -> None:
         if self.expect_rows is not None and len(rows) != self.expect_rows:
@@ -98,7 +102,9 @@ class Step:
 
 @dataclass(frozen=True)
 class Deferred:
-    """Steps that need the results of earlier ones (e.g. the id an INSERT returned)."""
+    """Steps that need the results of earlier ones (e.g. the id an INSERT returned).
+    `expand` may read nothing but those results (a joinable step's are empty): it may be
+    called before the joinable steps just before it have run."""
 
     expand: Callable[[Results], list[Step]]
 
@@ -134,14 +140,58 @@ class Sql(Query):
 
 
 @functools.lru_cache(maxsize=1024)
-def _numbered(template: str) -> str:
-    """`{}` placeholders as $1, $2, ... (PostgreSQL); a statement's text repeats, so cached."""
+def _numbered(template: str, first: int = 1) -> str:
+    """`{}` placeholders as $1, $2, ... (PostgreSQL), from `$first` on; a statement's text
+    repeats, so cached."""
     parts = template.split("{}")
     sql = [parts[0]]
-    for index, part in enumerate(parts[1:], start=1):
+    for index, part in enumerate(parts[1:], start=first):
         sql.append(f"${index}")
         sql.append(part)
     return "".join(sql)
+
+
+def _can_join(step: Step | Deferred) -> bool:
+    return (
+        isinstance(step, Step) and step.joinable and type(step.query) is Sql
+        and step.query.compile("postgres") is not None
+    )
+
+
+def _joined_group(first: Step, pending: list[Step | Deferred], results: Results) -> list[Step]:
+    """`first` and the joinable steps after it that write other tables, taken from
+    `pending`. A Deferred among them is expanded on the way: the steps before it return no
+    rows, so its results are known before they run."""
+    group, tables = [first], {first.query.table._meta.tablename}
+    while pending:
+        item = pending[0]
+        if isinstance(item, Deferred):
+            pending.pop(0)
+            pending[0:0] = item.expand(results + [[] for _ in group])
+            continue
+        table = item.query.table._meta.tablename if _can_join(item) else None
+        if table is None or table in tables:
+            break
+        group.append(pending.pop(0))
+        tables.add(table)
+    return group
+
+
+def _joined_statement(group: list[Step]) -> tuple[str, list[Any], list[Step]]:
+    """One statement for the group: each step a data-modifying WITH query. PostgreSQL
+    runs every one of them once, all on the same snapshot; so no two write the same
+    table, and none reads another's table (`Step.joinable`). A counted step returns one
+    row per changed row, counted by the main query."""
+    queries, args, counted, counts = [], [], [], []
+    for index, step in enumerate(group):
+        sql = _numbered(step.query.template, len(args) + 1)
+        if step.counted:
+            sql += " RETURNING 1"
+            counted.append(step)
+            counts.append(f"(SELECT count(*) FROM w{index})")
+        queries.append(f"w{index} AS ({sql})")
+        args.extend(step.query.values)
+    return "WITH " + ", ".join(queries) + " SELECT " + (", ".join(counts) or "1"), args, counted
 
 
 def _lower(value: str | None) -> str | None:
@@ -353,7 +403,11 @@ class Database:
         return rows[0] if rows else None
 
     async def write(self, steps: Sequence[Step | Deferred | Query]) -> Results:
-        """Run all steps in one transaction; raise ConflictError (and roll back) on a lost race."""
+        """Run all steps in one transaction; raise ConflictError (and roll back) on a lost race.
+
+        On PostgreSQL, neighbouring joinable steps that write different tables go to the
+        server as one statement: a transition's dozen statements become two or three
+        round trips, an invitation's eight become five."""
         pending = [s if isinstance(s, (Step, Deferred)) else Step(s) for s in steps]
         if self.is_sqlite:
             return await self._in_thread(self._sqlite_write, pending)
@@ -361,6 +415,14 @@ class Database:
         async with self._pg_connection() as connection:
             async with connection.transaction():
                 while (step := _next_step(pending, results)) is not None:
+                    if _can_join(step) and len(group := _joined_group(step, pending, results)) > 1:
+                        # One round trip instead of one per step (~40 us of server and
+                        # ~90 us of client CPU each, docs/benchmarks-nutzerverwaltung.md).
+                        sql, args, counted = _joined_statement(group)
+                        for checked, changed in zip(counted, await connection.fetchrow(sql, *args)):
+                            checked.check_changed(changed)
+                        results.extend([] for _ in group)
+                        continue
                     rows: list = []
                     for sql, args in self._compile(step.query):
                         if step.counted:  # the status line ("UPDATE 500") carries the row count

@@ -146,7 +146,7 @@ def change_steps(changes: list[Change], now: datetime) -> list[Step]:
     of many changes costs a handful of statements."""
     if not changes:
         return []
-    return _instance_updates(changes, now) + effect_steps(changes, now)
+    return effect_steps(changes, now, state_updates=_instance_updates(changes, now))
 
 
 def _claim(timer_ids: list[int], status: str, now: datetime) -> Step:
@@ -157,16 +157,22 @@ def _claim(timer_ids: list[int], status: str, now: datetime) -> Step:
         query = Sql(Timer, head + 'id = ANY({}::int[]))', status, now, "pending", list(timer_ids))
     else:
         query = Sql(Timer, head + f'id IN ({marks(len(timer_ids))}))', status, now, "pending", *timer_ids)
-    return Step(query, expect_rows=len(timer_ids), counted=True)
+    return Step(query, expect_rows=len(timer_ids), counted=True, joinable=True)
 
 
-def effect_steps(changes: list[Change], now: datetime, new_instance: bool = False) -> list[Step]:
-    """History, timers and outbox rows of changes whose instance rows are written."""
+def effect_steps(
+    changes: list[Change], now: datetime, new_instance: bool = False, state_updates: list[Step] = ()
+) -> list[Step]:
+    """History, timers and outbox rows of changes whose instance rows are written (or,
+    with `state_updates`, are written by those steps, placed after the funnel's read)."""
     # The funnel's counters read the history as it was before these changes (first) and
     # append counter deltas (last; they lock no shared row). An instance inserted in this
     # transaction has neither history nor timers yet: two statements less per invitation.
+    # The version-checked state update follows the read, so that on PostgreSQL it runs in
+    # one statement with the writes after it (db.engine: joinable steps); a change the
+    # read could miss fails that version check.
     read_history, write_counters = funnel.counter_steps(changes, now, new_instances=new_instance)
-    steps: list = read_history
+    steps: list = [*read_history, *state_updates]
     # No RETURNING: nothing reads the ids of these rows, and SQLite would build a result
     # row (and the driver a dict) for each of them.
     steps += insert(TransitionHistory, _HISTORY_COLUMNS, [_history_row(c, now) for c in changes], returning=False)
@@ -276,7 +282,7 @@ def _instance_updates(changes: list[Change], now: datetime) -> list[Step]:
             now,
             *[list(column) for column in zip(*rows)],
         )
-        return [Step(query, expect_rows=len(rows), counted=True)]
+        return [Step(query, expect_rows=len(rows), counted=True, joinable=True)]
     # SQLite: the same join, the list as a VALUES table (3.33+ has UPDATE ... FROM); the
     # planner scans it and finds each instance by its primary key. (An OR chain of
     # (id, version) pairs needed splitting: SQLite refuses more than 1 000 terms.) The
@@ -320,7 +326,7 @@ def _timer_cancellations(changes: list[Change]) -> list[Step]:
                 ids,
                 names,
             )
-            steps.append(Step(query))
+            steps.append(Step(query, joinable=True))
             continue
         for start in range(0, len(ids), MAX_PARAMETERS):
             chunk = ids[start : start + MAX_PARAMETERS]

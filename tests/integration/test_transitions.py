@@ -63,11 +63,11 @@ async def test_a_failing_statement_rolls_back_the_whole_transition(factory, db, 
     before = await snapshot(db, record.id)
     real_effect_steps = transitions.effect_steps
 
-    def with_a_broken_statement(changes, now):
+    def with_a_broken_statement(changes, now, **options):
         # A timer for an instance that does not exist violates the foreign key,
         # after the state update and the history row were already executed.
         broken = Step(Timer.insert(Timer(instance=999_999, event="expire", due_at=now, status="pending")))
-        return real_effect_steps(changes, now) + [broken]
+        return real_effect_steps(changes, now, **options) + [broken]
 
     monkeypatch.setattr(transitions, "effect_steps", with_a_broken_statement)
     with pytest.raises(Exception) as error:
