@@ -190,11 +190,15 @@ def statement_check() -> str:
     """'' if the raw writes are the statements the engine sends for EVENT, else what differs.
     (The flow file and the store evolve; the raw ceiling must follow them.)"""
     from db import transitions
-    from db.engine import Sql
+    from db.engine import Sql, bind_tables
+    from db.engines import make_engine
     from db.instances import InstanceRecord
     from db.transitions import Change
     from workflows.registry import FlowRegistry
 
+    # The statements' shapes are the same on both engines; building them needs an engine
+    # bound to the tables (the benchmark's own database binds them again when it starts).
+    bind_tables(make_engine("sqlite:///" + str(DEFAULT_WORKDIR / "statement_check.sqlite")))
     flow = FlowRegistry.from_directory().current("onboarding")
     record = InstanceRecord(1, 1, 1, flow.name, flow.version, "invited", 1, {}, "user1@example.org")
     outcome = flow.run("invited", EVENT, T0, context={})
