@@ -14,7 +14,6 @@ from contextlib import AsyncExitStack, ExitStack, contextmanager
 from pathlib import Path
 
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -219,10 +218,9 @@ async def test_two_serves_and_two_workers_are_woken_by_postgresql(database_url, 
     admin_id = await factory.account(org, role="admin")
     first, second = await factory.invite(org, "erste@example.org"), await factory.invite(org, "zweite@example.org")
     token = await login_session(db, SystemClock(), admin_id, org)
-    target = urlsplit(database_url)
-    proxy = TcpProxy(target.hostname, target.port)
+    proxy = TcpProxy.for_database(database_url)
     await proxy.start()
-    via_proxy = database_url.replace(f"@{target.hostname}:{target.port}/", f"@127.0.0.1:{proxy.port}/")
+    via_proxy = proxy.url(database_url)
     settings = {"wake_fallback_seconds": "3600"}
     async with AsyncExitStack() as stack:
         # A's database traffic runs through the proxy in this event loop: start it off the loop.

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -141,10 +140,9 @@ async def test_a_killed_listener_reconnects_and_polls_once_for_what_it_missed(da
     refuses), a change commits and its NOTIFY reaches nobody; after reconnecting, the feed
     polls once and delivers it. Its own poll would come only after an hour."""
     person = await factory.invite()
-    target = urlsplit(database_url)
-    proxy = TcpProxy(target.hostname, target.port)
+    proxy = TcpProxy.for_database(database_url)
     await proxy.start()
-    wakeups = WakeUps(database_url.replace(f"@{target.hostname}:{target.port}/", f"@127.0.0.1:{proxy.port}/"), NO_FALLBACK)
+    wakeups = WakeUps(proxy.url(database_url), NO_FALLBACK)
     await listening(wakeups)
     feed = ChangeFeed(db, wakeups=wakeups)
     queue = feed.subscribe(person.organisation_id)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -109,10 +108,9 @@ def test_production_without_secret_is_a_startup_error(tmp_path, monkeypatch):
 
 @pytest.mark.postgres
 async def test_database_outage_gives_503_and_recovers_without_restart(settings, db):
-    parts = urlsplit(settings.database_url)
-    proxy = TcpProxy(parts.hostname, parts.port or 5432)
+    proxy = TcpProxy.for_database(settings.database_url)
     await proxy.start()
-    via_proxy = urlunsplit(parts._replace(netloc=f"{parts.username}:{parts.password}@127.0.0.1:{proxy.port}"))
+    via_proxy = proxy.url(settings.database_url)
     async with running_app(dataclasses.replace(settings, database_url=via_proxy)) as (_, client):
         assert (await client.get("/health")).status_code == 200
         await proxy.cut()

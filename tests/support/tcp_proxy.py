@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from urllib.parse import urlsplit, urlunsplit
+
+POSTGRES_PORT = 5432  # what a database URL without a port means
 
 
 class TcpProxy:
@@ -13,6 +16,21 @@ class TcpProxy:
         self.server: asyncio.AbstractServer | None = None
         self.port = 0
         self._streams: set[asyncio.StreamWriter] = set()
+        # The proxy's own connections to the target, kept: their peer address cannot tell
+        # them apart when the target is a name ("localhost" is reached as 127.0.0.1 or ::1).
+        self._upstream: set[asyncio.StreamWriter] = set()
+
+    @classmethod
+    def for_database(cls, url: str) -> "TcpProxy":
+        """A proxy to the server of a database URL (with or without a port)."""
+        parts = urlsplit(url)
+        return cls(parts.hostname, parts.port or POSTGRES_PORT)
+
+    def url(self, database_url: str) -> str:
+        """The database URL through this proxy (start it first)."""
+        parts = urlsplit(database_url)
+        user = parts.netloc.rpartition("@")[0]
+        return urlunsplit(parts._replace(netloc=f"{user}@127.0.0.1:{self.port}" if user else f"127.0.0.1:{self.port}"))
 
     async def start(self, port: int = 0) -> None:
         self.server = await asyncio.start_server(self._handle, "127.0.0.1", port or self.port)
@@ -27,6 +45,7 @@ class TcpProxy:
         for writer in list(self._streams):
             writer.transport.abort()
         self._streams.clear()
+        self._upstream.clear()
 
     async def pause(self) -> None:
         """Refuse new connections; open ones stay (a listener that loses its connection
@@ -39,7 +58,7 @@ class TcpProxy:
     def upstream_ports(self) -> set[int]:
         """The local ports of the proxy's connections to the target (what the server sees
         as client ports)."""
-        return {w.get_extra_info("sockname")[1] for w in self._streams if w.get_extra_info("peername") == self.target}
+        return {w.get_extra_info("sockname")[1] for w in self._upstream if w in self._streams}
 
     async def _handle(self, reader, writer) -> None:
         try:
@@ -48,6 +67,7 @@ class TcpProxy:
             writer.transport.abort()
             return
         self._streams.update({writer, upstream_writer})
+        self._upstream.add(upstream_writer)
 
         async def pipe(source, sink):
             with contextlib.suppress(Exception):
