@@ -65,10 +65,11 @@ class StatementProfile:
 
 
 class _Rows:
-    __slots__ = ("rows",)
+    __slots__ = ("rows", "rowcount")
 
-    def __init__(self, rows):
+    def __init__(self, rows, rowcount):
         self.rows = rows
+        self.rowcount = rowcount  # read after the rows are fetched, as the engine does
 
     def fetchall(self):
         return self.rows
@@ -84,9 +85,10 @@ class _TimedSqlite:
 
     def execute(self, sql, args=()):
         wall, cpu = time.perf_counter(), time.thread_time()
-        rows = self._connection.execute(sql, args).fetchall()
+        cursor = self._connection.execute(sql, args)
+        rows = cursor.fetchall()
         self._profile.add(statement_kind(sql), time.perf_counter() - wall, time.thread_time() - cpu)
-        return _Rows(rows)
+        return _Rows(rows, cursor.rowcount)
 
     def __getattr__(self, name):
         return getattr(self._connection, name)
