@@ -51,6 +51,7 @@ from bench.common import (
     sqlite_path,
 )
 from bench.seed import flow_version
+from db.name_order import name_key
 
 ORGANISATION_ID = 1
 ADMIN_ACCOUNT_ID = 1
@@ -103,7 +104,8 @@ def rows(instances: int, due: int, now: datetime) -> dict[str, list[tuple]]:
     out: dict[str, list[tuple]] = {t: [] for t in COLUMNS}
     out["organisation"].append((ORGANISATION_ID, "Bench Pflegedienst", now - SPAN - timedelta(days=1)))
     out["account"].append(
-        (ADMIN_ACCOUNT_ID, ORGANISATION_ID, "admin", "Frau", "Ada", "Admin", "admin@example.org", now - SPAN - timedelta(days=1))
+        (ADMIN_ACCOUNT_ID, ORGANISATION_ID, "admin", "Frau", "Ada", "Admin", "admin@example.org", now - SPAN - timedelta(days=1),
+         name_key("Ada", "Admin"))
     )
     version = flow_version()
     history_details = json.dumps({"flow_version": version, "mails": ["invitation"]})
@@ -115,7 +117,7 @@ def rows(instances: int, due: int, now: datetime) -> dict[str, list[tuple]]:
         state = state_of(i)
         salutation, first, last, email = person(i)
         account = i + 1
-        out["account"].append((account, ORGANISATION_ID, "staff", salutation, first, last, email, created))
+        out["account"].append((account, ORGANISATION_ID, "staff", salutation, first, last, email, created, name_key(first, last)))
         updated = created if state == "invited" else min(now, created + timedelta(hours=30))
         out["flow_instance"].append(
             (i, ORGANISATION_ID, account, "onboarding", version, state, 1 if state == "invited" else 3, "{}", created, updated)
@@ -146,7 +148,7 @@ def rows(instances: int, due: int, now: datetime) -> dict[str, list[tuple]]:
 
 COLUMNS = {
     "organisation": ("id", "name", "created_at"),
-    "account": ("id", "organisation", "role", "salutation", "first_name", "last_name", "email", "created_at"),
+    "account": ("id", "organisation", "role", "salutation", "first_name", "last_name", "email", "created_at", "name_key"),
     "flow_instance": ("id", "organisation", "account", "flow_name", "flow_version", "state", "version", "context",
                       "created_at", "updated_at"),
     "transition_history": ("id", "instance", "organisation", "event", "from_state", "to_state", "actor", "client_ip",

@@ -7,6 +7,7 @@ from datetime import datetime
 from piccolo.columns.combination import WhereRaw
 
 from db.engine import Database, Sql, Step
+from db.name_order import name_key
 from db.tables import Account, FlowInstance, Organisation
 
 ADMIN_ROLE = "admin"
@@ -41,6 +42,7 @@ def insert_step(
             Account(
                 organisation=organisation_id, role=role, salutation=salutation, first_name=first_name,
                 last_name=last_name, email=email, created_at=now, language=language,
+                name_key=name_key(first_name, last_name),
             )
         ).returning(Account.id),
         expect_rows=1,

@@ -64,20 +64,24 @@ _PAGE_SQL = (
 )
 _COLUMNS = (
     "fi.id, fi.state, fi.flow_name, fi.flow_version, fi.version, fi.created_at, fi.updated_at, "
-    "a.salutation, a.first_name, a.last_name, a.email, fi.account"
+    "a.salutation, a.first_name, a.last_name, a.email, fi.account, a.name_key"
 )
 _ROWS = "SELECT " + _COLUMNS + " FROM {source} WHERE {where} ORDER BY {order} LIMIT {{}}"
 _ALL = "flow_instance fi LEFT JOIN account a ON a.id = fi.account"
 _ORDERS = {"newest": ("fi.id DESC", "page.id DESC"), "oldest": ("fi.id", "page.id")}
-# Sorted by name, a page walks the index account (organisation, last_name, id) (migration
-# m0032) and each account's instances (an account can have several), so a page reads its
-# 51 rows wherever it starts, where sorting all 100 000 rows took ~25 ms. Instances
-# without an account (the API can start them) sort first, as an empty name, on both
-# engines; they come from the account index of flow_instance, and only the first pages
-# (cursor still at an empty name) look for them. The cursor is "last name|account|instance".
+# Sorted by name, in German order (last name, then first name; db/name_order.py), a page
+# walks the index account (organisation, name_key, id) (migration m0034) and each account's
+# instances (an account can have several), so a page reads its 51 rows wherever it starts,
+# where sorting all 100 000 rows took ~25 ms. Instances without an account (the API can
+# start them) sort first, as an empty name, on both engines; they come from the account
+# index of flow_instance, and only the first pages (cursor still at an empty name) look
+# for them. The cursor is "name key|account|instance".
 _NAMED = "account a JOIN flow_instance fi ON fi.account = a.id"
-_NAME_ORDER = "a.last_name, a.id, fi.id"
-_NAME_PAGE_ORDER = "COALESCE(page.last_name, ''), COALESCE(page.account, 0), page.id"
+_NAME_ORDER = "a.name_key, a.id, fi.id"
+_NAME_PAGE_ORDER = "COALESCE(page.name_key, ''), COALESCE(page.account, 0), page.id"
+# Longer than any key: two folded names of at most 100 characters (folding can double one,
+# "ß" -> "ss") and the separator.
+_MAX_CURSOR_KEY = 401
 # A search finds people by any part of their name or address, case-insensitive for all
 # letters ("üb" finds "ÜBEL"), through an index (migration m0023): PostgreSQL a pg_trgm GIN
 # index on lower(SEARCH_TEXT); SQLite the FTS5 trigram table account_search (rowid = the
@@ -132,10 +136,10 @@ def _page_sql(expiry_events: Collection[str], rows: str, page_order: str) -> tup
 
 
 def _name_cursor(cursor: str | None) -> tuple[str, int, int] | None:
-    """ "last name|account|instance" as written by list_page; None for anything else
+    """ "name key|account|instance" as written by list_page; None for anything else
     (an account of 0 stands for the instances without one)."""
     parts = (cursor or "").rsplit("|", 2)
-    if len(parts) != 3 or "\x00" in parts[0] or len(parts[0]) > 100:
+    if len(parts) != 3 or "\x00" in parts[0] or len(parts[0]) > _MAX_CURSOR_KEY:
         return None
     account_id = 0 if parts[1] == "0" else id_from(parts[1])
     instance_id = id_from(parts[2])
@@ -190,8 +194,8 @@ async def list_page(
     next_cursor = None
     if more and people:
         last = rows[page_size - 1]
-        instance_id, last_name, account_id = last[0], last[9], last[11]
-        next_cursor = f"{last_name or ''}|{account_id or 0}|{instance_id}" if sort == "name" else str(instance_id)
+        instance_id, account_id, key = last[0], last[11], last[12]
+        next_cursor = f"{key or ''}|{account_id or 0}|{instance_id}" if sort == "name" else str(instance_id)
     return Page(people, next_cursor)
 
 
@@ -212,10 +216,10 @@ def _name_rows(
     named = [f"{account_plus}a.organisation = {{}}", f"{instance_plus}fi.organisation = {{}}", *conditions]
     named_values = [organisation_id, organisation_id, *values]
     if cursor is not None:
-        last_name, account_id, instance_id = cursor
-        # The pair reaches the index (organisation, last_name, id); the triple settles ties.
-        named += ["(a.last_name, a.id) >= ({}, {})", "(a.last_name, a.id, fi.id) > ({}, {}, {})"]
-        named_values += [last_name, account_id, last_name, account_id, instance_id]
+        key, account_id, instance_id = cursor
+        # The pair reaches the index (organisation, name_key, id); the triple settles ties.
+        named += ["(a.name_key, a.id) >= ({}, {})", "(a.name_key, a.id, fi.id) > ({}, {}, {})"]
+        named_values += [key, account_id, key, account_id, instance_id]
     rows = _ROWS.format(source=_NAMED, where=" AND ".join(named), order=_NAME_ORDER)
     if cursor is not None and cursor[:2] != ("", 0):
         return rows, [*named_values, page_size + 1]
@@ -233,7 +237,7 @@ def _name_rows(
 
 def _page_row(
     instance_id, state, flow_name, flow_version, version, created_at, updated_at, salutation, first_name, last_name,
-    email, account_id, expires_at, mail_failed,
+    email, account_id, name_key, expires_at, mail_failed,
 ) -> PersonRow:
     """A row of _PAGE_SQL, its columns in order, built with positional arguments: ~0.6 us
     where keyword arguments and a dict per row cost ~5 us (50 rows a page)."""

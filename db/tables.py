@@ -52,6 +52,9 @@ class Account(Table, tablename="account"):
     # then by the person's language switch; mails go out in it.
     language = Varchar(length=12, default="de")
     created_at = Timestamptz(default=TimestamptzNow())
+    # The names' sort key (db/name_order.py): every statement that writes the names writes
+    # it too. On PostgreSQL its collation is "C" (migration m0034).
+    name_key = Text(default="")
 
 
 class FlowInstance(Table, tablename="flow_instance"):

@@ -27,6 +27,7 @@ from db import funnel
 from db.batching import MAX_PARAMETERS, insert, is_postgres, marks, update_in
 from db.engine import Deferred, Sql, Step
 from db.instances import InstanceRecord
+from db.name_order import name_key
 from db.tables import Account, ActivationCode, AttemptCounter, Device, FlowInstance, InvitationLink, Outbox, Timer, TransitionHistory, WebSession
 
 
@@ -247,9 +248,9 @@ def _record_steps(changes: list[Change], now: datetime) -> list[Step]:
         # Keeps the unique (organisation, email) index satisfied; no real address.
         steps.append(Step(Sql(
             Account,
-            'UPDATE "account" SET "salutation" = {}, "first_name" = {}, "last_name" = {}, "email" = {} '
+            'UPDATE "account" SET "salutation" = {}, "first_name" = {}, "last_name" = {}, "email" = {}, "name_key" = {} '
             'WHERE "account"."id" = {}',
-            "", "", "", f"geloescht-{account_id}@anonym.invalid", account_id,
+            "", "", "", f"geloescht-{account_id}@anonym.invalid", name_key("", ""), account_id,
         )))
     if ids := instances_with("anonymise_person"):
         steps += update_in(

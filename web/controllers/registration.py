@@ -14,6 +14,7 @@ from litestar.status_codes import HTTP_409_CONFLICT, HTTP_422_UNPROCESSABLE_ENTI
 
 from db import activation, instances, people
 from db.engine import Step
+from db.name_order import name_key
 from db.sessions import SessionInfo
 from db.tables import Account
 from core.crypto import group_code
@@ -134,6 +135,7 @@ class RegistrationController(Controller):
         update = Step(Account.update({
             Account.salutation: v["salutation"], Account.first_name: v["first_name"],
             Account.last_name: v["last_name"], Account.phone: v["phone"],
+            Account.name_key: name_key(v["first_name"], v["last_name"]),
         }).where(Account.id == info.account_id))
         try:
             await service.send(
