@@ -8,13 +8,13 @@ here; only its hash is stored (LOG-2)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from piccolo.query.functions.aggregate import Max
 
 from db import links
-from db.engine import Database, Step
+from db.engine import Database
 from db.tables import FlowInstance, Outbox, Timer
 from mail.rendering import LINK_KINDS, MailValues, RenderedMail, render_mail
 from workflows import publication
@@ -28,7 +28,7 @@ from workflows.registry import FlowRegistry, UnknownFlow
 class Prepared:
     row: dict
     mail: RenderedMail | None = None
-    link_steps: list[Step] = field(default_factory=list)
+    link: links.NewLink | None = None  # the link the mail carries, stored before it is sent
     cancelled: str = ""  # why the mail is not sent at all
     error: Exception | None = None
 
@@ -152,7 +152,7 @@ def _prepare(dispatcher, batch: _Batch, row: dict, now: datetime) -> Prepared:
     token = links.new_token()
     link = f"{settings.base_url.rstrip('/')}/einladung/{dispatcher.signer.sign('invitation-link', token)}"
     mail = render_mail(kind, replace(values, link=link, expires_at=expires_at))
-    return Prepared(row, mail=mail, link_steps=[links.issue_step(instance["id"], token, now, expires_at)])
+    return Prepared(row, mail=mail, link=links.NewLink(instance["id"], token, now, expires_at))
 
 
 def _expiry_events(flow: Flow) -> set[str]:

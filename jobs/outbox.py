@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 
 from piccolo.columns.combination import WhereRaw
 
+from db import links
 from db.engine import Database, Step
 from db.outage import is_outage
 from db.tables import DevMail, Outbox
@@ -263,7 +264,7 @@ async def _deliver_batch(
     else:
         # The links exist before the mails that carry them; a mail that then fails leaves
         # an unused hash behind, which expires with the invitation.
-        link_steps = [step for item in ready for step in item.link_steps]
+        link_steps = links.issue_steps([item.link for item in ready if item.link is not None])
         if link_steps or cancel_steps:
             await dispatcher.db.write([*link_steps, *cancel_steps])
         accepted, server_down = await _send_all(dispatcher, ready, total, lease, connections, now)
@@ -286,9 +287,9 @@ async def _deliver_batch(
 async def _into_dev_mailbox(dispatcher: Dispatcher, ready: list[Prepared], cancel_steps: list[Step], now: datetime) -> None:
     """Development without SMTP: links, mailbox entries and "sent" in one transaction."""
     mail_from = dispatcher.settings.mail_from
-    steps = [*cancel_steps]
+    steps = [*cancel_steps, *links.issue_steps([item.link for item in ready if item.link is not None])]
     for item in ready:
-        steps += [*item.link_steps, _dev_mail_step(item.row, item.mail, message_id(item.row["id"], mail_from), now)]
+        steps.append(_dev_mail_step(item.row, item.mail, message_id(item.row["id"], mail_from), now))
     if ready:
         steps.append(_mark_step([item.row["id"] for item in ready], {Outbox.status: "sent", Outbox.sent_at: now, Outbox.last_error: ""}))
     if steps:
