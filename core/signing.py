@@ -12,11 +12,16 @@ class Signer:
     def __init__(self, secret_keys: list[str] | str):
         # The last key signs; all verify, so keys can be rotated.
         self.secret_keys = [secret_keys] if isinstance(secret_keys, str) else list(secret_keys)
+        # One serializer per purpose, built once: the outbox signs a link for every mail.
+        self._serializers = {
+            purpose: URLSafeSerializer(self.secret_keys, salt=f"partnerportal:{purpose}") for purpose in PURPOSES
+        }
 
     def _serializer(self, purpose: str) -> URLSafeSerializer:
-        if purpose not in PURPOSES:
+        serializer = self._serializers.get(purpose)
+        if serializer is None:
             raise ValueError(f"unknown signing purpose {purpose!r}")
-        return URLSafeSerializer(self.secret_keys, salt=f"partnerportal:{purpose}")
+        return serializer
 
     def sign(self, purpose: str, value: str) -> str:
         return self._serializer(purpose).dumps(value)
