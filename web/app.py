@@ -33,7 +33,7 @@ from web.routes import ROUTES
 from web.controllers.dev_mailbox import DEV_MAILBOX_PATH, dev_mailbox_enabled
 from web.errors import EXCEPTION_HANDLERS, load_published_versions
 from web.formatting import datetime_de
-from web.hyphenation import hyphenate
+from web.hyphenation import hyphenate, load_dictionary
 from web.i18n import apply_profile_language, language_links, language_middleware
 from web.live import KEEP_ALIVE_SECONDS, ChangeFeed, SessionChecks
 from web.auth import csrf_cookie_name
@@ -98,6 +98,7 @@ def create_app(
             await flow_snapshots.sync(db, registry, clock)
             # Versions published by any process become current here within this interval.
             following = asyncio.create_task(publication.follow(db, registry, settings.flow_refresh_seconds))
+            load_dictionary()  # once per process: not a pause of the first page with a heading
             # What start-up built lives as long as the app: frozen, the collector no longer
             # walks it in every full collection (those took 70-240 ms with 100 live streams
             # on a busy machine, each a pause of every request and stream). Unfrozen at the

@@ -26,6 +26,12 @@ def _dictionary():
     return pyphen.Pyphen(lang="de_DE")
 
 
+def load_dictionary() -> None:
+    """Load the German patterns now (~0.8 s of CPU) rather than in the first request that
+    shows a heading; the app does it at start, before it freezes what start-up built."""
+    _dictionary()
+
+
 @lru_cache(maxsize=2048)
 def hyphenate_word(word: str) -> str:
     kept, last = [], 0

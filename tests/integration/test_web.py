@@ -125,3 +125,13 @@ async def test_htmx_requests_without_a_session_reload_the_page(settings, db):
     async with running_app(settings) as (_, client):
         response = await client.get("/nutzerverwaltung/", headers={"HX-Request": "true"})
         assert response.status_code == 401 and response.headers["HX-Refresh"] == "true"
+
+
+async def test_the_hyphenation_patterns_are_loaded_at_start_not_by_the_first_page(settings, db):
+    """Loading them takes most of a second of CPU: the first admin to open a page with a
+    heading after a start (or deploy) would wait for it."""
+    from web import hyphenation
+
+    hyphenation._dictionary.cache_clear()  # as in a fresh process
+    async with running_app(settings):
+        assert hyphenation._dictionary.cache_info().currsize == 1
