@@ -50,7 +50,7 @@ async def test_ses7_ids_no_row_can_have_answer_404(settings, factory, db, clock,
 
 @pytest.mark.parametrize("value", OUT_OF_RANGE)
 async def test_ses7_page_cursors_no_row_can_have_show_the_first_page(settings, factory, db, clock, value):
-    """A cursor is an id (or "last name|account|instance") from a "Weitere Einträge" link;
+    """A cursor is an id (or "name key|account|instance") from a "Weitere Einträge" link;
     one out of range or with a NUL is no position in the table: the first page, not a 500."""
     async with admin_of(settings, factory, db, clock) as (admin, org, _):
         record = await factory.invite(org)

@@ -6,6 +6,7 @@ import itertools
 
 from db.engine import Database
 from db.instances import InstanceRecord
+from db.name_order import name_key
 from db.tables import Account, Organisation
 from workflows.service import FlowService
 
@@ -27,7 +28,8 @@ class Factory:
         rows = await self.db.write(
             [
                 Account.insert(
-                    Account(organisation=organisation_id, email=email, role=role, first_name="Bernhard", last_name="Tester")
+                    Account(organisation=organisation_id, email=email, role=role, first_name="Bernhard", last_name="Tester",
+                            name_key=name_key("Bernhard", "Tester"))
                 ).returning(Account.id)
             ]
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from db.accounts import PRODUCT_OWNER_ROLE
+from db.name_order import name_key
 from db.tables import Account, Organisation
 from tests.support.admin import AdminBrowser, login_session
 
@@ -12,7 +13,7 @@ async def operator_account(db, first_name="Paula", last_name="Produkt", email="p
     organisation_id = rows[0][0]["id"]
     rows = await db.write([
         Account.insert(Account(organisation=organisation_id, role=PRODUCT_OWNER_ROLE, first_name=first_name,
-                               last_name=last_name, email=email)).returning(Account.id)
+                               last_name=last_name, email=email, name_key=name_key(first_name, last_name))).returning(Account.id)
     ])
     return rows[0][0]["id"], organisation_id
 
