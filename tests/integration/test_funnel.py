@@ -217,6 +217,40 @@ async def test_counting_the_history_again_gives_the_incremental_counters(factory
     assert await all_counters(db) == incremental and len(incremental) > 40
 
 
+async def test_an_instance_that_moves_on_between_the_sweeps_read_and_its_write_is_counted_once(
+    factory, service, clock, db, monkeypatch,
+):
+    """The sweep reads a batch's instances before it writes (and plans the next batch while
+    the database writes this one). An instance changed after that read fails its version
+    check: the batch is fired again from fresh reads, and the counters still equal the
+    history's."""
+    from db.tables import FlowInstance
+    from jobs import timers
+
+    moving, staying = (await factory.invite()).id, (await factory.invite()).id
+    real_plan = timers._plan
+
+    async def plan_after_a_change(service_, claimed):
+        if moving in claimed.records:  # once: the person saves their data after the sweep read them
+            monkeypatch.setattr(timers, "_plan", real_plan)
+            await service.send(moving, EventOf("profile_saved"), data=PROFILE)
+        return await real_plan(service_, claimed)
+
+    monkeypatch.setattr(timers, "_plan", plan_after_a_change)
+    clock.advance(hours=721)  # reminders and the expiry of both are due
+    result = await fire_due_timers(service)
+    # Its inactivity reminder went with the data saved (a conflict); the rest fired from fresh reads.
+    assert (result.fired, result.conflicts, result.failed) == (5, 1, [])
+    states = {r["id"]: r["state"] for r in await db.fetch(FlowInstance.select(FlowInstance.id, FlowInstance.state))}
+    assert states == {moving: "expired", staying: "expired"}
+    incremental = await all_counters(db)
+    await counters.rebuild(db)
+    assert await all_counters(db) == incremental
+    kinds = [r["event"] for r in await db.fetch(
+        TransitionHistory.select(TransitionHistory.event).where(TransitionHistory.instance == moving).order_by(TransitionHistory.id))]
+    assert kinds == ["invite", "complete_profile", "remind_expiring", "expire"]
+
+
 async def test_compaction_folds_every_delta_once_even_when_two_run_at_once(factory, service, clock, db, registry):
     await seed(factory, service, clock)
     before, report = await all_counters(db), await report_json(db, registry)
