@@ -60,14 +60,15 @@ class Server:
 
 @contextlib.contextmanager
 def serve(url: str, port: int | None = None, log: Path | None = None, app_dir: Path | None = None,
-          workers: int = 1, **env: str) -> Iterator[Server]:
+          workers: int = 1, app: str = "--factory web.app:create_app", **env: str) -> Iterator[Server]:
     """Start `uvicorn --factory web.app:create_app` on loopback; stop it (SIGINT, then SIGKILL) afterwards.
 
     `app_dir`: run the app from another checkout (e.g. an export of an older commit, to
-    compare before and after a change); uvicorn imports it from its working directory."""
+    compare before and after a change); uvicorn imports it from its working directory.
+    `app`: another application for uvicorn (bench/floor_app.py)."""
     port = port or free_port()
     command = [
-        sys.executable, "-m", "uvicorn", "--factory", "web.app:create_app", "--host", "127.0.0.1",
+        sys.executable, "-m", "uvicorn", *app.split(), "--host", "127.0.0.1",
         "--port", str(port), "--workers", str(workers), "--no-access-log", "--log-level", "warning",
         "--app-dir", str(app_dir or ROOT),
     ]

@@ -26,6 +26,7 @@ with other load on the machine than req/s does, and 1000 / it is what one free c
     python -m bench.admin_table --engine sqlite --instances 10000 --seconds 3 --pages first,search-one
     python -m bench.admin_table --reuse --compare /path/to/older/checkout
     python -m bench.admin_table --reuse --breakdown --pages first,search-one [--compare ...]
+    python -m bench.admin_table --floor                          # the server stack alone, no app
 """
 
 from __future__ import annotations
@@ -274,6 +275,26 @@ def breakdown(url: str, instances: int, pages: list[str], app_dir: Path | None, 
     return {page: by_path[paths[page]] for page in pages}
 
 
+FLOOR_APPS = (
+    ("uvicorn alone", "bench.floor_app:asgi"),
+    ("uvicorn + Litestar", "--factory bench.floor_app:create_litestar"),
+)
+
+
+def floor(connections: list[int], seconds: float, warmup: float, size: int) -> list[list[object]]:
+    """The server stack's own CPU per request for a body of the page's size (bench/floor_app.py)."""
+    rows = []
+    for label, app in FLOOR_APPS:
+        with serve("sqlite:///unused", app=app, BENCH_FLOOR_BYTES=str(size)) as server:
+            for conns in connections:
+                if warmup > 0:
+                    wrk(server.base_url + "/nutzerverwaltung/", "", conns, warmup, server.pid)
+                r = wrk(server.base_url + "/nutzerverwaltung/", "", conns, seconds, server.pid)
+                rows.append([label, f"{size / 1024:.0f} KiB", conns, r.rps, r.p50_ms, r.p99_ms, r.errors,
+                             f"{r.server_cpu_pct:.0f} %", r.cpu_ms_per_request])
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--engine", choices=["sqlite", "postgres", "all"], default="all")
@@ -292,6 +313,10 @@ def main() -> None:
                         help="no wrk: CPU ms per request and per part, in-process (with --compare: both checkouts)")
     parser.add_argument("--workers", type=int, default=1,
                         help="uvicorn worker processes per server (CPU ms/req then counts all of them)")
+    parser.add_argument("--floor", action="store_true",
+                        help="no app, no database: what uvicorn alone and uvicorn with a bare Litestar app cost "
+                             "per request for a body of the first page's size (bench/floor_app.py)")
+    parser.add_argument("--floor-bytes", type=int, default=27 * 1024, help="the body's size with --floor")
     parser.add_argument("--workdir", default=str(DEFAULT_WORKDIR))
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
     parser.add_argument("--name", default=None,
@@ -303,6 +328,12 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown pages: {', '.join(sorted(unknown))}")
     connections = [int(c) for c in args.connections.split(",")]
+    if args.floor:
+        print_environment({})
+        print_table(f"The floor: the server stack alone, wrk {args.seconds:g} s per row",
+                    ["server", "body", "conns", "req/s", "p50 ms", "p99 ms", "errors", "server CPU", "CPU ms/req"],
+                    floor(connections, args.seconds, args.warmup, args.floor_bytes))
+        return
     engines = ["sqlite", "postgres"] if args.engine == "all" else [args.engine]
     extra = {}
     if "postgres" in engines:
