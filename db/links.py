@@ -49,7 +49,7 @@ _LINK_COLUMNS = ("instance", "token_hash", "purpose", "created_at", "expires_at"
 
 def issue_steps(new_links: list[NewLink]) -> list[Step]:
     """The links of a batch of mails in one statement (a template, not Piccolo's insert of
-    a table object per link, which was most of the database thread's work per mail)."""
+    a table object per link, built and compiled for every mail)."""
     rows = [(link.instance_id, token_hash(link.token), link.purpose, link.created_at, link.expires_at) for link in new_links]
     return insert(InvitationLink, _LINK_COLUMNS, rows, returning=False)
 

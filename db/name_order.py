@@ -19,6 +19,11 @@ import unicodedata
 # Below every letter, digit and the space: "Berg, Zoe" comes before "Bergmann, Anna", and
 # "van, Zoe" before "van Dyk, Anna" (a shorter last name first, as in a dictionary).
 SEPARATOR = "\x01"
+# Folding can lengthen a name many times over (one Arabic ligature decomposes into 18
+# characters); each folded name is cut to this, so a key, and the page cursor that
+# carries it, has a bound. Names that agree this far sort by account.
+FOLDED_MAX = 100
+KEY_MAX = 2 * FOLDED_MAX + len(SEPARATOR)
 # Letters that carry no accent Unicode can take off: written as German readers spell them.
 _WITHOUT_DECOMPOSITION = str.maketrans({"ł": "l", "ø": "o", "đ": "d", "ð": "d", "þ": "th", "æ": "ae", "œ": "oe", "ı": "i"})
 
@@ -32,4 +37,4 @@ def _folded(text: str) -> str:
 
 def name_key(first_name: str, last_name: str) -> str:
     """The sort key of a person: last name, then first name, each folded."""
-    return f"{_folded(last_name or '')}{SEPARATOR}{_folded(first_name or '')}"
+    return f"{_folded(last_name or '')[:FOLDED_MAX]}{SEPARATOR}{_folded(first_name or '')[:FOLDED_MAX]}"

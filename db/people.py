@@ -10,6 +10,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
+from db import name_order
 from db.engine import Database, Sql
 from db.tables import AuditEvent, FlowInstance, Outbox, TransitionHistory, id_from
 
@@ -79,9 +80,6 @@ _ORDERS = {"newest": ("fi.id DESC", "page.id DESC"), "oldest": ("fi.id", "page.i
 _NAMED = "account a JOIN flow_instance fi ON fi.account = a.id"
 _NAME_ORDER = "a.name_key, a.id, fi.id"
 _NAME_PAGE_ORDER = "COALESCE(page.name_key, ''), COALESCE(page.account, 0), page.id"
-# Longer than any key: two folded names of at most 100 characters (folding can double one,
-# "ß" -> "ss") and the separator.
-_MAX_CURSOR_KEY = 401
 # A search finds people by any part of their name or address, case-insensitive for all
 # letters ("üb" finds "ÜBEL"), through an index (migration m0023): PostgreSQL a pg_trgm GIN
 # index on lower(SEARCH_TEXT); SQLite the FTS5 trigram table account_search (rowid = the
@@ -139,7 +137,7 @@ def _name_cursor(cursor: str | None) -> tuple[str, int, int] | None:
     """ "name key|account|instance" as written by list_page; None for anything else
     (an account of 0 stands for the instances without one)."""
     parts = (cursor or "").rsplit("|", 2)
-    if len(parts) != 3 or "\x00" in parts[0] or len(parts[0]) > _MAX_CURSOR_KEY:
+    if len(parts) != 3 or "\x00" in parts[0] or len(parts[0]) > name_order.KEY_MAX:
         return None
     account_id = 0 if parts[1] == "0" else id_from(parts[1])
     instance_id = id_from(parts[2])
