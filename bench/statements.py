@@ -107,7 +107,7 @@ def profiled(db, profile: StatementProfile):
         return
     from asyncpg.connection import Connection
 
-    fetch, execute = Connection.fetch, Connection.execute
+    fetch, fetchrow, execute = Connection.fetch, Connection.fetchrow, Connection.execute
 
     def timed(method):
         async def call(self, query, *args, **kwargs):
@@ -120,8 +120,9 @@ def profiled(db, profile: StatementProfile):
 
         return call
 
-    Connection.fetch, Connection.execute = timed(fetch), timed(execute)
+    # fetchrow: the write path's joined statements (db.engine.Database.write).
+    Connection.fetch, Connection.fetchrow, Connection.execute = timed(fetch), timed(fetchrow), timed(execute)
     try:
         yield profile
     finally:
-        Connection.fetch, Connection.execute = fetch, execute
+        Connection.fetch, Connection.fetchrow, Connection.execute = fetch, fetchrow, execute
