@@ -13,7 +13,7 @@ import pytest
 
 from db.engine import Database
 from db.tables import FlowInstance, Outbox, Timer, TransitionHistory
-from jobs.timers import TIMER_CLAIM_LEASE, fire_due_timers
+from jobs.timers import PLAN_YIELD_EVERY, TIMER_CLAIM_LEASE, _claim_and_load, _plan, fire_due_timers
 from tests.support.environment import ENGINE
 from workflows.service import FlowService
 
@@ -197,3 +197,33 @@ async def test_two_concurrent_sweepers_fire_each_timer_once_around_a_refused_one
         assert await events_of(db, record.id) == expected
         assert await mails_of(db, record.id) == [kind for kind in ("invitation", "reminder")][: len(expected)]
     assert victim_timer["status"] == "pending"
+
+
+async def test_planning_a_batch_lets_the_process_do_other_work_in_between(factory, service, db, clock):
+    """Planning a batch is Python without I/O. It pauses every PLAN_YIELD_EVERY timers, so
+    neither the write of the batch before (one statement per turn of the event loop) nor
+    the requests of a process that also sweeps wait for the whole plan."""
+    count = 2 * PLAN_YIELD_EVERY + 1
+    for _ in range(count):
+        await factory.invite()
+    clock.advance(hours=REMINDER_DUE_HOURS)
+    claimed = await _claim_and_load(db, clock.now(), count)
+    assert len(claimed.timers) == count
+
+    turns, planning = 0, True
+
+    async def other_work():
+        nonlocal turns
+        while planning:
+            turns += 1
+            await asyncio.sleep(0)
+
+    other = asyncio.ensure_future(other_work())
+    await asyncio.sleep(0)  # it has started and waits for its next turn
+    before = turns
+    planned = await _plan(service, claimed)
+    during, planning = turns - before, False
+    await other
+
+    assert planned.result.fired == count
+    assert during == 3  # a turn before timers 1, 51 and 101; the flow version is known, so no I/O
