@@ -7,6 +7,10 @@ measured around the client call and the CPU is the serving backend's (user + sys
 /proc, read before and after each statement: 10 ms ticks, so a kind's sum is an estimate
 that grows exact over many statements; needs the server on this machine).
 
+On PostgreSQL, `explained` looks inside the write path's joined statements (one round
+trip for a transition's writes to several tables): EXPLAIN ANALYZE of each, summed by
+write (table) and by trigger, the foreign-key checks among them.
+
 Only for benchmarks: it wraps the connection of a started `db.engine.Database`.
 """
 
@@ -126,3 +130,77 @@ def profiled(db, profile: StatementProfile):
         yield profile
     finally:
         Connection.fetch, Connection.fetchrow, Connection.execute = fetch, fetchrow, execute
+
+
+_WRITE_NODE = re.compile(r"(?:->\s+)?(Insert|Update|Delete) on (\w+)\s.*actual time=[\d.]+\.\.([\d.]+) rows=(\d+)")
+_TRIGGER = re.compile(r"^Trigger (?:for constraint )?(\S+)(?: on \w+)?: time=([\d.]+) calls=(\d+)")
+_EXECUTION = re.compile(r"^Execution Time: ([\d.]+) ms")
+
+
+class PlanProfile:
+    """Server time inside joined statements, from their EXPLAIN ANALYZE: per write (the
+    node's time, with the scan that finds its rows) and per trigger (with its calls), in ms."""
+
+    def __init__(self) -> None:
+        self.ms: dict[str, float] = defaultdict(float)
+        self.count: dict[str, int] = defaultdict(int)
+        self.statements = 0
+        self.execution_ms = 0.0
+
+    def add_plan(self, lines: list[str]) -> None:
+        self.statements += 1
+        for line in lines:
+            text = line.strip()
+            if match := _WRITE_NODE.search(text):
+                verb, table, ms, _returned = match.groups()  # rows: only those a RETURNING gives back
+                key, rows = f"{verb.upper()} {table}", "0"
+            elif match := _TRIGGER.search(text):
+                key, ms, rows = f"trigger {match.group(1)}", match.group(2), match.group(3)
+            elif match := _EXECUTION.search(text):
+                self.execution_ms += float(match.group(1))
+                continue
+            else:
+                continue
+            self.ms[key] += float(ms)
+            self.count[key] += int(rows)
+
+    def rows(self, per: int) -> list[list[object]]:
+        """Writes and triggers by time, most first: trigger calls, ms, us per `per` items."""
+        rows: list[list[object]] = [
+            [key, self.count[key] or "", self.ms[key], self.ms[key] / per * 1e3]
+            for key in sorted(self.ms, key=lambda k: -self.ms[k])
+        ]
+        rows.append([f"execution of the {self.statements} statements", "", self.execution_ms, self.execution_ms / per * 1e3])
+        return rows
+
+
+@contextmanager
+def explained(profile: PlanProfile):
+    """PostgreSQL: every joined statement of the write path (`WITH w0 AS ...`, sent with
+    fetchrow) runs once under EXPLAIN ANALYZE inside a savepoint that is rolled back,
+    then for real. The plans are summed into `profile`; the real statements make the run
+    complete, but its timings count the work twice, so use them only for the plans."""
+    from asyncpg.connection import Connection
+
+    fetchrow = Connection.fetchrow
+
+    async def explain_then_run(self, query, *args, **kwargs):
+        if query.startswith("WITH w0 AS"):
+            try:
+                async with self.transaction():  # a savepoint inside the write's transaction
+                    plan = await self.fetch("EXPLAIN (ANALYZE, TIMING) " + query, *args)
+                    profile.add_plan([row[0] for row in plan])
+                    raise _RollBack
+            except _RollBack:
+                pass
+        return await fetchrow(self, query, *args, **kwargs)
+
+    Connection.fetchrow = explain_then_run
+    try:
+        yield profile
+    finally:
+        Connection.fetchrow = fetchrow
+
+
+class _RollBack(Exception):
+    """Ends the savepoint of an explained statement (asyncpg rolls back on an exception)."""

@@ -20,6 +20,7 @@ the PostgreSQL backends serving the bench database, "CPU us/timer (all)" both pe
     python -m bench.timers                                 # 10 000 due of 1 000 000 pending
     python -m bench.timers --pending 100000 --due 1000     # quick
     python -m bench.timers --by-statement                  # and where the time goes
+    python -m bench.timers --only postgres --explain       # and inside PostgreSQL's joined writes
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from bench.common import (
     sqlite_path,
     verdict,
 )
-from bench.statements import StatementProfile, profiled
+from bench.statements import PlanProfile, StatementProfile, explained, profiled
 from bench.seed import LAYOUTS, TIMERS_PER_INSTANCE, seed_pg, seed_sqlite
 from core import event_loop
 
@@ -64,15 +65,21 @@ async def _counts(db) -> dict[str, int]:
     }
 
 
-async def run_sweep(url: str, engine: str, due: int, batch: int, polls: int, by_statement: bool = False) -> dict:
+async def run_sweep(
+    url: str, engine: str, due: int, batch: int, polls: int, by_statement: bool = False, explain: bool = False
+) -> dict:
     from jobs.timers import due_timers_query, fire_due_timers
 
     async with flow_service(url, pool_size=2) as service:
         db = service.db
         before = await _counts(db)
         server_before = await pg_backend_cpu(url) if engine == "postgres" else None
-        profile = StatementProfile()
-        with profiled(db, profile) if by_statement else contextlib.nullcontext():
+        profile, plans = StatementProfile(), PlanProfile()
+        with contextlib.ExitStack() as stack:
+            if by_statement:
+                stack.enter_context(profiled(db, profile))
+            if explain and engine == "postgres":
+                stack.enter_context(explained(plans))
             start, cpu = time.perf_counter(), time.process_time()
             result = await fire_due_timers(service, batch)
             seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
@@ -115,6 +122,7 @@ async def run_sweep(url: str, engine: str, due: int, batch: int, polls: int, by_
         "poll": latency_summary(poll_latencies),
         "empty_sweep": latency_summary(sweep_latencies),
         "statements": profile if by_statement else None,
+        "plans": plans if explain and engine == "postgres" else None,
     }
 
 
@@ -129,6 +137,9 @@ def main() -> None:
     parser.add_argument("--polls", type=int, default=2_000, help="empty polls to time")
     parser.add_argument("--by-statement", action="store_true",
                         help="also time the sweep's statements by kind (adds ~5-10 us of timing per statement)")
+    parser.add_argument("--explain", action="store_true",
+                        help="PostgreSQL: EXPLAIN ANALYZE the joined write statements, summed per table and trigger "
+                             "(runs each twice, so the sweep's own timings do not count)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch databases")
     parser.add_argument("--workdir", default=str(DEFAULT_WORKDIR))
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
@@ -153,7 +164,7 @@ def main() -> None:
                 url, seconds = event_loop.run(seed_pg(args.pg_url, name, instances, args.due, args.expire_share, layout))
             print(f"{engine}: seeded {instances:,} instances / {instances * TIMERS_PER_INSTANCE:,} timers "
                   f"in {seconds:.1f} s ({layout})", flush=True)
-            result = event_loop.run(run_sweep(url, engine, args.due, args.batch, args.polls, args.by_statement))
+            result = event_loop.run(run_sweep(url, engine, args.due, args.batch, args.polls, args.by_statement, args.explain))
             results.append({**result, "layout": layout})
             if engine == "postgres" and not args.keep:
                 event_loop.run(pg_drop_database(args.pg_url, name))
@@ -200,6 +211,13 @@ def main() -> None:
             ["statement", "count", "wall ms", cpu_label, "CPU us/timer"],
             rows,
         )
+    for r in results:
+        if r["plans"] is not None:
+            print_table(
+                f'Inside the joined write statements, {r["engine"]} ({r["layout"]}), {r["fired"]:,} timers (EXPLAIN ANALYZE)',
+                ["write or trigger", "trigger calls", "ms", "us/timer"],
+                r["plans"].rows(r["fired"]),
+            )
     print_table(
         "Empty poll (nothing due)",
         ["engine", "what", "p50 ms", "p99 ms", "max ms", "target (p50)", "verdict"],
