@@ -132,7 +132,7 @@ def profiled(db, profile: StatementProfile):
         Connection.fetch, Connection.fetchrow, Connection.execute = fetch, fetchrow, execute
 
 
-_WRITE_NODE = re.compile(r"(?:->\s+)?(Insert|Update|Delete) on (\w+)\s.*actual time=[\d.]+\.\.([\d.]+) rows=(\d+)")
+_WRITE_NODE = re.compile(r"(Insert|Update|Delete) on (\w+)\s.*actual time=[\d.]+\.\.([\d.]+)")
 _TRIGGER = re.compile(r"^Trigger (?:for constraint )?(\S+)(?: on \w+)?: time=([\d.]+) calls=(\d+)")
 _EXECUTION = re.compile(r"^Execution Time: ([\d.]+) ms")
 
@@ -143,7 +143,7 @@ class PlanProfile:
 
     def __init__(self) -> None:
         self.ms: dict[str, float] = defaultdict(float)
-        self.count: dict[str, int] = defaultdict(int)
+        self.calls: dict[str, int] = defaultdict(int)  # triggers only
         self.statements = 0
         self.execution_ms = 0.0
 
@@ -152,22 +152,22 @@ class PlanProfile:
         for line in lines:
             text = line.strip()
             if match := _WRITE_NODE.search(text):
-                verb, table, ms, _returned = match.groups()  # rows: only those a RETURNING gives back
-                key, rows = f"{verb.upper()} {table}", "0"
+                verb, table, ms = match.groups()
+                key, calls = f"{verb.upper()} {table}", 0
             elif match := _TRIGGER.search(text):
-                key, ms, rows = f"trigger {match.group(1)}", match.group(2), match.group(3)
+                key, ms, calls = f"trigger {match.group(1)}", match.group(2), int(match.group(3))
             elif match := _EXECUTION.search(text):
                 self.execution_ms += float(match.group(1))
                 continue
             else:
                 continue
             self.ms[key] += float(ms)
-            self.count[key] += int(rows)
+            self.calls[key] += calls
 
     def rows(self, per: int) -> list[list[object]]:
         """Writes and triggers by time, most first: trigger calls, ms, us per `per` items."""
         rows: list[list[object]] = [
-            [key, self.count[key] or "", self.ms[key], self.ms[key] / per * 1e3]
+            [key, self.calls[key] or "", self.ms[key], self.ms[key] / per * 1e3]
             for key in sorted(self.ms, key=lambda k: -self.ms[k])
         ]
         rows.append([f"execution of the {self.statements} statements", "", self.execution_ms, self.execution_ms / per * 1e3])
