@@ -433,7 +433,7 @@ def main() -> None:
     parser.add_argument("--engine", choices=["sqlite", "postgres", "all"], default="all")
     parser.add_argument("--count", type=int, default=2000, help="invitations per run")
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--connections", type=int, default=2, help="PARTNERPORTAL_SMTP_CONNECTIONS")
+    parser.add_argument("--connections", type=int, help="PARTNERPORTAL_SMTP_CONNECTIONS (default: the setting's default)")
     parser.add_argument("--creators", type=int, default=1, help="invitations created at the same time")
     parser.add_argument("--gather-ms", type=int, default=20, help="PARTNERPORTAL_MAIL_GATHER_MS (PostgreSQL)")
     parser.add_argument("--peer-python", help="the Django peer's virtualenv python (alternating runs)")
@@ -445,6 +445,10 @@ def main() -> None:
     parser.add_argument("--workdir", default=str(DEFAULT_WORKDIR))
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
     args = parser.parse_args()
+    if args.connections is None:
+        from core.settings import Settings
+
+        args.connections = Settings.__dataclass_fields__["smtp_connections"].default
     print_environment()
     if args.mime:
         compare_mime()
