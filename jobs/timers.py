@@ -110,30 +110,38 @@ async def fire_due_timers(service: FlowService, batch_size: int = 1000) -> Sweep
     db, total = service.db, SweepResult()
     claimed = await _claim_and_load(db, service.clock.now(), batch_size)
     writing: asyncio.Future | None = None
-    progress = True
+    following: asyncio.Future | None = None
+    more = True
     try:
         while claimed.timers:
             planned = await _plan(service, claimed)
+            more = more and len(claimed.timers) == batch_size
+            # Asked for before the write of the batch before ends: on SQLite (one database
+            # thread, calls in order) the claim then runs right after that write, and this
+            # batch's write right after the claim, instead of the thread waiting for this
+            # process to build each next statement (docs/benchmarks.md, "round 10").
+            following = asyncio.ensure_future(_claim_and_load(db, service.clock.now(), batch_size)) if more else None
             if writing is not None:
                 result = await writing
                 total.add(result)
-                # A batch that made no progress (all lost to another process, or all refused) ends the sweep.
-                progress = result.fired + result.cancelled > 0
-            more = progress and len(claimed.timers) == batch_size
-            # Claimed and read before this batch's write starts, so that on SQLite (one
-            # database thread, calls in order) the next plan does not wait for the write.
-            following = await _claim_and_load(db, service.clock.now(), batch_size) if more else _Claimed([], {})
+                # A batch that made no progress (all lost to another process, or all
+                # refused) ends the sweep after the batch already claimed.
+                if result.fired + result.cancelled == 0:
+                    more = False
             writing = asyncio.ensure_future(_write(service, planned))
-            claimed = following
+            claimed = await following if following is not None else _Claimed([], {})
+            following = None
         if writing is not None:
             total.add(await writing)
     except BaseException:
-        # The batch being written is one transaction: let it end (committed or rolled back)
-        # before giving up; its claimed but unplanned successor waits for its lease.
-        if writing is not None and not writing.done():
-            await asyncio.wait([writing])
-        if writing is not None and writing.done() and not writing.cancelled():
-            writing.exception()  # reported with the original error, not as "never retrieved"
+        # The batch being written is one transaction, and so is the claim: let them end
+        # (committed or rolled back) before giving up; timers claimed but not written wait
+        # for their lease.
+        for task in (writing, following):
+            if task is not None and not task.done():
+                await asyncio.wait([task])
+            if task is not None and task.done() and not task.cancelled():
+                task.exception()  # reported with the original error, not as "never retrieved"
         raise
     return total
 

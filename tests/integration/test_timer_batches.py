@@ -227,3 +227,45 @@ async def test_planning_a_batch_lets_the_process_do_other_work_in_between(factor
 
     assert planned.result.fired == count
     assert during == 3  # a turn before timers 1, 51 and 101; the flow version is known, so no I/O
+
+
+async def test_the_next_claim_is_asked_for_while_the_batch_before_is_written(factory, service, db, clock, monkeypatch):
+    """The sweep asks for the claim after next before it waits for the batch being written,
+    so that on SQLite the database thread goes from one write to the next claim without
+    waiting for this process (docs/benchmarks.md, "round 10"). Five timers in batches of
+    two: while the first batch's write is held, the third batch is claimed already."""
+    from jobs import timers
+
+    for _ in range(5):
+        await factory.invite()
+    clock.advance(hours=REMINDER_DUE_HOURS)
+    real_claim, real_write = timers._claim_and_load, timers._write
+    claims, first_write_entered, release_first_write, third_claim = 0, asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def counted_claim(*args):
+        nonlocal claims
+        claims += 1
+        if claims == 3:
+            third_claim.set()
+        return await real_claim(*args)
+
+    async def held_write(service, planned):
+        if not first_write_entered.is_set():
+            first_write_entered.set()
+            await release_first_write.wait()
+        return await real_write(service, planned)
+
+    monkeypatch.setattr(timers, "_claim_and_load", counted_claim)
+    monkeypatch.setattr(timers, "_write", held_write)
+    sweep = asyncio.ensure_future(fire_due_timers(service, batch_size=2))
+    try:
+        await asyncio.wait_for(first_write_entered.wait(), 10)
+        await asyncio.wait_for(third_claim.wait(), 10)
+        assert not sweep.done()
+    finally:
+        release_first_write.set()
+        await asyncio.wait([sweep], timeout=30)  # ends before the database closes, also on failure
+    result = sweep.result()
+    assert (result.fired, result.conflicts, result.failed) == (5, 0, [])
+    fired = await db.fetch(Timer.select(Timer.id).where((Timer.event == "remind_inactive") & (Timer.status == "fired")))
+    assert len(fired) == 5
