@@ -8,6 +8,7 @@ import os
 import platform
 import sqlite3
 import statistics
+import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -185,13 +186,33 @@ async def pg_server_version(url: str) -> str:
         await connection.close()
 
 
-def _process_cpu_seconds(pid: int) -> float | None:
+def _process_cpu_seconds(pid: int | str) -> float | None:
     """User + system CPU time of a process so far (Linux /proc), None if it is gone."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def thread_cpu() -> dict[tuple[str, int], float]:
+    """CPU seconds so far of each thread of this process, by (name, native id): which
+    thread a benchmark's time is spent in (on SQLite, the database thread against the
+    event loop's)."""
+    sampled = {}
+    for thread in threading.enumerate():
+        seconds = _process_cpu_seconds(f"self/task/{thread.native_id}")
+        if seconds is not None:
+            sampled[(thread.name, thread.native_id)] = seconds
+    return sampled
+
+
+def thread_cpu_between(before: dict[tuple[str, int], float], after: dict[tuple[str, int], float]) -> dict[str, float]:
+    """CPU seconds per thread name between two `thread_cpu()` samples."""
+    spent: dict[str, float] = {}
+    for key, seconds in after.items():
+        spent[key[0]] = spent.get(key[0], 0.0) + seconds - before.get(key, 0.0)
+    return spent
 
 
 async def pg_backend_cpu(url: str) -> dict[int, float]:

@@ -16,6 +16,8 @@ that finds nothing.
 
 "CPU s" is this process (all threads; with SQLite that includes the database), "server CPU s"
 the PostgreSQL backends serving the bench database, "CPU us/timer (all)" both per fired timer.
+A second table splits the process's CPU by thread (on SQLite: the database thread "sqlite",
+the event loop's "MainThread", the WAL checkpointer).
 
     python -m bench.timers                                 # 10 000 due of 1 000 000 pending
     python -m bench.timers --pending 100000 --due 1000     # quick
@@ -43,6 +45,8 @@ from bench.common import (
     print_environment,
     print_table,
     sqlite_path,
+    thread_cpu,
+    thread_cpu_between,
     verdict,
 )
 from bench.statements import PlanProfile, StatementProfile, explained, profiled
@@ -75,6 +79,7 @@ async def run_sweep(
         before = await _counts(db)
         server_before = await pg_backend_cpu(url) if engine == "postgres" else None
         profile, plans = StatementProfile(), PlanProfile()
+        threads_before = thread_cpu()
         with contextlib.ExitStack() as stack:
             if by_statement:
                 stack.enter_context(profiled(db, profile))
@@ -83,6 +88,7 @@ async def run_sweep(
             start, cpu = time.perf_counter(), time.process_time()
             result = await fire_due_timers(service, batch)
             seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+        threads = thread_cpu_between(threads_before, thread_cpu())
         server_cpu = cpu_between(server_before, await pg_backend_cpu(url)) if server_before is not None else None
         after = await _counts(db)
 
@@ -123,6 +129,7 @@ async def run_sweep(
         "empty_sweep": latency_summary(sweep_latencies),
         "statements": profile if by_statement else None,
         "plans": plans if explain and engine == "postgres" else None,
+        "threads": threads,
     }
 
 
@@ -211,6 +218,12 @@ def main() -> None:
             ["statement", "count", "wall ms", cpu_label, "CPU us/timer"],
             rows,
         )
+    print_table(
+        "CPU of this process's threads during the sweep (s)",
+        ["engine", "due layout", "thread", "CPU s"],
+        [[r["engine"], r["layout"], name, spent] for r in results
+         for name, spent in sorted(r["threads"].items(), key=lambda item: -item[1]) if spent > 0],
+    )
     for r in results:
         if r["plans"] is not None:
             print_table(
