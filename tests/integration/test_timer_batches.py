@@ -269,3 +269,41 @@ async def test_the_next_claim_is_asked_for_while_the_batch_before_is_written(fac
     assert (result.fired, result.conflicts, result.failed) == (5, 0, [])
     fired = await db.fetch(Timer.select(Timer.id).where((Timer.event == "remind_inactive") & (Timer.status == "fired")))
     assert len(fired) == 5
+
+
+async def test_a_write_that_fails_mid_sweep_leaves_the_claimed_batches_to_their_lease(factory, service, db, clock, monkeypatch):
+    """The database goes away while the first batch is written. By then the second batch
+    is claimed and planned and the third claim asked for: the sweep ends with the error
+    once that claim has ended too, nothing fired, and after the lease the next sweep fires
+    every timer exactly once."""
+    from db.outage import DatabaseUnavailable
+    from jobs import timers
+
+    for _ in range(5):
+        await factory.invite()
+    clock.advance(hours=REMINDER_DUE_HOURS)
+    real_write = timers._write
+    writes = 0
+
+    async def failing_first_write(service, planned):
+        nonlocal writes
+        writes += 1
+        if writes == 1:
+            await asyncio.sleep(0)  # the next claim is on its way meanwhile
+            raise DatabaseUnavailable("connection lost")
+        return await real_write(service, planned)
+
+    monkeypatch.setattr(timers, "_write", failing_first_write)
+    with pytest.raises(DatabaseUnavailable):
+        await fire_due_timers(service, batch_size=2)
+    pending = await db.fetch(Timer.select(Timer.id, Timer.claimed_until).where(
+        (Timer.event == "remind_inactive") & (Timer.status == "pending")))
+    assert [t["claimed_until"] for t in pending] == [clock.now() + TIMER_CLAIM_LEASE] * 5  # three batches, none fired
+    assert await fire_due_timers(service, batch_size=2) == timers.SweepResult()  # still theirs
+
+    clock.advance(seconds=TIMER_CLAIM_LEASE.total_seconds())
+    assert await fire_due_timers(service, batch_size=2) == timers.SweepResult(fired=5)
+    fired = await db.fetch(Timer.select(Timer.id).where((Timer.event == "remind_inactive") & (Timer.status == "fired")))
+    assert len(fired) == 5
+    for instance in await db.fetch(FlowInstance.select(FlowInstance.id)):
+        assert (await events_of(db, instance["id"])).count("remind_inactive") == 1
