@@ -29,6 +29,7 @@ from piccolo.querystring import QueryString
 
 from core.settings import masked_url
 from db.engines import CONNECT_TIMEOUT_S, SQLITE_BUSY_TIMEOUT_MS, make_engine
+from db import sqlite_converters
 from db.outage import CannotConnect, DatabaseUnavailable, connect_failure
 from db.tables import ALL_TABLES
 
@@ -455,6 +456,7 @@ class Database:
         return await self._executor.call(fn, *args)
 
     def _open_sqlite(self) -> None:
+        sqlite_converters.install()
         Path(self.engine.connection_kwargs["database"]).parent.mkdir(parents=True, exist_ok=True)
         connection = sqlite3.connect(**self.engine.connection_kwargs, check_same_thread=False)
         connection.row_factory = dict_factory
