@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from db import name_order
@@ -18,8 +18,11 @@ PAGE_SIZE = 50
 SORTS = ("newest", "oldest", "name")
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class PersonRow:
+    """A row of the admin table as read; frozen, so equal rows hash alike (a rendered page
+    of them is kept under its rows, web/controllers/users.py)."""
+
     instance_id: int
     state: str
     flow_name: str
@@ -248,13 +251,10 @@ def _page_row(
 
 
 def _row_with_state(r: dict) -> PersonRow:
-    person = _row(r)
     expires_at = r["expires_at"]
     if isinstance(expires_at, str):  # SQLite gives a subquery's value its column type; be safe anyway
         expires_at = datetime.fromisoformat(expires_at)
-    person.expires_at = expires_at
-    person.mail_failed = bool(r["mail_failed"])
-    return person
+    return replace(_row(r), expires_at=expires_at, mail_failed=bool(r["mail_failed"]))
 
 
 async def one(db: Database, organisation_id: int, instance_id: int, *, expiry_events: Collection[str]) -> PersonRow | None:

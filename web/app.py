@@ -37,7 +37,8 @@ from web.hyphenation import hyphenate, load_dictionary
 from web.i18n import apply_profile_language, language_links, language_middleware
 from web.live import KEEP_ALIVE_SECONDS, ChangeFeed, SessionChecks
 from web.auth import csrf_cookie_name
-from web.rendering import url_for as cached_url_for
+from web.controllers.users import TABLE_PAGES_KEPT
+from web.rendering import RenderedMemo, url_for as cached_url_for
 from web.return_path import return_query
 from web.security import security_headers
 from mail.texts import MAIL_LABELS
@@ -153,7 +154,7 @@ def create_app(
         route_handlers=ROUTES,
         lifespan=[lifespan],
         state=State({"settings": settings, "db": db, "registry": registry, "service": service, "clock": clock, "scheduler": None,
-                     "live_feed": live_feed, "wakeups": wakeups, "diagram_cache": {}, "template_urls": {}, "live_keepalive_seconds": live_keepalive_seconds,
+                     "live_feed": live_feed, "wakeups": wakeups, "diagram_cache": {}, "template_urls": {}, "table_rows": RenderedMemo(TABLE_PAGES_KEPT), "live_keepalive_seconds": live_keepalive_seconds,
                      "session_checks": SessionChecks(db, clock, timedelta(minutes=settings.session_idle_minutes)),
                      "signer": Signer(settings.secret_key), "pin_hasher": pin_hasher or PinHasher()}),
         template_config=TemplateConfig(

@@ -3,6 +3,8 @@ so the full page and the fragment are the same markup and cannot drift apart."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Hashable
 from typing import Any
 
 from jinja2 import pass_context
@@ -34,6 +36,33 @@ def fragment(
         response.headers.update(headers)
         return response
     return Response(content, media_type=MediaType.HTML, status_code=status_code, headers=headers)
+
+
+class RenderedMemo:
+    """Rendered HTML kept under a key that holds everything it was made from (for a table
+    page: its rows as read and the language), so an entry cannot go stale: a changed row
+    is a new key. The least recently used entry goes when `capacity` is reached. One per
+    app; the event loop uses it with nothing awaited between looking up and storing.
+    (OrderedDict does least-recently-used in a few lines; no library needed for it.)"""
+
+    def __init__(self, capacity: int):
+        self._capacity = capacity
+        self._entries: OrderedDict[Hashable, str] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: Hashable) -> str | None:
+        html = self._entries.get(key)
+        if html is not None:
+            self._entries.move_to_end(key)
+        return html
+
+    def put(self, key: Hashable, html: str) -> None:
+        self._entries[key] = html
+        self._entries.move_to_end(key)
+        if len(self._entries) > self._capacity:
+            self._entries.popitem(last=False)
 
 
 class PageTemplate(Template):
