@@ -73,3 +73,24 @@ async def test_the_same_rows_in_another_language_are_rendered_in_that_language(s
     assert ">Eingeladen<" in german and ">Aktionen<" in german
     assert ">Invited<" in english and ">Actions<" in english
     assert kept_after_english == kept + 1
+
+
+async def test_admins_of_two_organisations_each_get_only_their_own_rows(settings, factory, db, clock):
+    # One process keeps rendered rows for every organisation it serves; what is kept was
+    # read for one organisation and can only be found again by the same rows.
+    first_org, second_org = await factory.organisation(), await factory.organisation()
+    first_token = await login_session(db, clock, await factory.account(first_org, role="admin"), first_org)
+    second_token = await login_session(db, clock, await factory.account(second_org, role="admin"), second_org)
+    async with running_app(settings, clock) as (app, client):
+        first = AdminBrowser(client, first_token)
+        await first.invite(email="eva.roth@example.org", first_name="Eva", last_name="Roth")
+        first_table = (await first.get("/nutzerverwaltung/")).text
+        second = AdminBrowser(client, second_token)  # the same client, now with the other session
+        await second.invite(email="max.berg@example.org", first_name="Max", last_name="Berg")
+        second_table = (await second.get("/nutzerverwaltung/")).text
+        first = AdminBrowser(client, first_token)
+        first_again = (await first.get("/nutzerverwaltung/")).text
+    assert "eva.roth@example.org" in first_table and "max.berg@example.org" not in first_table
+    assert "max.berg@example.org" in second_table and "eva.roth@example.org" not in second_table
+    assert "max.berg@example.org" not in first_again
+    assert row_of(first_again, "eva.roth@example.org") == row_of(first_table, "eva.roth@example.org")
