@@ -4,8 +4,8 @@ Piccolo registers a converter for each declared column type (sqlite3's
 `register_converter`, process-wide), and every INTEGER and TIMESTAMPTZ value read goes
 through one: the INTEGER one goes through `Decimal` to accept text like "1.0", and both
 sit behind a wrapper that also accepts `str`. The first page of the admin table reads
-about 250 integers and 150 timestamps, which cost ~0.1 ms of its ~1.8 ms of CPU on SQLite
-(docs/benchmarks-nutzerverwaltung.md, round 11). These do the same work directly and fall
+about 250 integers and 150 timestamps (what that cost: docs/benchmarks-nutzerverwaltung.md,
+round 11). These do the same work directly and fall
 back to Piccolo's own integer converter for anything `int` cannot read, so every value
 comes out as before (tests/unit/test_sqlite_converters.py).
 """

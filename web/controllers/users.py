@@ -152,8 +152,9 @@ def rows_html(request: Request, people: list[PersonRow]) -> Markup:
     """The table's rows (block "rows"). A page showing exactly the rows of an earlier one,
     in the same language, gets that page's HTML again: the same first page is read over and
     over (admins reloading it, browsers without the live stream polling it), and building
-    and rendering 50 rows was ~0.3 ms of its CPU. Everything a row's HTML depends on is in
-    the key or fixed for the app (the flow versions' labels and actions, the route)."""
+    and rendering its 50 rows was the largest part of its CPU left in Python
+    (docs/benchmarks-nutzerverwaltung.md, round 11). Everything a row's HTML depends on is
+    in the key or fixed for the app (the flow versions' labels and actions, the route)."""
     memo: RenderedMemo = request.app.state.table_rows
     key = (current_language(), tuple(people))
     html = memo.get(key)
