@@ -39,28 +39,34 @@ def fragment(
 
 
 class RenderedMemo:
-    """Rendered HTML kept under a key that holds everything it was made from (for a table
-    page: its rows as read and the language), so an entry cannot go stale: a changed row
-    is a new key. The least recently used entry goes when `capacity` is reached. One per
-    app; the event loop uses it with nothing awaited between looking up and storing.
-    (OrderedDict does least-recently-used in a few lines; no library needed for it.)"""
+    """Rendered HTML kept per place (for a table page: the language and the instances it
+    shows) together with what it was made from (the rows as read). It is handed out only
+    for a source equal to that one, so an entry cannot go stale: a changed row renders
+    anew and takes the place over. The least recently used place goes when `capacity` is
+    reached. One per app; the event loop uses it with nothing awaited between looking up
+    and storing. (OrderedDict does least-recently-used in a few lines; no library needed.)
+
+    The place is a cheap key and the source is compared, not hashed: a page's rows hold
+    150 aware datetimes, and hashing those (each converted to UTC first) cost more than
+    comparing them with the ones kept."""
 
     def __init__(self, capacity: int):
         self._capacity = capacity
-        self._entries: OrderedDict[Hashable, str] = OrderedDict()
+        self._entries: OrderedDict[Hashable, tuple[Any, str]] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, key: Hashable) -> str | None:
-        html = self._entries.get(key)
-        if html is not None:
-            self._entries.move_to_end(key)
-        return html
+    def get(self, place: Hashable, source: Any) -> str | None:
+        kept = self._entries.get(place)
+        if kept is None or kept[0] != source:
+            return None
+        self._entries.move_to_end(place)
+        return kept[1]
 
-    def put(self, key: Hashable, html: str) -> None:
-        self._entries[key] = html
-        self._entries.move_to_end(key)
+    def put(self, place: Hashable, source: Any, html: str) -> None:
+        self._entries[place] = (source, html)
+        self._entries.move_to_end(place)
         if len(self._entries) > self._capacity:
             self._entries.popitem(last=False)
 

@@ -154,14 +154,14 @@ def rows_html(request: Request, people: list[PersonRow]) -> Markup:
     over (admins reloading it, browsers without the live stream polling it), and building
     and rendering its 50 rows was the largest part of its CPU left in Python
     (docs/benchmarks-nutzerverwaltung.md, round 11). Everything a row's HTML depends on is
-    in the key or fixed for the app (the flow versions' labels and actions, the route)."""
+    in the rows or fixed for the app (the flow versions' labels and actions, the route)."""
     memo: RenderedMemo = request.app.state.table_rows
-    key = (current_language(), tuple(people))
-    html = memo.get(key)
+    place, rows = (current_language(), tuple(p.instance_id for p in people)), tuple(people)
+    html = memo.get(place, rows)
     if html is None:
         views = RowViews(request.app, request.app.state.service)
         html = Markup(render_block(request, TEMPLATE, "rows", {"cells": [views.cells(p) for p in people]}))
-        memo.put(key, html)
+        memo.put(place, rows, html)
     return html
 
 
